@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+import { mkdtempSync, readFileSync, renameSync, rmSync, mkdirSync, writeFileSync, existsSync, chmodSync } from "node:fs";
+import { basename, dirname, join, resolve as resolvePath } from "node:path";
+import yargs from "yargs";
+import { hideBin } from "yargs/helpers";
+import { ConfigError, generate, resolve } from "./generate.js";
+import type { FileTree } from "./render/files.js";
+import { schemaReference } from "./config/reference.js";
+
+/** Exit statuses (D16): 0 success, 1 internal error, 2 bad input (nothing written). */
+const EXIT_BAD_INPUT = 2;
+const EXIT_INTERNAL = 1;
+
+class BadInput extends Error {}
+
+function readConfig(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new BadInput(`${file}: cannot read: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new BadInput(`${file}: not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Write the whole tree into a sibling temporary directory, then move it into place. */
+function writeTree(tree: FileTree, out: string): void {
+  const parent = dirname(out);
+  mkdirSync(parent, { recursive: true });
+  const tmp = mkdtempSync(join(parent, `.${basename(out)}.tmp-`));
+  try {
+    for (const f of tree.values()) {
+      const p = join(tmp, f.path);
+      mkdirSync(dirname(p), { recursive: true });
+      writeFileSync(p, f.content, { mode: f.mode });
+      chmodSync(p, f.mode);
+    }
+    if (existsSync(out)) {
+      const old = `${tmp}.old`;
+      renameSync(out, old);
+      renameSync(tmp, out);
+      rmSync(old, { recursive: true, force: true });
+    } else renameSync(tmp, out);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+function run(action: () => void): void {
+  try {
+    action();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`vmsilo-gen: invalid configuration (${e.issues.length} issue${e.issues.length === 1 ? "" : "s"}):\n`);
+      for (const i of e.issues) process.stderr.write(`  ${i.path}: ${i.message}\n`);
+      process.exitCode = EXIT_BAD_INPUT;
+    } else if (e instanceof BadInput) {
+      process.stderr.write(`vmsilo-gen: ${e.message}\n`);
+      process.exitCode = EXIT_BAD_INPUT;
+    } else {
+      process.stderr.write(`vmsilo-gen: internal error: ${(e as Error).stack ?? String(e)}\n`);
+      process.exitCode = EXIT_INTERNAL;
+    }
+  }
+}
+
+await yargs(hideBin(process.argv))
+  .scriptName("vmsilo-gen")
+  .usage("$0 <command>\n\nGenerates vmsilo's launchers, systemd units, CLIs, polkit and tmpfiles rules from vmsilo.json.")
+  .command(
+    "render",
+    "render the whole tree into --out (atomically), or print it with --dry-run",
+    (y) =>
+      y
+        .option("config", { type: "string", demandOption: true, describe: "vmsilo.json to read" })
+        .option("out", { type: "string", demandOption: true, describe: "output directory (replaced as a whole)" })
+        .option("prefix", { type: "string", describe: "absolute path the tree is installed at (default: the absolute --out)" })
+        .option("dry-run", { type: "boolean", default: false, describe: "print every file as ---path--- then its content; write nothing" }),
+    (argv) =>
+      run(() => {
+        const out = resolvePath(argv.out);
+        const tree = generate(readConfig(argv.config), { prefix: argv.prefix ?? out });
+        if (argv["dry-run"]) {
+          for (const f of tree.values()) process.stdout.write(`---${f.path}---\n${f.content}`);
+        } else writeTree(tree, out);
+      }),
+  )
+  .command(
+    "validate",
+    "check vmsilo.json and report every issue",
+    (y) => y.option("config", { type: "string", demandOption: true, describe: "vmsilo.json to read" }),
+    (argv) =>
+      run(() => {
+        const model = resolve(readConfig(argv.config));
+        process.stdout.write(`${argv.config}: valid (${model.vms.length} VM${model.vms.length === 1 ? "" : "s"})\n`);
+      }),
+  )
+  .command("schema-doc", "print the vmsilo.json reference (docs/schema.md)", {}, () => run(() => process.stdout.write(schemaReference())))
+  .demandCommand(1, "a command is required")
+  .strict()
+  .fail((msg, err) => {
+    if (err) throw err;
+    process.stderr.write(`vmsilo-gen: ${msg}\nRun 'vmsilo-gen --help' for usage.\n`);
+    process.exit(EXIT_BAD_INPUT);
+  })
+  .help()
+  .parseAsync();

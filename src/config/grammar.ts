@@ -1,0 +1,74 @@
+/**
+ * The name and value grammars of vmsilo.json (SPEC D1). The NixOS module's types use the same
+ * expressions; docs/schema.md prints them.
+ */
+
+/** VM names: lower-case letter first, then [a-z0-9-], no trailing '-', at most 32 bytes, so every
+ * socket path under /run/vmsilo/<vm>/ stays within the 108-byte sun_path limit and the guest
+ * hostname within 63. */
+export const VM_NAME = /^[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
+export const VM_NAME_TEXT = "a VM name: a lower-case letter, then lower-case letters, digits or '-', not ending in '-', at most 32 characters";
+
+/** Names that would collide with fixed unit names or read as part of one. */
+export const RESERVED_VM_NAMES = ["session", "usb", "usb-attach", "usb-detach", "balloond", "gen", "host", "target"] as const;
+
+/** virtio-fs tags are at most 36 bytes; the tag also names a unit and a socket. */
+export const SHARE_TAG = /^[A-Za-z0-9][A-Za-z0-9_-]{0,35}$/;
+export const SHARE_TAG_TEXT = "a share tag: a letter or digit, then letters, digits, '_' or '-', at most 36 characters";
+
+/** Linux interface names (IFNAMSIZ 16 incl. NUL); no ':' ',' '.' so they embed in ip=/vmsilo.ifname. */
+export const IFNAME = /^[A-Za-z][A-Za-z0-9_-]{0,14}$/;
+export const IFNAME_TEXT = "an interface name: a letter, then letters, digits, '_' or '-', at most 15 characters";
+
+export const ABS_PATH = /^\/[^\x00-\x1f\x7f]*$/;
+export const ABS_PATH_TEXT = "an absolute path without control characters";
+
+export const SIZE = /^[1-9][0-9]{0,12}[KMGT]?$/;
+export const SIZE_TEXT = "a size like \"10G\" (digits, then an optional K, M, G or T)";
+
+export const MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
+export const MAC_TEXT = "a lower-case MAC address like \"02:00:00:00:00:01\"";
+
+const OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+const IPV4_SRC = `${OCTET}(?:\\.${OCTET}){3}`;
+export const IPV4 = new RegExp(`^${IPV4_SRC}$`);
+export const IPV4_TEXT = "an IPv4 address";
+export const CIDR4 = new RegExp(`^${IPV4_SRC}/(?:3[0-2]|[12]?[0-9])$`);
+export const CIDR4_TEXT = "an IPv4 address with prefix length, like \"10.0.0.2/24\"";
+const IPV6_SRC = "[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}";
+export const IPV6 = new RegExp(`^${IPV6_SRC}$`);
+export const IPV6_TEXT = "an IPv6 address";
+export const CIDR6 = new RegExp(`^${IPV6_SRC}/(?:12[0-8]|1[01][0-9]|[1-9]?[0-9])$`);
+export const CIDR6_TEXT = "an IPv6 address with prefix length, like \"fd00::2/64\"";
+export const IP = new RegExp(`^(?:${IPV4_SRC}|${IPV6_SRC})$`);
+export const IP_TEXT = "an IPv4 or IPv6 address";
+export const ROUTE4_DEST = new RegExp(`^(?:${IPV4_SRC}/(?:3[0-2]|[12]?[0-9])|${IPV4_SRC})$`);
+export const ROUTE6_DEST = new RegExp(`^${IPV6_SRC}(?:/(?:12[0-8]|1[01][0-9]|[1-9]?[0-9]))?$`);
+
+/** One kernel command-line word: no whitespace or control characters, not starting with '-'
+ * (crosvm would split an argument starting with '-' at '='). */
+export const KERNEL_PARAM = /^[^\x00-\x20\x7f-][^\x00-\x20\x7f]*$/;
+export const KERNEL_PARAM_TEXT = "one kernel parameter: no spaces or control characters, not starting with '-'";
+
+export const LOG_LEVEL = /^[A-Za-z0-9_:=,.-]+$/;
+export const LOG_LEVEL_TEXT = "a log level or filter like \"info\" or \"info,devices=debug\"";
+
+/** An argument passed through verbatim: anything but NUL. */
+export const ANY_ARG = /^[^\x00]*$/;
+export const ANY_ARG_TEXT = "a string without NUL bytes";
+
+export const PCI_BDF = /^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/;
+export const PCI_DEVICE = new RegExp(`${PCI_BDF.source}|${ABS_PATH.source}`);
+export const PCI_DEVICE_TEXT = "a PCI address like \"0000:01:00.0\" or \"01:00.0\", or an absolute sysfs path";
+
+export const ID_MAP = /^[A-Za-z0-9:_-]+$/;
+export const ID_MAP_TEXT = "a virtiofsd id mapping like \":0:1000:1:\" or \"guest:1000:1001\"";
+
+export const COLOR = /^(?:#[0-9a-fA-F]{6}|[a-z]{3,24})$/;
+export const COLOR_TEXT = "a CSS colour name or #RRGGBB";
+
+export const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
+export const USER_NAME_TEXT = "a POSIX user or group name";
+
+export const KV_KEY = /^[a-z][a-z0-9-]*$/;
+export const KV_KEY_TEXT = "a crosvm option key like \"packed-queue\"";

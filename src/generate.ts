@@ -1,0 +1,57 @@
+import { buildModel, type Model } from "./model/model.js";
+import { OUT } from "./model/paths.js";
+import { validate } from "./config/validate.js";
+import type { Issue } from "./config/types.js";
+import { serialiseUnit } from "./systemd/unit.js";
+import { toolPaths } from "./render/context.js";
+import { type FileTree, type GeneratedFile, provenance } from "./render/files.js";
+import { renderManifest } from "./render/manifest.js";
+import { renderPolkit } from "./render/polkit.js";
+import { renderSharedScripts, renderUserClis, renderVmScripts } from "./render/scripts.js";
+import { renderTmpfiles } from "./render/tmpfiles.js";
+import { renderUnits } from "./render/units.js";
+
+/** Bad input: every issue, each with its JSON path. The CLI prints them and exits 2. */
+export class ConfigError extends Error {
+  constructor(readonly issues: readonly Issue[]) {
+    super(issues.map((i) => `${i.path}: ${i.message}`).join("\n"));
+  }
+}
+
+export interface GenerateOptions {
+  /** Absolute path the tree will be installed at (the Nix output); scripts and units refer to it. */
+  readonly prefix: string;
+}
+
+/** Validate and resolve; throws ConfigError listing every issue. */
+export function resolve(input: unknown): Model {
+  const v = validate(input);
+  if (!v.config) throw new ConfigError(v.issues);
+  const m = buildModel(v.config);
+  if (!m.model) throw new ConfigError(m.issues);
+  return m.model;
+}
+
+/** config → files. Pure: no I/O, deterministic, the same bytes for the same input. */
+export function generate(input: unknown, options: GenerateOptions): FileTree {
+  if (!options.prefix.startsWith("/")) throw new Error(`prefix must be absolute, got ${options.prefix}`);
+  const model = resolve(input);
+  const t = toolPaths(model, options.prefix.replace(/\/+$/, ""));
+  const files: GeneratedFile[] = [];
+  const units = renderUnits(model, t);
+  const unitText = (dir: string) => (u: (typeof units.system)[number]) => ({ path: `${dir}/${u.name}`, mode: 0o644 as const, content: serialiseUnit(u, provenance(u.source)) });
+  files.push(...units.system.map(unitText(OUT.systemUnits)), ...units.user.map(unitText(OUT.userUnits)));
+  for (const vm of model.vms) files.push(...renderVmScripts(model, vm, t));
+  files.push(...renderSharedScripts(t), ...renderUserClis(model, t), renderTmpfiles(model), renderPolkit(model));
+
+  const tree: FileTree = new Map();
+  const issues: Issue[] = [];
+  for (const f of files) {
+    if (tree.has(f.path)) issues.push({ path: "nixosVms", message: `two VMs generate the same file ${f.path}; rename one of them` });
+    tree.set(f.path, f);
+  }
+  if (issues.length) throw new ConfigError(issues);
+  const manifest = renderManifest(model, [...tree.keys()]);
+  tree.set(manifest.path, manifest);
+  return new Map([...tree.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}

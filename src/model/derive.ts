@@ -1,0 +1,50 @@
+import { createHash } from "node:crypto";
+
+/** Stable derivations from names (SPEC D2): the same names give the same values on every machine. */
+
+function digest(...parts: string[]): Buffer {
+  return createHash("sha256").update(parts.join("\0")).digest();
+}
+
+/** Lowest id a VM may have: vsock CIDs 0–2 are reserved. */
+export const MIN_ID = 3;
+/** Derived ids stay below 2^31 so they read as positive in every tool. */
+export const DERIVED_ID_RANGE = 2 ** 31 - MIN_ID;
+
+/** A VM's default id (vsock CID): a hash of its name into [3, 2^31). */
+export function derivedId(vmName: string): number {
+  return MIN_ID + (digest("vmsilo-id", vmName).readUInt32BE(0) % DERIVED_ID_RANGE);
+}
+
+/** A locally administered unicast MAC derived from the VM and interface names. */
+export function derivedMac(vmName: string, ifName: string): string {
+  const b = digest("vmsilo-mac", vmName, ifName);
+  return ["02", ...[0, 1, 2, 3, 4].map((i) => b[i]!.toString(16).padStart(2, "0"))].join(":");
+}
+
+/** Linux interface names hold 15 bytes. */
+export const IFNAME_MAX = 15;
+
+/** The host tap name: `<vm>-<if>` when it fits, else `vs` and 8 hex digits of a hash of both names. */
+export function derivedTapName(vmName: string, ifName: string): string {
+  const readable = `${vmName}-${ifName}`;
+  return readable.length <= IFNAME_MAX ? readable : `vs${digest("vmsilo-tap", vmName, ifName).toString("hex").slice(0, 8)}`;
+}
+
+/** First PCI slot given to network interfaces; crosvm allocates its own devices below it. */
+export const NET_PCI_FIRST_SLOT = 0x10;
+export const MAX_INTERFACES = 16;
+
+export function netPciAddress(index: number): string {
+  return `00:${(NET_PCI_FIRST_SLOT + index).toString(16).padStart(2, "0")}.0`;
+}
+
+export function prefixToNetmask(prefix: number): string {
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return [24, 16, 8, 0].map((s) => (mask >>> s) & 0xff).join(".");
+}
+
+/** Canonical `DDDD:BB:DD.F` form of a PCI address. */
+export function normalizeBdf(bdf: string): string {
+  return bdf.length === 7 ? `0000:${bdf}` : bdf;
+}

@@ -1,0 +1,282 @@
+import type { Config, DiskConfig, GpuConfig, ShareConfig, VmConfig } from "../config/schema.js";
+import type { Issue } from "../config/types.js";
+import { RESERVED_VM_NAMES } from "../config/grammar.js";
+import { derivedId, derivedMac, derivedTapName, netPciAddress, normalizeBdf, prefixToNetmask } from "./derive.js";
+import { type VmPaths, unitNames, vmPaths } from "./paths.js";
+
+/** The resolved model: everything the renderers need, computed once from a valid config. */
+export interface InterfaceModel {
+  readonly name: string;
+  readonly mac: string;
+  readonly tap: string;
+  readonly bridge: string | null;
+  readonly pciAddress: string;
+}
+
+export interface ShareModel extends ShareConfig {
+  readonly tag: string;
+  /** True for the implicit `home` share of `sharedHome`. */
+  readonly isSharedHome: boolean;
+}
+
+export interface VmModel {
+  readonly name: string;
+  readonly config: VmConfig;
+  readonly id: number;
+  readonly paths: VmPaths;
+  readonly units: ReturnType<typeof unitNames>;
+  readonly interfaces: readonly InterfaceModel[];
+  /** Effective shares, sorted by tag, including `home`. */
+  readonly shares: readonly ShareModel[];
+  readonly sharedHomePath: string | null;
+  readonly gpu: GpuConfig | null;
+  /** vhost-device-sound `--streams` value, or null without sound. */
+  readonly soundStreams: string | null;
+  /** Disks in crosvm order: root, additional, ephemeral overlay. */
+  readonly disks: readonly DiskConfig[];
+  readonly kernelParams: readonly string[];
+  /** PCI devices as sysfs paths, in config order. */
+  readonly pciSysfsPaths: readonly string[];
+}
+
+export interface Model {
+  readonly config: Config;
+  /** VMs sorted by name. */
+  readonly vms: readonly VmModel[];
+}
+
+/** Keys of crosvm's key=value structs that `options` may set (contract-tested against upstream). */
+export const KV_OPTION_KEYS = {
+  block: ["sparse", "direct", "lock", "block-size", "multiple-workers", "async-executor", "packed-queue", "bootindex", "pci-address", "dontcache"],
+  vfio: ["iommu", "guest-address", "dt-symbol"],
+  vhostUser: ["max-queue-size", "pci-address"],
+} as const;
+
+export const DEFAULT_BLOCK_OPTIONS = { "packed-queue": true, direct: true } as const;
+export const EPHEMERAL_DISK_ID = "ephemeral";
+
+export function buildModel(config: Config): { model?: Model; issues: Issue[] } {
+  const issues: Issue[] = [];
+  const names = Object.keys(config.nixosVms).sort();
+  const vms = names.map((name) => buildVm(name, config.nixosVms[name]!, issues));
+  checkAcrossVms(vms, issues);
+  checkPrograms(config, vms, issues);
+  return issues.length ? { issues } : { model: { config, vms }, issues };
+}
+
+function buildVm(name: string, vm: VmConfig, issues: Issue[]): VmModel {
+  const at = `nixosVms.${name}`;
+  if ((RESERVED_VM_NAMES as readonly string[]).includes(name)) {
+    issues.push({ path: at, message: `VM name ${JSON.stringify(name)} is reserved (reserved: ${RESERVED_VM_NAMES.join(", ")})` });
+  }
+  const paths = vmPaths(name);
+
+  const interfaces = Object.keys(vm.network.interfaces)
+    .sort()
+    .map((ifName, index) => {
+      const i = vm.network.interfaces[ifName]!;
+      const mac = i.macAddress ?? derivedMac(name, ifName);
+      if (parseInt(mac.slice(0, 2), 16) & 1) {
+        issues.push({ path: `${at}.network.interfaces.${ifName}.macAddress`, message: `must be a unicast MAC (first octet even), got ${JSON.stringify(mac)}` });
+      }
+      return { name: ifName, mac, tap: i.tap.name ?? derivedTapName(name, ifName), bridge: i.tap.bridge, pciAddress: netPciAddress(index) };
+    });
+
+  const sharedHomePath = vm.sharedHome === false ? null : vm.sharedHome === true ? paths.defaultSharedHome : vm.sharedHome;
+  const shares: ShareModel[] = Object.keys(vm.sharedDirectories).map((tag) => ({ ...vm.sharedDirectories[tag]!, tag, isSharedHome: false }));
+  if (sharedHomePath !== null) {
+    if ("home" in vm.sharedDirectories) {
+      issues.push({ path: `${at}.sharedDirectories.home`, message: "conflicts with sharedHome, which defines the share \"home\"; remove one of them" });
+    }
+    shares.push({ ...HOME_SHARE_DEFAULTS, path: sharedHomePath, tag: "home", isSharedHome: true });
+  }
+  shares.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+
+  const disks: DiskConfig[] = [vm.rootDisk, ...vm.additionalDisks];
+  if (vm.rootOverlay.type === "raw") disks.push({ path: paths.ephemeralDisk, ro: false, id: EPHEMERAL_DISK_ID, options: {} });
+  checkDisks(at, vm, disks, issues);
+  checkKvKeys(`${at}.pciDevices`, vm.pciDevices.map((d) => d.options), KV_OPTION_KEYS.vfio, issues);
+  checkKvKeys(`${at}.vhostUser`, vm.vhostUser.map((d) => d.options), KV_OPTION_KEYS.vhostUser, issues);
+
+  const gpu = vm.gpu === false ? null : vm.gpu === true ? { ...GPU_DEFAULTS } : vm.gpu;
+  if (gpu && !gpu.wayland && !gpu.opengl && !gpu.vulkan) {
+    issues.push({ path: `${at}.gpu`, message: "enables no context type; set one of wayland, opengl, vulkan or set gpu to false" });
+  }
+  const { playback, capture } = vm.sound;
+  const soundStreams = playback && capture ? "input,output" : playback ? "output" : capture ? "input" : null;
+
+  const pciSysfsPaths = vm.pciDevices.map((d) => (d.path.startsWith("/") ? d.path : `/sys/bus/pci/devices/${normalizeBdf(d.path)}`));
+  pciSysfsPaths.forEach((p, i) => {
+    if (pciSysfsPaths.indexOf(p) !== i) issues.push({ path: `${at}.pciDevices[${i}].path`, message: `passes ${p} twice` });
+  });
+
+  if (vm.dependsOn.includes(name)) issues.push({ path: `${at}.dependsOn`, message: "a VM cannot depend on itself" });
+
+  return {
+    name,
+    config: vm,
+    id: vm.id ?? derivedId(name),
+    paths,
+    units: unitNames(name),
+    interfaces,
+    shares,
+    sharedHomePath,
+    gpu,
+    soundStreams,
+    disks,
+    kernelParams: kernelParams(name, vm, interfaces, sharedHomePath !== null),
+    pciSysfsPaths,
+  };
+}
+
+const HOME_SHARE_DEFAULTS: Omit<ShareConfig, "path"> = {
+  threadPoolSize: 0,
+  inodeFileHandles: "never",
+  cache: "auto",
+  logLevel: "info",
+  xattr: false,
+  posixAcl: false,
+  readonly: false,
+  allowMmap: false,
+  enableReaddirplus: true,
+  writeback: false,
+  allowDirectIo: false,
+  killprivV2: false,
+  preserveNoatime: false,
+  uidMap: null,
+  gidMap: null,
+  translateUid: null,
+  translateGid: null,
+};
+
+const GPU_DEFAULTS: GpuConfig = { wayland: true, opengl: true, vulkan: false, allowWX: null, logLevel: null, seccompPolicy: "enforcing" };
+
+/** The guest protocol's kernel command line (SPEC §2), in its fixed order; user params last. */
+function kernelParams(name: string, vm: VmConfig, interfaces: readonly InterfaceModel[], sharedHome: boolean): string[] {
+  const p: string[] = [];
+  if (vm.init !== null) p.push(`init=${vm.init}`);
+  p.push(`vmsilo.hostname=${name}`);
+  for (const i of interfaces) p.push(`vmsilo.ifname=${i.name},${i.mac}`);
+  for (const i of interfaces) {
+    const c = vm.network.interfaces[i.name]!;
+    if (c.dhcp) {
+      p.push(`ip=:::::${i.name}:dhcp`);
+      continue;
+    }
+    for (const a of c.addresses) {
+      const [ip, prefix] = a.split("/");
+      p.push(`ip=${ip}:::${prefixToNetmask(Number(prefix))}::${i.name}:none`);
+    }
+    for (const a of c.v6Addresses) p.push(`ip=[${a}]:::::${i.name}:none`);
+    for (const dest of Object.keys(c.routes)) p.push(`rd.route=${dest}:${c.routes[dest]!.via}:${i.name}`);
+    for (const dest of Object.keys(c.v6Routes)) p.push(`rd.route=[${dest}]:[${c.v6Routes[dest]!.via}]:${i.name}`);
+  }
+  for (const ns of vm.network.nameservers) p.push(`nameserver=${ns.includes(":") ? `[${ns}]` : ns}`);
+  if (vm.autoShutdown.enable) p.push("autoShutdown.enable=1", `autoShutdown.after=${vm.autoShutdown.after}`);
+  p.push(vm.rootOverlay.type === "raw" ? `vmsilo.rootOverlay=raw,${EPHEMERAL_DISK_ID}` : "vmsilo.rootOverlay=tmpfs");
+  if (sharedHome) p.push("systemd.mount-extra=home:/home/user:virtiofs:");
+  p.push(...vm.kernelParams);
+  return p;
+}
+
+function checkDisks(at: string, vm: VmConfig, disks: readonly DiskConfig[], issues: Issue[]): void {
+  const where = (i: number) => (i === 0 ? `${at}.rootDisk` : `${at}.additionalDisks[${i - 1}]`);
+  checkKvKeys(at, disks.map((d) => d.options), KV_OPTION_KEYS.block, issues, where);
+  const seen = new Map<string, number>();
+  disks.forEach((d, i) => {
+    if (d.id === null) return;
+    const first = seen.get(d.id);
+    if (first !== undefined) {
+      const what = d.id === EPHEMERAL_DISK_ID && vm.rootOverlay.type === "raw" && i === disks.length - 1 ? "is used by the raw root overlay" : `is also used by ${where(first)}`;
+      issues.push({ path: `${where(first)}.id`, message: `disk id ${JSON.stringify(d.id)} ${what}` });
+    } else seen.set(d.id, i);
+  });
+}
+
+function checkKvKeys(
+  at: string,
+  options: ReadonlyArray<Record<string, unknown>>,
+  allowed: readonly string[],
+  issues: Issue[],
+  where: (i: number) => string = (i) => `${at}[${i}]`,
+): void {
+  options.forEach((o, i) => {
+    for (const k of Object.keys(o)) {
+      if (!allowed.includes(k)) issues.push({ path: `${where(i)}.options.${k}`, message: `unknown crosvm key (allowed: ${allowed.join(", ")})` });
+    }
+  });
+}
+
+function checkAcrossVms(vms: readonly VmModel[], issues: Issue[]): void {
+  const names = new Set(vms.map((v) => v.name));
+  for (const v of vms) {
+    v.config.dependsOn.forEach((d, i) => {
+      if (!names.has(d)) issues.push({ path: `nixosVms.${v.name}.dependsOn[${i}]`, message: `names no configured VM ${JSON.stringify(d)} (VMs: ${[...names].join(", ")})` });
+    });
+  }
+  const cycle = findCycle(vms);
+  if (cycle) issues.push({ path: `nixosVms.${cycle[0]}.dependsOn`, message: `forms a cycle: ${cycle.join(" -> ")}` });
+
+  const byId = new Map<number, VmModel>();
+  for (const v of vms) {
+    const other = byId.get(v.id);
+    if (other) {
+      const how = (x: VmModel) => (x.config.id === null ? "derived from its name" : "set explicitly");
+      issues.push({
+        path: `nixosVms.${v.name}.id`,
+        message: `id ${v.id} (${how(v)}) collides with VM ${JSON.stringify(other.name)} (${how(other)}); set nixosVms.<vm>.id on one of them`,
+      });
+    } else byId.set(v.id, v);
+  }
+
+  const taps = new Map<string, string>();
+  const macs = new Map<string, string>();
+  for (const v of vms) {
+    for (const i of v.interfaces) {
+      const at = `nixosVms.${v.name}.network.interfaces.${i.name}`;
+      const tapOwner = taps.get(i.tap);
+      if (tapOwner) issues.push({ path: `${at}.tap.name`, message: `tap ${JSON.stringify(i.tap)} is also used by ${tapOwner}` });
+      else taps.set(i.tap, at);
+      const macOwner = macs.get(i.mac);
+      if (macOwner) issues.push({ path: `${at}.macAddress`, message: `MAC ${i.mac} is also used by ${macOwner}` });
+      else macs.set(i.mac, at);
+    }
+  }
+}
+
+function findCycle(vms: readonly VmModel[]): string[] | null {
+  const deps = new Map(vms.map((v) => [v.name, v.config.dependsOn.filter((d) => d !== v.name)]));
+  const state = new Map<string, "active" | "done">();
+  const stack: string[] = [];
+  const visit = (n: string): string[] | null => {
+    if (state.get(n) === "done") return null;
+    if (state.get(n) === "active") return [...stack.slice(stack.indexOf(n)), n];
+    state.set(n, "active");
+    stack.push(n);
+    for (const d of deps.get(n) ?? []) {
+      const c = visit(d);
+      if (c) return c;
+    }
+    stack.pop();
+    state.set(n, "done");
+    return null;
+  };
+  for (const v of vms) {
+    const c = visit(v.name);
+    if (c) return c;
+  }
+  return null;
+}
+
+/** Each program is needed by some feature; a missing one names the feature that needs it. */
+function checkPrograms(config: Config, vms: readonly VmModel[], issues: Issue[]): void {
+  const need = (program: keyof Config["programs"], why: string, vm: VmModel | undefined) => {
+    if (vm && config.programs[program] === null) issues.push({ path: `programs.${program}`, message: `is required by ${why} of VM ${JSON.stringify(vm.name)}, got null` });
+  };
+  need("crosvm", "hypervisor \"crosvm\"", vms.find((v) => v.config.hypervisor === "crosvm"));
+  need("virtiofsd", "the shares", vms.find((v) => v.shares.length > 0));
+  need("iproute2", "the network interfaces", vms.find((v) => v.interfaces.length > 0));
+  need("vhostDeviceSound", "sound", vms.find((v) => v.soundStreams !== null));
+  need("waylandSeccontext", "the GPU", vms.find((v) => v.gpu !== null));
+  need("vulkanLoader", "the GPU", vms.find((v) => v.gpu !== null));
+}

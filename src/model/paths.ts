@@ -1,0 +1,57 @@
+/** The runtime layout (SPEC D4): every path a unit, script or VMM uses, defined once. */
+export const RUN_ROOT = "/run/vmsilo";
+export const STATE_ROOT = "/var/lib/vmsilo";
+export const SHARED_ROOT = "/shared";
+export const HOME_TEMPLATE = `${STATE_ROOT}/home-template`;
+
+export const vmPaths = (vm: string) => {
+  const run = `${RUN_ROOT}/${vm}`;
+  return {
+    run,
+    commandSocket: `${run}/command.socket`,
+    controlSocket: `${run}/crosvm-control.socket`,
+    consoleBackend: `${run}/console-backend.socket`,
+    console: `${run}/console`,
+    virtiofsDir: `${run}/virtiofs`,
+    virtiofsSocket: (tag: string) => `${run}/virtiofs/${tag}.socket`,
+    gpuDir: `${run}/gpu`,
+    gpuSocket: `${run}/gpu/gpu.socket`,
+    shaderCache: `${run}/gpu/shader-cache`,
+    seccontextDir: `${run}/wayland`,
+    seccontextSocket: `${run}/wayland/seccontext.socket`,
+    soundDir: `${run}/sound`,
+    soundSocket: `${run}/sound/sound.socket`,
+    ephemeralDisk: `${STATE_ROOT}/${vm}-ephemeral.raw`,
+    defaultSharedHome: `${SHARED_ROOT}/${vm}`,
+  };
+};
+export type VmPaths = ReturnType<typeof vmPaths>;
+
+/** Unit names, defined once; the polkit rule and the CLIs name the same units. */
+export const unitNames = (vm: string) => ({
+  socket: `vmsilo-${vm}.socket`,
+  proxy: `vmsilo-${vm}@.service`,
+  prep: `vmsilo-${vm}-prep.service`,
+  vm: `vmsilo-${vm}-vm.service`,
+  consoleRelay: `vmsilo-${vm}-console-relay.service`,
+  virtiofsd: (tag: string) => `vmsilo-${vm}-virtiofsd-${tag}.service`,
+  sharedHome: `vmsilo-${vm}-shared-home.service`,
+  sound: `vmsilo-${vm}-sound.service`,
+  seccontext: `vmsilo-${vm}-wayland-seccontext.service`,
+  gpu: `vmsilo-${vm}-gpu.service`,
+  sessionBind: `vmsilo-${vm}-session-bind.service`,
+});
+
+export const SYSTEM_TARGET = "vmsilo.target";
+export const SESSION_TARGET = "vmsilo-session.target";
+
+/** Where files go inside the output tree. */
+export const OUT = {
+  bin: "bin",
+  libexec: "libexec/vmsilo",
+  systemUnits: "lib/systemd/system",
+  userUnits: "lib/systemd/user",
+  tmpfiles: "lib/tmpfiles.d/vmsilo.conf",
+  polkit: "share/polkit-1/rules.d/60-vmsilo.rules",
+  manifest: "share/vmsilo/manifest.json",
+} as const;

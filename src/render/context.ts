@@ -1,0 +1,34 @@
+import type { Model, VmModel } from "../model/model.js";
+import { OUT } from "../model/paths.js";
+
+/** Absolute paths of programs and of this package's own scripts, as the artifacts call them. */
+export function toolPaths(model: Model, prefix: string) {
+  const p = model.config.programs;
+  const core = (tool: string) => `${p.coreutils}/bin/${tool}`;
+  return {
+    bash: `${p.bash}/bin/bash`,
+    install: core("install"),
+    rm: core("rm"),
+    truncate: core("truncate"),
+    cp: core("cp"),
+    timeout: core("timeout"),
+    tail: core("tail"),
+    readlink: core("readlink"),
+    sleep: core("sleep"),
+    systemctl: `${p.systemd}/bin/systemctl`,
+    socat: `${p.socat}/bin/socat`,
+    ip: p.iproute2 === null ? null : `${p.iproute2}/bin/ip`,
+    virtiofsd: p.virtiofsd === null ? null : `${p.virtiofsd}/bin/virtiofsd`,
+    ssh: p.openssh === null ? null : `${p.openssh}/bin/ssh`,
+    waitForSocket: `${prefix}/${OUT.libexec}/wait-for-socket`,
+    vmScript: (vm: VmModel, name: string) => `${prefix}/${OUT.libexec}/${vm.name}/${name}`,
+  };
+}
+
+export type Tools = ReturnType<typeof toolPaths>;
+
+/** Fails loudly if a feature's program is missing; validation reports this first. */
+export function required<T>(value: T | null, what: string): T {
+  if (value === null) throw new Error(`internal: ${what} is not configured`);
+  return value;
+}

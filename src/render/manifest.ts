@@ -1,0 +1,29 @@
+import stringify from "json-stable-stringify";
+import type { Model } from "../model/model.js";
+import { OUT } from "../model/paths.js";
+import { driverFor } from "../hypervisors/index.js";
+import { type GeneratedFile, provenance } from "./files.js";
+
+/** share/vmsilo/manifest.json: what was derived for each VM, for people and later tools. */
+export function renderManifest(model: Model, files: readonly string[]): GeneratedFile {
+  const manifest = {
+    generatedBy: provenance("programs.vmsilo").join(" "),
+    schemaVersion: model.config.schemaVersion,
+    vms: Object.fromEntries(
+      model.vms.map((vm) => [
+        vm.name,
+        {
+          id: vm.id,
+          hypervisor: vm.config.hypervisor,
+          units: vm.units.vm,
+          interfaces: vm.interfaces,
+          shares: vm.shares.map((s) => ({ tag: s.tag, path: s.path, socket: vm.paths.virtiofsSocket(s.tag) })),
+          kernelParams: vm.kernelParams,
+          launchArgv: driverFor(vm.config.hypervisor).launchCommand(vm, model).flat(),
+        },
+      ]),
+    ),
+    files: [...files].sort(),
+  };
+  return { path: OUT.manifest, mode: 0o644, content: stringify(manifest, { space: 2 }) + "\n" };
+}

@@ -1,0 +1,15 @@
+import type { Model } from "../model/model.js";
+import { OUT } from "../model/paths.js";
+import { type GeneratedFile, provenance } from "./files.js";
+import { renderTemplate } from "./templates.js";
+
+/** The polkit rule of D5: only the configured VMs' services, only start/stop/restart. */
+export function renderPolkit(model: Model): GeneratedFile {
+  const content = renderTemplate("polkit.rules.hbs", {
+    header: provenance("programs.vmsilo.user and programs.vmsilo.nixosVms").map((l) => `// ${l}`).join("\n"),
+    user: model.config.user.name,
+    userJs: JSON.stringify(model.config.user.name),
+    unitsJs: JSON.stringify(model.vms.map((v) => v.units.vm)),
+  });
+  return { path: OUT.polkit, mode: 0o644, content };
+}
