@@ -1,0 +1,32 @@
+/** The generated polkit rule, run in a stand-in for polkit's JavaScript environment (D5). */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { runInNewContext } from "node:vm";
+import { example, render } from "./support/harness.js";
+import { OUT } from "../src/model/paths.js";
+
+type Rule = (action: unknown, subject: unknown) => string;
+
+function loadRule(text: string): Rule {
+  const rules: Rule[] = [];
+  const polkit = { Result: { YES: "yes", NO: "no", NOT_HANDLED: "not-handled" }, addRule: (r: Rule) => rules.push(r) };
+  runInNewContext(text, { polkit });
+  assert.equal(rules.length, 1);
+  return rules[0]!;
+}
+
+const action = (unit: string, verb: string, id = "org.freedesktop.systemd1.manage-units") => ({ id, lookup: (k: string) => (k === "unit" ? unit : k === "verb" ? verb : undefined) });
+
+test("the user may start, stop and restart exactly the configured VM services", () => {
+  const rule = loadRule(render(example("desktop")).get(OUT.polkit)!.content);
+  const alice = { user: "alice" };
+  for (const vm of ["banking", "net", "work"]) {
+    for (const verb of ["start", "stop", "restart"]) assert.equal(rule(action(`vmsilo-${vm}-vm.service`, verb), alice), "yes", `${verb} ${vm}`);
+    assert.equal(rule(action(`vmsilo-${vm}-vm.service`, "reload-or-restart"), alice), "not-handled");
+    assert.equal(rule(action(`vmsilo-${vm}-vm.service`, "start", "org.freedesktop.systemd1.manage-unit-files"), alice), "not-handled");
+  }
+  for (const unit of ["vmsilo-work-gpu.service", "vmsilo-work-prep.service", "vmsilo-usb-attach@x.service", "vmsilo-other-vm.service", "vmsilo.target", "sshd.service", "vmsilo-work@1.service"]) {
+    assert.equal(rule(action(unit, "start"), alice), "not-handled", unit);
+  }
+  assert.equal(rule(action("vmsilo-work-vm.service", "start"), { user: "mallory" }), "not-handled");
+});

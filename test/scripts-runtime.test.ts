@@ -1,0 +1,186 @@
+/**
+ * The generated scripts run for real against stub programs: usage lines and exit codes of the
+ * user CLIs, the socket wait, and the graceful stop with its deadline (D9, D12).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { example, render, tempDir, writeTree } from "./support/harness.js";
+
+/** A package directory whose bin/ holds recording stubs: each writes its argv, NUL-separated, to $STUB_LOG/<name>. */
+function stubPackage(dir: string, names: string[], body = 'exit "${STUB_STATUS:-0}"'): string {
+  mkdirSync(join(dir, "bin"), { recursive: true });
+  for (const n of names) {
+    const p = join(dir, "bin", n);
+    writeFileSync(p, `#!/bin/bash\nprintf '%s\\0' "$@" >> "$STUB_LOG/${n}"\n${body}\n`);
+    chmodSync(p, 0o755);
+  }
+  return dir;
+}
+
+/** Coreutils stand-in: the real tools, by symlink. */
+function realCoreutils(dir: string): string {
+  mkdirSync(join(dir, "bin"), { recursive: true });
+  for (const tool of ["rm", "timeout", "tail", "sleep", "readlink", "true", "install", "truncate", "cp"]) {
+    const found = spawnSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).stdout.trim();
+    symlinkSync(found, join(dir, "bin", tool));
+  }
+  return dir;
+}
+
+function setup(vmName = "work", overrides: Record<string, unknown> = {}) {
+  const dir = tempDir("scripts");
+  const log = join(dir, "log");
+  mkdirSync(log);
+  const config = example("minimal") as any;
+  const vm = config.nixosVms.work;
+  delete config.nixosVms.work;
+  config.nixosVms[vmName] = vm;
+  config.programs = {
+    ...config.programs,
+    bash: "/usr",
+    coreutils: realCoreutils(join(dir, "coreutils")),
+    systemd: stubPackage(join(dir, "systemd"), ["systemctl"]),
+    socat: stubPackage(join(dir, "socat"), ["socat"]),
+    openssh: stubPackage(join(dir, "openssh"), ["ssh"]),
+    crosvm: stubPackage(join(dir, "crosvm"), ["crosvm"], 'if [ "$1" = powerbtn ] && [ -n "${STUB_KILL:-}" ]; then kill "$STUB_KILL"; fi\nexit "${STUB_STATUS:-0}"'),
+  };
+  Object.assign(config, overrides);
+  const out = join(dir, "out");
+  writeTree(render(config, out), out);
+  const run = (script: string, args: string[], env: Record<string, string> = {}) => {
+    const r = spawnSync(join(out, script), args, { encoding: "utf8", env: { ...process.env, STUB_LOG: log, ...env } });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const calls = (name: string) => (existsSync(join(log, name)) ? readFileSync(join(log, name), "utf8").split("\0").slice(0, -1) : []);
+  const reset = () => {
+    rmSync(log, { recursive: true, force: true });
+    mkdirSync(log);
+  };
+  return { dir, out, log, run, calls, reset };
+}
+
+test("vm-start and vm-stop: usage, validated VM names, exit codes", () => {
+  const { run, calls, reset } = setup();
+  for (const [cmd, verb] of [["vm-start", "start"], ["vm-stop", "stop"]] as const) {
+    let r = run(`bin/${cmd}`, []);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, new RegExp(`^usage: ${cmd} <vm>\nVMs: work\n$`));
+    r = run(`bin/${cmd}`, ["--help"]);
+    assert.equal(r.status, 0);
+    assert.match(r.stdout, new RegExp(`^usage: ${cmd} <vm>`));
+    for (const bad of ["nope", "wor*", "work ", "../work", "-x", ""]) {
+      r = run(`bin/${cmd}`, [bad]);
+      assert.equal(r.status, 2, `rejects ${JSON.stringify(bad)}`);
+      assert.match(r.stderr, /unknown VM/);
+    }
+    assert.equal(run(`bin/${cmd}`, ["work", "extra"]).status, 2);
+    assert.deepEqual(calls("systemctl"), [], "nothing reached systemctl for bad input");
+    r = run(`bin/${cmd}`, ["work"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(calls("systemctl"), [verb, "--", "vmsilo-work-vm.service"]);
+    r = run(`bin/${cmd}`, ["work"], { STUB_STATUS: "5" });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`systemctl ${verb} vmsilo-work-vm.service failed`));
+    reset();
+  }
+});
+
+test("vm-shell: options, console and ssh over vsock", () => {
+  const vmName = `clitest${process.pid}`;
+  const { run, calls } = setup(vmName);
+  const usage = (r: { status: number | null; stderr: string }, code: number) => {
+    assert.equal(r.status, code);
+    assert.match(r.stderr, /usage: vm-shell \[--ssh \[--root\]\] <vm>/);
+  };
+  usage(run("bin/vm-shell", []), 2);
+  usage(run("bin/vm-shell", ["--bogus", vmName]), 2);
+  usage(run("bin/vm-shell", [vmName, vmName]), 2);
+  usage(run("bin/vm-shell", ["other"]), 2);
+  let r = run("bin/vm-shell", ["--root", vmName]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--root requires --ssh/);
+  r = run("bin/vm-shell", [vmName]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, new RegExp(`no console for ${vmName}.*vm-start ${vmName}`));
+  assert.deepEqual(calls("socat"), []);
+
+  const consoleDir = `/run/vmsilo/${vmName}`;
+  mkdirSync(consoleDir, { recursive: true });
+  try {
+    writeFileSync(`${consoleDir}/console`, "");
+    r = run("bin/vm-shell", [vmName]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(calls("socat"), ["-,raw,echo=0,escape=0x1d", `${consoleDir}/console`]);
+  } finally {
+    rmSync(consoleDir, { recursive: true, force: true });
+  }
+
+  r = run("bin/vm-shell", ["--ssh", "--root", vmName]);
+  assert.equal(r.status, 0, r.stderr);
+  const ssh = calls("ssh");
+  assert.equal(ssh.at(-1), `root@${vmName}`);
+  assert.ok(ssh.includes(`HostKeyAlias=vmsilo-${vmName}`));
+  assert.match(ssh.find((a) => a.startsWith("ProxyCommand="))!, /^ProxyCommand=\S+\/bin\/socat - VSOCK-CONNECT:\d+:22$/);
+});
+
+test("wait-for-socket: succeeds when the socket appears, fails with the time waited, refuses bad arguments", async () => {
+  const { dir, out, run } = setup();
+  const script = "libexec/vmsilo/wait-for-socket";
+  assert.equal(run(script, []).status, 2);
+  assert.equal(run(script, ["/x", "0"]).status, 2);
+  assert.equal(run(script, ["/x", "1s"]).status, 2);
+  const missing = run(script, [join(dir, "never.socket"), "1"]);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /did not appear within \d+ ms \(limit 1 s\)/);
+  const ms = Number(/within (\d+) ms/.exec(missing.stderr)![1]);
+  assert.ok(ms >= 1000 && ms < 3000, `waited ${ms} ms`);
+
+  const path = join(dir, "later.socket");
+  const server = createServer();
+  setTimeout(() => server.listen(path), 300);
+  const child = spawn(join(out, script), [path, "5"], { stdio: "pipe" });
+  const status = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  server.close();
+  assert.equal(status, 0);
+});
+
+test("stop: a guest that powers off ends the wait; one that does not is stopped after the deadline", async () => {
+  const { out, log, calls, reset } = setup("work", { stopTimeout: 1 });
+  const stop = join(out, "libexec/vmsilo/work/stop");
+  const runStop = async (env: Record<string, string>) => {
+    const started = Date.now();
+    const r = spawnSync(stop, [], { encoding: "utf8", env: { ...process.env, ...env } });
+    return { ...r, ms: Date.now() - started };
+  };
+  // A stand-in VMM whose parent reaps it at once, as systemd reaps a VMM (a zombie would still
+  // count as running); the stub crosvm kills it on `powerbtn` when STUB_KILL names it.
+  const orphan = async () => {
+    const parent = spawn("bash", ["-c", "sleep 30 & echo $!; wait"], { stdio: ["ignore", "pipe", "ignore"] });
+    const [line] = (await once(parent.stdout, "data")) as [Buffer];
+    return line.toString().trim();
+  };
+  const vmm = await orphan();
+  const graceful = await runStop({ MAINPID: vmm, STUB_KILL: vmm, STUB_LOG: log });
+  assert.equal(graceful.status, 0, graceful.stderr);
+  assert.deepEqual(calls("crosvm"), ["powerbtn", "/run/vmsilo/work/crosvm-control.socket"]);
+  assert.ok(graceful.ms < 900, `a guest that powers off is not waited for (${graceful.ms} ms)`);
+
+  reset();
+  const stubborn = await orphan();
+  const forced = await runStop({ MAINPID: stubborn, STUB_LOG: log });
+  process.kill(Number(stubborn));
+  assert.equal(forced.status, 0);
+  assert.match(forced.stderr, /did not shut down within 1 s; stopping it at once/);
+  assert.deepEqual(calls("crosvm"), ["powerbtn", "/run/vmsilo/work/crosvm-control.socket", "stop", "/run/vmsilo/work/crosvm-control.socket"]);
+  assert.ok(forced.ms >= 900, `waited ${forced.ms} ms`);
+
+  reset();
+  const noPid = await runStop({ STUB_LOG: log });
+  assert.equal(noPid.status, 0);
+  assert.deepEqual(calls("crosvm"), [], "no VMM running: nothing to stop");
+});
