@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { mkdtempSync, readFileSync, renameSync, rmSync, mkdirSync, writeFileSync, existsSync, chmodSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve as resolvePath } from "node:path";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
@@ -33,11 +33,11 @@ function writeTree(tree: FileTree, out: string): void {
   mkdirSync(parent, { recursive: true });
   const tmp = mkdtempSync(join(parent, `.${basename(out)}.tmp-`));
   try {
+    for (const d of new Set([...tree.keys()].map((p) => dirname(join(tmp, p))))) mkdirSync(d, { recursive: true });
     for (const f of tree.values()) {
       const p = join(tmp, f.path);
-      mkdirSync(dirname(p), { recursive: true });
       writeFileSync(p, f.content, { mode: f.mode });
-      chmodSync(p, f.mode);
+      chmodSync(p, f.mode); // the process umask must not change the modes
     }
     if (existsSync(out)) {
       const old = `${tmp}.old`;
@@ -51,9 +51,9 @@ function writeTree(tree: FileTree, out: string): void {
   }
 }
 
-function run(action: () => void): void {
+async function run(action: () => void | Promise<void>): Promise<void> {
   try {
-    action();
+    await action();
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`vmsilo-gen: invalid configuration (${e.issues.length} issue${e.issues.length === 1 ? "" : "s"}):\n`);
@@ -82,7 +82,7 @@ await yargs(hideBin(process.argv))
         .option("prefix", { type: "string", describe: "absolute path the tree is installed at (default: the absolute --out)" })
         .option("dry-run", { type: "boolean", default: false, describe: "print every file as ---path--- then its content; write nothing" }),
     (argv) =>
-      run(() => {
+      run(async () => {
         const out = resolvePath(argv.out);
         const tree = generate(readConfig(argv.config), { prefix: argv.prefix ?? out });
         if (argv["dry-run"]) {
@@ -100,7 +100,7 @@ await yargs(hideBin(process.argv))
         process.stdout.write(`${argv.config}: valid (${model.vms.length} VM${model.vms.length === 1 ? "" : "s"})\n`);
       }),
   )
-  .command("schema-doc", "print the vmsilo.json reference (docs/schema.md)", {}, () => run(() => process.stdout.write(schemaReference())))
+  .command("schema-doc", "print the vmsilo.json reference (docs/schema.md)", {}, () => run(() => void process.stdout.write(schemaReference())))
   .demandCommand(1, "a command is required")
   .strict()
   .fail((msg, err) => {
