@@ -27,23 +27,35 @@ export function shellLines(lines: ArgvLines): string {
 
 const SYSTEMD_SAFE = /^[A-Za-z0-9_@+=:,./-]+$/;
 
-/**
- * Quote one word of a systemd Exec*= command line (systemd.service(5) "Command lines").
- * `%` is doubled (specifiers) and `$` is doubled (environment expansion) in every word; words
- * with anything else unusual are double-quoted with C-style escapes.
- */
-export function systemdExecWord(word: string): string {
-  if (word.includes("\0")) throw new Error("a systemd command-line word cannot contain a NUL byte");
-  const escaped = word.replace(/%/g, "%%").replace(/\$/g, "$$$$");
-  if (SYSTEMD_SAFE.test(escaped) && escaped.length > 0) return escaped;
-  const inner = escaped.replace(/[\\"\n\t\r]/g, (c) => ({ "\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r" })[c]!);
+/** Bare, or double-quoted with C-style escapes; `text` already has its `%` (and `$`) escaped. */
+function systemdQuote(text: string): string {
+  if (SYSTEMD_SAFE.test(text) && text.length > 0) return text;
+  const inner = text.replace(/[\\"\n\t\r]/g, (c) => ({ "\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r" })[c]!);
   return `"${inner}"`;
 }
 
+/**
+ * Quote one argument of a systemd Exec*= command line (systemd.service(5) "Command lines").
+ * `%` is doubled (specifiers) and `$` is doubled (environment expansion); words with anything
+ * else unusual are double-quoted with C-style escapes.
+ */
+export function systemdExecWord(word: string): string {
+  if (word.includes("\0")) throw new Error("a systemd command-line word cannot contain a NUL byte");
+  return systemdQuote(word.replace(/%/g, "%%").replace(/\$/g, "$$$$"));
+}
+
+/**
+ * A whole Exec*= command line. The command (first word) gets `%` doubled but not `$`: systemd
+ * expands specifiers in it, but execve()s it as written, without the `$$` -> `$` it applies to the
+ * arguments (load-fragment.c config_parse_exec, execute.c). systemd refuses to run a command whose
+ * path holds quotes, backslashes or control characters; no quoting can change that.
+ */
 export function systemdExec(argv: Argv): string {
   if (argv.length === 0) throw new Error("empty command line");
-  if (!argv[0]!.startsWith("/")) throw new Error(`command must be an absolute path, got ${argv[0]}`);
-  return argv.map(systemdExecWord).join(" ");
+  const [command, ...args] = argv as [string, ...string[]];
+  if (!command.startsWith("/")) throw new Error(`command must be an absolute path, got ${command}`);
+  if (command.includes("\0")) throw new Error("a systemd command cannot contain a NUL byte");
+  return [systemdQuote(command.replace(/%/g, "%%")), ...args.map(systemdExecWord)].join(" ");
 }
 
 /** A crosvm (serde_keyvalue) string value: bare when unambiguous, else double-quoted with \" and \\ escaped. */
