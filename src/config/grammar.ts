@@ -35,7 +35,23 @@ export const IPV4 = new RegExp(`^${IPV4_SRC}$`);
 export const IPV4_TEXT = "an IPv4 address";
 export const CIDR4 = new RegExp(`^${IPV4_SRC}/(?:3[0-2]|[12]?[0-9])$`);
 export const CIDR4_TEXT = "an IPv4 address with prefix length, like \"10.0.0.2/24\"";
-const IPV6_SRC = "[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}";
+/** RFC 4291 text forms: eight groups, or fewer with exactly one "::"; an embedded IPv4 tail in
+ * the usual forms (`::ffff:1.2.3.4`, `64:ff9b::1.2.3.4`). No zone index. */
+const H = "[0-9a-fA-F]{1,4}";
+const IPV6_SRC = `(?:${[
+  `(?:${H}:){7}${H}`,
+  `(?:${H}:){1,7}:`,
+  `(?:${H}:){1,6}:${H}`,
+  `(?:${H}:){1,5}(?::${H}){1,2}`,
+  `(?:${H}:){1,4}(?::${H}){1,3}`,
+  `(?:${H}:){1,3}(?::${H}){1,4}`,
+  `(?:${H}:){1,2}(?::${H}){1,5}`,
+  `${H}:(?::${H}){1,6}`,
+  `:(?:(?::${H}){1,7}|:)`,
+  `(?:${H}:){6}${IPV4_SRC}`,
+  `(?:${H}:){1,4}:${IPV4_SRC}`,
+  `::(?:[fF]{4}(?::0{1,4})?:)?${IPV4_SRC}`,
+].join("|")})`;
 export const IPV6 = new RegExp(`^${IPV6_SRC}$`);
 export const IPV6_TEXT = "an IPv6 address";
 export const CIDR6 = new RegExp(`^${IPV6_SRC}/(?:12[0-8]|1[01][0-9]|[1-9]?[0-9])$`);

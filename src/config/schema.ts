@@ -1,5 +1,5 @@
 import * as g from "./grammar.js";
-import { bool, either, int, list, nullable, object, oneOf, record, str, type Infer, type Node } from "./types.js";
+import { bool, describe, either, int, list, nullable, object, oneOf, record, str, type Infer, type Node } from "./types.js";
 
 /** vmsilo.json, schema version 1. Field names follow the NixOS options of `programs.vmsilo`. */
 export const SCHEMA_VERSION = 1;
@@ -15,7 +15,7 @@ const kvValue: Node<string | number | boolean> = {
   check(value, p, ctx) {
     if (typeof value === "boolean" || (typeof value === "number" && Number.isInteger(value) && value >= 0)) return value;
     if (typeof value === "string" && g.ANY_ARG.test(value) && value.length > 0) return value;
-    ctx.issues.push({ path: p, message: `must be a non-empty string, a non-negative integer or a boolean, got ${JSON.stringify(value)}` });
+    ctx.issues.push({ path: p, message: `must be a non-empty string, a non-negative integer or a boolean, got ${describe(value)}` });
     return undefined;
   },
 };
@@ -157,8 +157,14 @@ const vm = object(
       doc: "Share a per-VM home (true: /shared/<vm>; a path: that directory) as tag `home`, mounted on /home/user.",
       default: false,
       produces: "share `home`, kernel `systemd.mount-extra=home:/home/user:virtiofs:`",
+      expected: `true, false or ${g.ABS_PATH_TEXT}`,
     }),
-    gpu: either(bool({ doc: "" }), gpu, { doc: "GPU: false, true (defaults), or settings.", default: false, produces: "GPU backend units, crosvm `--vhost-user type=gpu`" }),
+    gpu: either(bool({ doc: "" }), gpu, {
+      doc: "GPU: false, true (defaults), or settings.",
+      default: false,
+      produces: "GPU backend units, crosvm `--vhost-user type=gpu`",
+      expected: "true, false or an object of GPU settings",
+    }),
     sound: object(
       {
         playback: bool({ doc: "Guest audio output.", default: false, produces: "vhost-device-sound `--streams output`" }),
@@ -179,7 +185,7 @@ const vm = object(
     vhostUser: list(
       object(
         {
-          type: str(/^[a-z][a-z0-9-]*$/, "a crosvm vhost-user device type like \"net\"", { doc: "Device type." }),
+          type: str(/^[a-z0-9][a-z0-9-]*$/, "a crosvm vhost-user device type like \"net\"", { doc: "Device type." }),
           socket: path("Backend socket."),
           options: kvOptions("Further keys (`max-queue-size`, `pci-address`).", "crosvm `--vhost-user ...,<key>=<value>`"),
         },

@@ -32,6 +32,12 @@ interface Meta<T> {
   produces?: string;
 }
 
+/** An attribute name as it appears in an option path: bare when it reads as a Nix identifier,
+ * else quoted (`routes."0.0.0.0/0"`), so a name containing '.' cannot be misread as two levels. */
+export function pathKey(key: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key) ? key : JSON.stringify(key);
+}
+
 export function describe(value: unknown): string {
   const s = JSON.stringify(value);
   return s === undefined ? String(value) : s.length > 60 ? s.slice(0, 57) + "..." : s;
@@ -129,7 +135,7 @@ export function record<T>(keyPattern: RegExp, keyExpected: string, item: Node<T>
       const out: Record<string, T> = {};
       let okAll = true;
       for (const k of keys) {
-        const at = `${path}.${k}`;
+        const at = `${path}.${pathKey(k)}`;
         if (!keyPattern.test(k)) {
           ctx.issues.push({ path: at, message: `name ${JSON.stringify(k)} is not ${keyExpected}` });
           okAll = false;
@@ -188,11 +194,13 @@ export function object<F extends Fields>(fields: F, meta: { doc: string; produce
   };
 }
 
-/** Either of two shapes, tried in order (e.g. `false` or an object). */
-export function either<A, B>(a: Node<A>, b: Node<B>, meta: Meta<A | B>): Node<A | B> {
+/** Either of two shapes, tried in order (e.g. `false` or an object). `expected` says in words what
+ * the two together accept, for the message when neither does. */
+export function either<A, B>(a: Node<A>, b: Node<B>, meta: Meta<A | B> & { expected: string }): Node<A | B> {
+  const { expected, ...rest } = meta;
   return {
     type: `${a.type} or ${b.type}`,
-    ...meta,
+    ...rest,
     fields: b.fields ?? a.fields,
     check(value, path, ctx) {
       const probe: Ctx = { issues: [] };
@@ -202,7 +210,7 @@ export function either<A, B>(a: Node<A>, b: Node<B>, meta: Meta<A | B>): Node<A 
       const probeB: Ctx = { issues: [] };
       const rb = b.check(value, path, probeB);
       if (rb !== undefined) return rb;
-      return fail(ctx, path, `${a.type} or ${b.type}`, value);
+      return fail(ctx, path, expected, value);
     },
   };
 }
@@ -212,5 +220,5 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 function join(path: string, key: string): string {
-  return path ? `${path}.${key}` : key;
+  return path ? `${path}.${pathKey(key)}` : pathKey(key);
 }

@@ -1,6 +1,6 @@
 import type { Config, DiskConfig, GpuConfig, ShareConfig, VmConfig } from "../config/schema.js";
-import type { Issue } from "../config/types.js";
-import { RESERVED_VM_NAMES } from "../config/grammar.js";
+import { describe, type Issue } from "../config/types.js";
+import { PCI_BDF, RESERVED_VM_NAMES } from "../config/grammar.js";
 import { derivedId, derivedMac, derivedTapName, netPciAddress, normalizeBdf, prefixToNetmask } from "./derive.js";
 import { type VmPaths, unitNames, vmPaths } from "./paths.js";
 
@@ -52,6 +52,33 @@ export const KV_OPTION_KEYS = {
   vhostUser: ["max-queue-size", "pci-address"],
 } as const;
 
+/** What each key's value must be: crosvm's serde type for it (devices/src/virtio/block/mod.rs DiskOption,
+ * src/crosvm/sys/linux/config.rs VfioOption, VhostUserFrontendOption), or the names of an enum. A value
+ * of the wrong type would make crosvm refuse the whole command line at start. */
+type KvType = "bool" | "u16" | "u32" | "usize" | "pci-address" | "string" | readonly string[];
+export const KV_OPTION_TYPES: { readonly [W in keyof typeof KV_OPTION_KEYS]: Readonly<Record<(typeof KV_OPTION_KEYS)[W][number], KvType>> } = {
+  block: {
+    sparse: "bool",
+    direct: "bool",
+    lock: "bool",
+    "block-size": "u32",
+    "multiple-workers": "bool",
+    "async-executor": ["epoll", "uring"],
+    "packed-queue": "bool",
+    bootindex: "usize",
+    "pci-address": "pci-address",
+    dontcache: "bool",
+  },
+  vfio: { iommu: ["off", "viommu", "coiommu", "pkvm-iommu"], "guest-address": "pci-address", "dt-symbol": "string" },
+  vhostUser: { "max-queue-size": "u16", "pci-address": "pci-address" },
+};
+
+/** crosvm's `--vhost-user` device types (devices/src/virtio/mod.rs DeviceType, kebab-case). */
+export const VHOST_USER_TYPES = [
+  "net", "block", "console", "rng", "balloon", "scsi", "9p", "gpu", "input", "vsock", "iommu", "sound", "fs", "pmem",
+  "mac80211-hwsim", "video-encoder", "video-decoder", "scmi", "wl", "tpm", "pvclock", "media",
+] as const;
+
 export const DEFAULT_BLOCK_OPTIONS = { "packed-queue": true, direct: true } as const;
 export const EPHEMERAL_DISK_ID = "ephemeral";
 
@@ -95,22 +122,30 @@ function buildVm(name: string, vm: VmConfig, issues: Issue[]): VmModel {
   const disks: DiskConfig[] = [vm.rootDisk, ...vm.additionalDisks];
   if (vm.rootOverlay.type === "raw") disks.push({ path: paths.ephemeralDisk, ro: false, id: EPHEMERAL_DISK_ID, options: {} });
   checkDisks(at, vm, disks, issues);
-  checkKvKeys(`${at}.pciDevices`, vm.pciDevices.map((d) => d.options), KV_OPTION_KEYS.vfio, issues);
-  checkKvKeys(`${at}.vhostUser`, vm.vhostUser.map((d) => d.options), KV_OPTION_KEYS.vhostUser, issues);
+  checkKvKeys(`${at}.pciDevices`, "--vfio", vm.pciDevices.map((d) => d.options), KV_OPTION_TYPES.vfio, issues);
+  checkKvKeys(`${at}.vhostUser`, "--vhost-user", vm.vhostUser.map((d) => d.options), KV_OPTION_TYPES.vhostUser, issues);
+  vm.vhostUser.forEach((d, i) => {
+    if (!(VHOST_USER_TYPES as readonly string[]).includes(d.type)) {
+      issues.push({ path: `${at}.vhostUser[${i}].type`, message: `must be a crosvm vhost-user device type (${VHOST_USER_TYPES.join(", ")}), got ${JSON.stringify(d.type)}` });
+    }
+  });
 
   const gpu = vm.gpu === false ? null : vm.gpu === true ? { ...GPU_DEFAULTS } : vm.gpu;
   if (gpu && !gpu.wayland && !gpu.opengl && !gpu.vulkan) {
-    issues.push({ path: `${at}.gpu`, message: "enables no context type; set one of wayland, opengl, vulkan or set gpu to false" });
+    issues.push({ path: `${at}.gpu`, message: "must enable at least one context type (wayland, opengl or vulkan), got none; or set gpu to false" });
   }
   const { playback, capture } = vm.sound;
   const soundStreams = playback && capture ? "input,output" : playback ? "output" : capture ? "input" : null;
 
   const pciSysfsPaths = vm.pciDevices.map((d) => (d.path.startsWith("/") ? d.path : `/sys/bus/pci/devices/${normalizeBdf(d.path)}`));
   pciSysfsPaths.forEach((p, i) => {
-    if (pciSysfsPaths.indexOf(p) !== i) issues.push({ path: `${at}.pciDevices[${i}].path`, message: `passes ${p} twice` });
+    const first = pciSysfsPaths.indexOf(p);
+    if (first !== i) issues.push({ path: `${at}.pciDevices[${i}].path`, message: `is the device ${p} again, already passed by ${at}.pciDevices[${first}]` });
   });
 
-  if (vm.dependsOn.includes(name)) issues.push({ path: `${at}.dependsOn`, message: "a VM cannot depend on itself" });
+  vm.dependsOn.forEach((d, i) => {
+    if (d === name) issues.push({ path: `${at}.dependsOn[${i}]`, message: `must name another VM, got the VM itself ${JSON.stringify(d)}` });
+  });
 
   return {
     name,
@@ -181,37 +216,67 @@ function kernelParams(name: string, vm: VmConfig, interfaces: readonly Interface
 
 function checkDisks(at: string, vm: VmConfig, disks: readonly DiskConfig[], issues: Issue[]): void {
   const where = (i: number) => (i === 0 ? `${at}.rootDisk` : `${at}.additionalDisks[${i - 1}]`);
-  checkKvKeys(at, disks.map((d) => d.options), KV_OPTION_KEYS.block, issues, where);
+  checkKvKeys(at, "--block", disks.map((d) => d.options), KV_OPTION_TYPES.block, issues, where);
   const seen = new Map<string, number>();
   disks.forEach((d, i) => {
     if (d.id === null) return;
     const first = seen.get(d.id);
-    if (first !== undefined) {
-      const what = d.id === EPHEMERAL_DISK_ID && vm.rootOverlay.type === "raw" && i === disks.length - 1 ? "is used by the raw root overlay" : `is also used by ${where(first)}`;
-      issues.push({ path: `${where(first)}.id`, message: `disk id ${JSON.stringify(d.id)} ${what}` });
-    } else seen.set(d.id, i);
+    if (first === undefined) seen.set(d.id, i);
+    else if (vm.rootOverlay.type === "raw" && i === disks.length - 1) {
+      // The overlay disk is added by vmsilo; the user's disk is the one to rename.
+      issues.push({ path: `${where(first)}.id`, message: `must differ from ${JSON.stringify(EPHEMERAL_DISK_ID)}, the id of the raw root overlay disk (rootOverlay.type = "raw"), got ${JSON.stringify(d.id)}` });
+    } else issues.push({ path: `${where(i)}.id`, message: `must be unique, got ${JSON.stringify(d.id)}, already the id of ${where(first)}` });
   });
 }
 
+/** Each option key must be one crosvm's struct has, and its value of that key's type. */
 function checkKvKeys(
   at: string,
+  flag: string,
   options: ReadonlyArray<Record<string, unknown>>,
-  allowed: readonly string[],
+  types: Readonly<Record<string, KvType>>,
   issues: Issue[],
   where: (i: number) => string = (i) => `${at}[${i}]`,
 ): void {
+  const known = Object.keys(types);
   options.forEach((o, i) => {
     for (const k of Object.keys(o)) {
-      if (!allowed.includes(k)) issues.push({ path: `${where(i)}.options.${k}`, message: `unknown crosvm key (allowed: ${allowed.join(", ")})` });
+      const path = `${where(i)}.options.${k}`;
+      const type = types[k];
+      if (type === undefined) issues.push({ path, message: `unknown crosvm ${flag} key (known: ${known.join(", ")})` });
+      else {
+        const expected = kvTypeMismatch(type, o[k]);
+        if (expected) issues.push({ path, message: `must be ${expected}, got ${describe(o[k])}` });
+      }
     }
   });
+}
+
+/** What `value` should have been when it is not of `type`, else null. */
+function kvTypeMismatch(type: KvType, value: unknown): string | null {
+  const intIn = (max: number) => (typeof value === "number" && Number.isSafeInteger(value) && value >= 0 && value <= max ? null : `an integer from 0 to ${max}`);
+  if (typeof type !== "string") return typeof value === "string" && type.includes(value) ? null : `one of ${type.map((t) => JSON.stringify(t)).join(", ")}`;
+  switch (type) {
+    case "bool":
+      return typeof value === "boolean" ? null : "true or false";
+    case "u16":
+      return intIn(0xffff);
+    case "u32":
+      return intIn(0xffffffff);
+    case "usize":
+      return intIn(Number.MAX_SAFE_INTEGER) && "a non-negative integer";
+    case "pci-address":
+      return typeof value === "string" && PCI_BDF.test(value) ? null : 'a PCI address like "00:05.0" or "0000:00:05.0"';
+    case "string":
+      return typeof value === "string" ? null : "a string";
+  }
 }
 
 function checkAcrossVms(vms: readonly VmModel[], issues: Issue[]): void {
   const names = new Set(vms.map((v) => v.name));
   for (const v of vms) {
     v.config.dependsOn.forEach((d, i) => {
-      if (!names.has(d)) issues.push({ path: `nixosVms.${v.name}.dependsOn[${i}]`, message: `names no configured VM ${JSON.stringify(d)} (VMs: ${[...names].join(", ")})` });
+      if (!names.has(d)) issues.push({ path: `nixosVms.${v.name}.dependsOn[${i}]`, message: `must name a configured VM (${[...names].join(", ")}), got ${JSON.stringify(d)}` });
     });
   }
   const cycle = findCycle(vms);
@@ -221,10 +286,10 @@ function checkAcrossVms(vms: readonly VmModel[], issues: Issue[]): void {
   for (const v of vms) {
     const other = byId.get(v.id);
     if (other) {
-      const how = (x: VmModel) => (x.config.id === null ? "derived from its name" : "set explicitly");
+      const how = (x: VmModel) => `VM ${JSON.stringify(x.name)} (${x.config.id === null ? "derived from its name" : "set explicitly"})`;
       issues.push({
         path: `nixosVms.${v.name}.id`,
-        message: `id ${v.id} (${how(v)}) collides with VM ${JSON.stringify(other.name)} (${how(other)}); set nixosVms.<vm>.id on one of them`,
+        message: `id ${v.id} is used by both ${how(other)} and ${how(v)}; set a different nixosVms.<vm>.id on one of them`,
       });
     } else byId.set(v.id, v);
   }
@@ -234,11 +299,12 @@ function checkAcrossVms(vms: readonly VmModel[], issues: Issue[]): void {
   for (const v of vms) {
     for (const i of v.interfaces) {
       const at = `nixosVms.${v.name}.network.interfaces.${i.name}`;
+      const how = v.config.network.interfaces[i.name]!.tap.name === null ? " (derived from the VM and interface names)" : "";
       const tapOwner = taps.get(i.tap);
-      if (tapOwner) issues.push({ path: `${at}.tap.name`, message: `tap ${JSON.stringify(i.tap)} is also used by ${tapOwner}` });
+      if (tapOwner) issues.push({ path: `${at}.tap.name`, message: `tap ${JSON.stringify(i.tap)}${how} is also the tap of ${tapOwner}; set a different tap.name on one of them` });
       else taps.set(i.tap, at);
       const macOwner = macs.get(i.mac);
-      if (macOwner) issues.push({ path: `${at}.macAddress`, message: `MAC ${i.mac} is also used by ${macOwner}` });
+      if (macOwner) issues.push({ path: `${at}.macAddress`, message: `MAC ${i.mac} is also the MAC of ${macOwner}; every interface needs its own` });
       else macs.set(i.mac, at);
     }
   }

@@ -1,0 +1,195 @@
+/** The vmsilo-gen command line (SPEC D16): commands, usage errors, validate, render, dry runs, modes. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CLI, EXAMPLES, ROOT, example, render, runCli, tempDir } from "../support/harness.js";
+
+const USAGE_HINT = "Run 'vmsilo-gen --help' for usage.\n";
+const exampleFile = (name: string) => join(ROOT, "examples", `${name}.json`);
+
+/** Every file under `dir`, relative, sorted (directories left out). */
+function files(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .filter((p) => statSync(join(dir, p)).isFile())
+    .sort();
+}
+
+function withTemp(label: string, body: (dir: string) => void): void {
+  const dir = tempDir(label);
+  try {
+    body(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("--help exits 0 and lists render and validate", () => {
+  const r = runCli(["--help"]);
+  assert.equal(r.status, 0);
+  assert.equal(r.stderr, "");
+  assert.match(r.stdout, /^vmsilo-gen <command>/);
+  assert.match(r.stdout, /^ {2}vmsilo-gen render +render the whole tree into --out/m);
+  assert.match(r.stdout, /^ {2}vmsilo-gen validate +check vmsilo\.json and report every issue/m);
+});
+
+test("render --help names its options", () => {
+  const r = runCli(["render", "--help"]);
+  assert.equal(r.status, 0);
+  for (const opt of ["--config", "--out", "--prefix", "--dry-run"]) assert.ok(r.stdout.includes(opt), opt);
+});
+
+test("no command: exit 2 with a usage hint", () => {
+  const r = runCli([]);
+  assert.equal(r.status, 2);
+  assert.equal(r.stdout, "");
+  assert.equal(r.stderr, `vmsilo-gen: a command is required\n${USAGE_HINT}`);
+});
+
+test("an unknown command: exit 2 naming it", () => {
+  const r = runCli(["frobnicate"]);
+  assert.equal(r.status, 2);
+  assert.equal(r.stdout, "");
+  assert.equal(r.stderr, `vmsilo-gen: Unknown argument: frobnicate\n${USAGE_HINT}`);
+});
+
+test("an unknown option: exit 2 naming it, nothing written", () => {
+  withTemp("cli", (dir) => {
+    const r = runCli(["render", "--config", exampleFile("minimal"), "--out", join(dir, "out"), "--outt", "x"]);
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, `vmsilo-gen: Unknown argument: outt\n${USAGE_HINT}`);
+    assert.deepEqual(readdirSync(dir), []);
+  });
+});
+
+test("missing --config: exit 2 for render and validate", () => {
+  withTemp("cli", (dir) => {
+    for (const args of [["render", "--out", join(dir, "out")], ["validate"]]) {
+      const r = runCli(args);
+      assert.equal(r.status, 2, args.join(" "));
+      assert.equal(r.stdout, "");
+      assert.equal(r.stderr, `vmsilo-gen: Missing required argument: config\n${USAGE_HINT}`);
+    }
+    assert.deepEqual(readdirSync(dir), []);
+  });
+});
+
+test("render without --out: exit 2", () => {
+  const r = runCli(["render", "--config", exampleFile("minimal")]);
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr, `vmsilo-gen: Missing required argument: out\n${USAGE_HINT}`);
+});
+
+for (const name of EXAMPLES) {
+  test(`validate examples/${name}.json prints valid and exits 0`, () => {
+    const file = exampleFile(name);
+    const r = runCli(["validate", "--config", file]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, "");
+    const n = Object.keys(example(name).nixosVms as object).length;
+    assert.equal(r.stdout, `${file}: valid (${n} VM${n === 1 ? "" : "s"})\n`);
+  });
+}
+
+test("validate on a bad config exits 2 and prints the issues, not valid", () => {
+  withTemp("cli", (dir) => {
+    const file = join(dir, "bad.json");
+    const c = example("minimal") as { nixosVms: { work: Record<string, unknown> } };
+    c.nixosVms.work.cpus = 0;
+    writeFileSync(file, JSON.stringify(c));
+    const r = runCli(["validate", "--config", file]);
+    assert.equal(r.status, 2);
+    assert.equal(r.stdout, "");
+    assert.equal(r.stderr, "vmsilo-gen: invalid configuration (1 issue):\n  nixosVms.work.cpus: must be an integer from 1 to 512, got 0\n");
+  });
+});
+
+test("render --dry-run prints every file as a ---path--- block and writes nothing", () => {
+  withTemp("cli", (dir) => {
+    const out = join(dir, "nested", "out");
+    const r = runCli(["render", "--config", exampleFile("desktop"), "--out", out, "--dry-run"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, "");
+    const tree = render(example("desktop"), out);
+    const expected = [...tree.values()].map((f) => `---${f.path}---\n${f.content}`).join("");
+    assert.equal(r.stdout, expected);
+    assert.ok(r.stdout.startsWith("---bin/"));
+    assert.equal((r.stdout.match(/^---[^\n]+---$/gm) ?? []).length, tree.size);
+    assert.deepEqual(readdirSync(dir), [], "neither --out nor its parent is created");
+  });
+});
+
+test("render writes the same tree generate() returns, with the absolute --out as prefix", () => {
+  withTemp("cli", (dir) => {
+    const out = join(dir, "out");
+    const r = runCli(["render", "--config", exampleFile("desktop"), "--out", out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, "");
+    assert.equal(r.stderr, "");
+    const tree = render(example("desktop"), out);
+    assert.deepEqual(files(out), [...tree.keys()].sort());
+    for (const f of tree.values()) assert.equal(readFileSync(join(out, f.path), "utf8"), f.content, f.path);
+    assert.deepEqual(readdirSync(dir), ["out"], "no temporary directory is left next to --out");
+  });
+});
+
+test("render --prefix sets the install path the files refer to", () => {
+  withTemp("cli", (dir) => {
+    const out = join(dir, "out");
+    const prefix = "/nix/store/11111111111111111111111111111111-vmsilo";
+    assert.equal(runCli(["render", "--config", exampleFile("minimal"), "--out", out, "--prefix", prefix]).status, 0);
+    const tree = render(example("minimal"), prefix);
+    for (const f of tree.values()) assert.equal(readFileSync(join(out, f.path), "utf8"), f.content, f.path);
+    assert.ok([...tree.values()].some((f) => f.content.includes(prefix)), "the prefix appears in the output");
+  });
+});
+
+test("rendering twice into the same --out replaces the whole tree", () => {
+  withTemp("cli", (dir) => {
+    const out = join(dir, "out");
+    assert.equal(runCli(["render", "--config", exampleFile("desktop"), "--out", out]).status, 0);
+    assert.ok(existsSync(join(out, "libexec", "vmsilo", "banking", "launch")));
+    writeFileSync(join(out, "stray-file"), "left by hand\n");
+    const r = runCli(["render", "--config", exampleFile("minimal"), "--out", out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(files(out), [...render(example("minimal"), out).keys()].sort(), "only minimal's files: nothing from desktop, no stray file");
+    assert.ok(!existsSync(join(out, "libexec", "vmsilo", "banking")));
+    assert.deepEqual(readdirSync(dir), ["out"], "no temporary or old tree is left next to --out");
+  });
+});
+
+test("rendered files are 0755 for scripts and 0644 otherwise, whatever the umask", () => {
+  withTemp("cli", (dir) => {
+    const out = join(dir, "out");
+    // A restrictive umask must not change the modes: the CLI sets them explicitly.
+    const r = spawnSync("sh", ["-c", 'umask 077 && exec "$0" "$@"', process.execPath, CLI, "render", "--config", exampleFile("desktop"), "--out", out], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    const tree = render(example("desktop"), out);
+    let scripts = 0;
+    for (const p of files(out)) {
+      const mode = statSync(join(out, p)).mode & 0o7777;
+      const isScript = p.startsWith("bin/") || p.startsWith("libexec/");
+      assert.equal(mode, isScript ? 0o755 : 0o644, `${p}: mode ${mode.toString(8)}`);
+      assert.equal(mode, tree.get(p)!.mode, p);
+      if (isScript) {
+        scripts++;
+        assert.ok(readFileSync(join(out, p), "utf8").startsWith("#!/nix/store/"), `${p} starts with a shebang`);
+      }
+    }
+    assert.ok(scripts >= 6, `${scripts} scripts`);
+    assert.ok(files(out).some((p) => p.endsWith(".service")));
+  });
+});
+
+test("render accepts a relative --out, resolved against the working directory", () => {
+  withTemp("cli", (dir) => {
+    const r = spawnSync(process.execPath, [CLI, "render", "--config", exampleFile("minimal"), "--out", "rel/out"], { cwd: dir, encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    const out = join(dir, "rel", "out");
+    const tree = render(example("minimal"), out);
+    assert.deepEqual(files(out), [...tree.keys()].sort());
+    for (const f of tree.values()) assert.equal(readFileSync(join(out, f.path), "utf8"), f.content, f.path);
+    assert.ok([...tree.values()].some((f) => f.content.includes(`${out}/`)), "the default prefix is the absolute --out");
+  });
+});
