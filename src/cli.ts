@@ -84,6 +84,7 @@ await yargs(hideBin(process.argv))
     (argv) =>
       run(async () => {
         const out = resolvePath(argv.out);
+        if (argv.prefix !== undefined && !argv.prefix.startsWith("/")) throw new BadInput(`--prefix must be an absolute path, got ${JSON.stringify(argv.prefix)}`);
         const tree = generate(readConfig(argv.config), { prefix: argv.prefix ?? out });
         if (argv["dry-run"]) {
           for (const f of tree.values()) process.stdout.write(`---${f.path}---\n${f.content}`);

@@ -39,18 +39,25 @@ export function generate(input: unknown, options: GenerateOptions): FileTree {
   const t = toolPaths(model, options.prefix.replace(/\/+$/, ""));
   const files: GeneratedFile[] = [];
   const units = renderUnits(model, t);
-  const unitText = (dir: string) => (u: (typeof units.system)[number]) => ({ path: `${dir}/${u.name}`, mode: 0o644 as const, content: serialiseUnit(u, provenance(u.source)) });
+  // Where each unit comes from, to name both sides of a file-name clash.
+  const sources = new Map<string, string>();
+  const unitText = (dir: string) => (u: (typeof units.system)[number]) => {
+    const path = `${dir}/${u.name}`;
+    const other = sources.get(path);
+    if (other !== undefined) {
+      const option = (s: string) => s.replace(/^programs\.vmsilo\./, "");
+      issues.push({ path: option(u.source), message: `generates ${path}, which ${option(other)} generates too; rename one of them` });
+    }
+    sources.set(path, u.source);
+    return { path, mode: 0o644 as const, content: serialiseUnit(u, provenance(u.source)) };
+  };
+  const issues: Issue[] = [];
   files.push(...units.system.map(unitText(OUT.systemUnits)), ...units.user.map(unitText(OUT.userUnits)));
   for (const vm of model.vms) files.push(...renderVmScripts(model, vm, t));
   files.push(...renderSharedScripts(t), ...renderUserClis(model, t), renderTmpfiles(model), renderPolkit(model));
 
-  const tree: FileTree = new Map();
-  const issues: Issue[] = [];
-  for (const f of files) {
-    if (tree.has(f.path)) issues.push({ path: "nixosVms", message: `two VMs generate the same file ${f.path}; rename one of them` });
-    tree.set(f.path, f);
-  }
   if (issues.length) throw new ConfigError(issues);
+  const tree: FileTree = new Map(files.map((f) => [f.path, f]));
   const manifest = renderManifest(model, [...tree.keys()]);
   tree.set(manifest.path, manifest);
   return new Map([...tree.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));

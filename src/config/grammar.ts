@@ -22,6 +22,9 @@ export const IFNAME_TEXT = "an interface name: a letter, then letters, digits, '
 
 export const ABS_PATH = /^\/[^\x00-\x1f\x7f]*$/;
 export const ABS_PATH_TEXT = "an absolute path without control characters";
+/** A path that becomes one kernel command-line word (`init=`): no whitespace either. */
+export const KERNEL_PATH = /^\/[^\x00-\x20\x7f]*$/;
+export const KERNEL_PATH_TEXT = "an absolute path without spaces or control characters";
 
 export const SIZE = /^[1-9][0-9]{0,12}[KMGT]?$/;
 export const SIZE_TEXT = "a size like \"10G\" (digits, then an optional K, M, G or T)";

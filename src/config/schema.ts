@@ -105,7 +105,7 @@ const iface = object(
     dhcp: bool({ doc: "Configure by DHCP (static settings are then ignored).", default: false, produces: "kernel `ip=:::::<if>:dhcp`" }),
     addresses: list(str(g.CIDR4, g.CIDR4_TEXT, { doc: "" }), { doc: "Static IPv4 addresses.", default: [], unique: true, produces: "kernel `ip=<ip>:::<netmask>::<if>:none`" }),
     routes: record(g.ROUTE4_DEST, "an IPv4 destination like \"0.0.0.0/0\"", route, { doc: "IPv4 routes by destination.", default: {}, produces: "kernel `rd.route=<dest>:<via>:<if>`" }),
-    v6Addresses: list(str(g.CIDR6, g.CIDR6_TEXT, { doc: "" }), { doc: "Static IPv6 addresses.", default: [], unique: true, produces: "kernel `ip=[<addr>]:::::<if>:none`" }),
+    v6Addresses: list(str(g.CIDR6, g.CIDR6_TEXT, { doc: "" }), { doc: "Static IPv6 addresses.", default: [], unique: true, produces: "kernel `ip=[<addr>]:::<prefix>::<if>:none`" }),
     v6Routes: record(g.ROUTE6_DEST, "an IPv6 destination like \"::/0\"", route, { doc: "IPv6 routes by destination.", default: {}, produces: "kernel `rd.route=[<dest>]:[<via>]:<if>`" }),
   },
   { doc: "One guest network interface, named by its attribute name inside the guest." },
@@ -141,7 +141,11 @@ const vm = object(
     ),
     kernel: path("Kernel image (bzImage).", "crosvm KERNEL positional"),
     initramfs: path("Initial ramdisk.", "crosvm `--initrd`"),
-    init: optPath("Guest init (the system toplevel's init); null when the root disk brings its own.", "kernel `init=`"),
+    init: nullable(str(g.KERNEL_PATH, g.KERNEL_PATH_TEXT, { doc: "" }), {
+      doc: "Guest init (the system toplevel's init); null when the root disk brings its own.",
+      default: null,
+      produces: "kernel `init=`",
+    }),
     rootDisk: disk("The root image (the guest's nixos.erofs unless overridden).", true),
     additionalDisks: list(disk("An extra disk.", false), { doc: "Extra disks.", default: [], produces: "crosvm `--block` each" }),
     rootOverlay: object(

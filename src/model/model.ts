@@ -202,11 +202,15 @@ function kernelParams(name: string, vm: VmConfig, interfaces: readonly Interface
       const [ip, prefix] = a.split("/");
       p.push(`ip=${ip}:::${prefixToNetmask(Number(prefix))}::${i.name}:none`);
     }
-    for (const a of c.v6Addresses) p.push(`ip=[${a}]:::::${i.name}:none`);
+    // systemd-network-generator: an IPv6 address in brackets, its prefix length in the netmask field.
+    for (const a of c.v6Addresses) {
+      const [ip, prefix] = a.split("/");
+      p.push(`ip=[${ip}]:::${prefix}::${i.name}:none`);
+    }
     for (const dest of Object.keys(c.routes)) p.push(`rd.route=${dest}:${c.routes[dest]!.via}:${i.name}`);
     for (const dest of Object.keys(c.v6Routes)) p.push(`rd.route=[${dest}]:[${c.v6Routes[dest]!.via}]:${i.name}`);
   }
-  for (const ns of vm.network.nameservers) p.push(`nameserver=${ns.includes(":") ? `[${ns}]` : ns}`);
+  for (const ns of vm.network.nameservers) p.push(`nameserver=${ns}`);
   if (vm.autoShutdown.enable) p.push("autoShutdown.enable=1", `autoShutdown.after=${vm.autoShutdown.after}`);
   p.push(vm.rootOverlay.type === "raw" ? `vmsilo.rootOverlay=raw,${EPHEMERAL_DISK_ID}` : "vmsilo.rootOverlay=tmpfs");
   if (sharedHome) p.push("systemd.mount-extra=home:/home/user:virtiofs:");

@@ -12,7 +12,7 @@
  * `checkCrosvmArgv` returns every problem found (empty = accepted). The serde_keyvalue tokenizer is exported
  * for round-trip tests of the generator's quoting (`crosvmKvString`).
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "../support/harness.js";
 
@@ -87,7 +87,15 @@ export interface CrosvmCli {
 /** `../shared/vmm/` relative to the repository root. */
 export const VMM_DIR = join(ROOT, "..", "shared", "vmm");
 
+/**
+ * The upstream data lives beside the repository, not in it; where it is absent (the Nix build
+ * sandbox builds from the repository alone) a test file that needs it says so and runs nothing.
+ */
 export function loadCrosvmCli(): CrosvmCli {
+  if (!existsSync(join(VMM_DIR, "crosvm-cli.json"))) {
+    console.log(`SKIP: ${VMM_DIR} is absent; the crosvm contract checks need ../shared/vmm beside the repository`);
+    process.exit(0);
+  }
   return JSON.parse(readFileSync(join(VMM_DIR, "crosvm-cli.json"), "utf8")) as CrosvmCli;
 }
 

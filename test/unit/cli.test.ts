@@ -145,6 +145,16 @@ test("render --prefix sets the install path the files refer to", () => {
   });
 });
 
+test("a relative --prefix is bad input: exit 2, nothing written", () => {
+  withTemp("cli", (dir) => {
+    const out = join(dir, "out");
+    const r = runCli(["render", "--config", exampleFile("minimal"), "--out", out, "--prefix", "nix/store/x"]);
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, 'vmsilo-gen: --prefix must be an absolute path, got "nix/store/x"\n');
+    assert.equal(existsSync(out), false);
+  });
+});
+
 test("rendering twice into the same --out replaces the whole tree", () => {
   withTemp("cli", (dir) => {
     const out = join(dir, "out");

@@ -154,6 +154,7 @@ const rows: Row[] = [
   // ── kernel parameters, log levels, PCI, id maps, colours, vhost-user ──────────────────────────
   { what: "kernel parameter with a space", mutate: (c) => void (work(c).kernelParams = ["quiet splash"]), expected: [`nixosVms.work.kernelParams[0]: must be ${KPARAM_TEXT}, got "quiet splash"`] },
   { what: "kernel parameter starting with '-'", mutate: (c) => void (work(c).kernelParams = ["quiet", "-s"]), expected: [`nixosVms.work.kernelParams[1]: must be ${KPARAM_TEXT}, got "-s"`] },
+  { what: "init path with a space (one kernel word)", mutate: (c) => void (work(c).init = "/nix/store/x y/init"), expected: ['nixosVms.work.init: must be an absolute path without spaces or control characters, got "/nix/store/x y/init"'] },
   { what: "empty kernel parameter", mutate: (c) => void (work(c).kernelParams = [""]), expected: [`nixosVms.work.kernelParams[0]: must be ${KPARAM_TEXT}, got ""`] },
   { what: "global log level with a space", mutate: (c) => void (c.crosvm = { logLevel: "info debug" }), expected: [`crosvm.logLevel: must be ${LOG_TEXT}, got "info debug"`] },
   { what: "per-VM log level empty", mutate: (c) => void (work(c).crosvm = { logLevel: "" }), expected: [`nixosVms.work.crosvm.logLevel: must be ${LOG_TEXT}, got ""`] },
@@ -370,7 +371,7 @@ const rows: Row[] = [
       addVm(c, "a", { sharedDirectories: { vm: { path: "/srv/a" } } });
       addVm(c, "a-virtiofsd");
     },
-    expected: ["nixosVms: two VMs generate the same file lib/systemd/system/vmsilo-a-virtiofsd-vm.service; rename one of them"],
+    expected: ["nixosVms.a-virtiofsd: generates lib/systemd/system/vmsilo-a-virtiofsd-vm.service, which nixosVms.a.sharedDirectories.vm generates too; rename one of them"],
   },
 
   // ── several issues at once: all reported, in a stable order ──────────────────────────────────

@@ -226,16 +226,14 @@ test("kernel parameters: init, hostname, ifnames, addresses and routes, nameserv
     "vmsilo.ifname=wlan0,02:e9:bb:ab:b0:d0",
     "ip=10.0.0.2:::255.255.255.0::eth0:none",
     "ip=192.168.1.5:::255.255.0.0::eth0:none",
-    // What the model emits today; systemd-network-generator wants ip=[fd00::2]:::64::eth0:none (see the todo test below).
-    "ip=[fd00::2/64]:::::eth0:none",
+    "ip=[fd00::2]:::64::eth0:none",
     "rd.route=0.0.0.0/0:10.0.0.1:eth0",
     "rd.route=10.1.0.0/16:10.0.0.254:eth0",
     "rd.route=[::/0]:[fd00::1]:eth0",
     // DHCP: the static settings of wlan0 are ignored.
     "ip=:::::wlan0:dhcp",
     "nameserver=10.0.0.1",
-    // Today's form; systemd-network-generator wants the address without brackets (see the todo test below).
-    "nameserver=[fd00::1]",
+    "nameserver=fd00::1",
     "autoShutdown.enable=1",
     "autoShutdown.after=120",
     "vmsilo.rootOverlay=raw,ephemeral",
@@ -272,7 +270,7 @@ test("kernel parameters of the desktop example's VMs", () => {
 // systemd-network-generator (the guest side of SPEC §2) parses the client IP of ip= with
 // in_addr_from_string() and takes the prefix from the netmask field, and checks nameserver= with
 // in_addr_from_string_auto(): neither accepts "addr/prefix" in brackets or a bracketed nameserver.
-test("IPv6 addresses on the kernel command line use systemd-network-generator's syntax", { todo: "src/model/model.ts kernelParams emits ip=[addr/prefix]::::: and nameserver=[addr]" }, () => {
+test("IPv6 addresses on the kernel command line use systemd-network-generator's syntax", () => {
   const p = vmOf(resolve(minimalWith(NETWORKED)), "work").kernelParams;
   assert.ok(p.includes("ip=[fd00::2]:::64::eth0:none"), p.join(" "));
   assert.ok(p.includes("nameserver=fd00::1"), p.join(" "));
