@@ -1,0 +1,47 @@
+{
+  description = "vmsilo: Qubes-style compartments for NixOS";
+
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
+
+  outputs =
+    { self, nixpkgs }:
+    let
+      system = "x86_64-linux";
+      pkgs = nixpkgs.legacyPackages.${system};
+      inherit (nixpkgs) lib;
+      vmsilo-gen = pkgs.callPackage ./nixos-module/pkgs/vmsilo-gen.nix { };
+    in
+    {
+      # programs.vmsilo. The generator package defaults to pkgs.vmsilo-gen when the overlay is
+      # applied, else to the same package built from this repository with the host's pkgs.
+      nixosModules.vmsilo = ./nixos-module;
+      nixosModules.default = self.nixosModules.vmsilo;
+
+      overlays.default = final: _prev: {
+        vmsilo-gen = final.callPackage ./nixos-module/pkgs/vmsilo-gen.nix { };
+      };
+
+      packages.${system} = {
+        inherit vmsilo-gen;
+        default = vmsilo-gen;
+      };
+
+      checks.${system} = import ./nixos-module/checks {
+        inherit pkgs lib self;
+      };
+
+      formatter.${system} = pkgs.nixfmt-rfc-style;
+
+      devShells.${system}.default = pkgs.mkShell {
+        packages = [
+          pkgs.nodejs
+          pkgs.shellcheck
+          pkgs.systemd
+          pkgs.nix
+          pkgs.nixfmt-rfc-style
+        ];
+        # The Nix tests (test/nix/) evaluate the module against nixpkgs' lib.
+        NIXPKGS_LIB = "${nixpkgs}";
+      };
+    };
+}

@@ -1,0 +1,164 @@
+# Cross-field checks the option types cannot express. Each message starts with the option path
+# it is about, like the generator's (`programs.vmsilo.nixosVms.work.dependsOn: …`). Whatever gets
+# past these is checked again by `vmsilo-gen render` in the build (generate.nix).
+{
+  config,
+  lib,
+  ...
+}:
+let
+  cfg = config.programs.vmsilo;
+  vlib = import ./lib.nix { inherit lib; };
+  vmNames = builtins.attrNames cfg.nixosVms;
+  vmList = lib.mapAttrsToList (name: vm: { inherit name vm; }) cfg.nixosVms;
+  at = name: "programs.vmsilo.nixosVms.${vlib.pathKey name}";
+  quoteList = l: lib.concatMapStringsSep ", " builtins.toJSON l;
+
+  # --- the host user ----------------------------------------------------------------------------
+  user = config.users.users.${cfg.user} or null;
+  group = if user == null then "" else user.group or "";
+  userAssertions = [
+    {
+      assertion = user != null;
+      message = "programs.vmsilo.user: ${builtins.toJSON cfg.user} is not a user of users.users; declare it (with a uid).";
+    }
+    {
+      assertion = user == null || (user.uid or null) != null;
+      message = "programs.vmsilo.user: users.users.${cfg.user}.uid must be set (vmsilo.json carries the numeric uid), for example users.users.${cfg.user}.uid = 1000;";
+    }
+    {
+      assertion = user == null || (group != "" && (config.users.groups.${group}.gid or null) != null);
+      message = "programs.vmsilo.user: the primary group of ${cfg.user} (users.users.${cfg.user}.group = ${builtins.toJSON group}) must be a group of users.groups with a gid.";
+    }
+  ];
+
+  # --- dependsOn ---------------------------------------------------------------------------------
+  dependsOnAssertions = lib.concatMap (
+    { name, vm }:
+    let
+      unknown = lib.filter (d: !(cfg.nixosVms ? ${d})) vm.dependsOn;
+    in
+    [
+      {
+        assertion = unknown == [ ];
+        message = "${at name}.dependsOn: names ${quoteList unknown}, which ${
+          if builtins.length unknown == 1 then "is not a VM" else "are not VMs"
+        } of programs.vmsilo.nixosVms (known: ${lib.concatStringsSep ", " vmNames}).";
+      }
+      {
+        assertion = !(builtins.elem name vm.dependsOn);
+        message = "${at name}.dependsOn: names the VM itself.";
+      }
+    ]
+  ) vmList;
+
+  # A cycle through two or more VMs (self-dependencies are reported above). toposort is
+  # quadratic, so 100 VMs stay cheap; `before a b` means b depends on a.
+  sorted = lib.toposort (
+    a: b: a.name != b.name && builtins.elem a.name b.vm.dependsOn
+  ) vmList;
+  cycleAssertions = [
+    {
+      assertion = sorted ? result;
+      message = "programs.vmsilo.nixosVms: dependsOn forms a cycle: ${
+        lib.concatMapStringsSep " -> " (e: e.name) (sorted.cycle or [ ] ++ lib.take 1 (sorted.loops or [ ]))
+      }.";
+    }
+  ];
+
+  # --- hypervisor × feature ----------------------------------------------------------------------
+  # Each feature a hypervisor may refuse: the option path under the VM and when it is in use.
+  features = {
+    gpu = vm: vm.gpu != false;
+    sound = vm: vm.sound.playback || vm.sound.capture;
+    pciDevices = vm: vm.pciDevices != [ ];
+    vhostUser = vm: vm.vhostUser != [ ];
+    additionalDisks = vm: vm.additionalDisks != [ ];
+    sharedDirectories = vm: vm.sharedDirectories != { };
+    sharedHome = vm: vm.sharedHome != false;
+    "network.interfaces" = vm: vm.network.interfaces != { };
+    "rootOverlay.type" = vm: vm.rootOverlay.type == "raw";
+    "crosvm.extraArgs" = vm: vm.crosvm.extraArgs != [ ];
+    "crosvm.extraRunArgs" = vm: vm.crosvm.extraRunArgs != [ ];
+  };
+  featureAssertions = lib.concatMap (
+    { name, vm }:
+    let
+      hv = cfg.internal.hypervisors.${vm.hypervisor};
+    in
+    lib.mapAttrsToList (feature: reason: {
+      assertion =
+        !(features.${feature} or (throw "vmsilo: hypervisors.nix names an unknown feature ${feature}")) vm;
+      message = "${at name}.${feature}: not supported by ${vm.hypervisor} (${reason}).";
+    }) hv.unsupported
+  ) vmList;
+
+  # --- packages the VMs need ---------------------------------------------------------------------
+  usersOf = pred: map (e: e.name) (lib.filter (e: pred e.vm) vmList);
+  needPackage =
+    pkg: why: pred:
+    let
+      users = usersOf pred;
+    in
+    {
+      assertion = users == [ ] || cfg.packages.${pkg} != null;
+      message = "programs.vmsilo.packages.${pkg}: is required by ${why} of ${
+        if builtins.length users == 1 then "VM" else "VMs"
+      } ${lib.concatStringsSep ", " users}, got null.";
+    };
+  packageAssertions =
+    lib.mapAttrsToList (
+      hvName: hv: needPackage hv.package "the hypervisor" (vm: vm.hypervisor == hvName)
+    ) cfg.internal.hypervisors
+    ++ [
+      (needPackage "virtiofsd" "the shares" (vm: vm.sharedDirectories != { } || vm.sharedHome != false))
+      (needPackage "iproute2" "the network interfaces" (vm: vm.network.interfaces != { }))
+      (needPackage "vhostDeviceSound" "the sound" (vm: vm.sound.playback || vm.sound.capture))
+      (
+        needPackage "waylandSeccontext" "the GPU (nixpkgs has no vmsilo-wayland-seccontext; set this option)" (
+          vm: vm.gpu != false
+        )
+      )
+      (needPackage "vulkanLoader" "the GPU" (vm: vm.gpu != false))
+    ];
+
+  # --- per-VM shapes the types cannot see ----------------------------------------------------------
+  duplicates =
+    l: lib.unique (lib.filter (x: lib.count (y: y == x) l > 1) l);
+  noDuplicates = path: l: {
+    assertion = duplicates l == [ ];
+    message = "${path}: lists ${quoteList (duplicates l)} more than once.";
+  };
+  shapeAssertions = lib.concatMap (
+    { name, vm }:
+    [
+      (noDuplicates "${at name}.dependsOn" vm.dependsOn)
+      (noDuplicates "${at name}.network.nameservers" vm.network.nameservers)
+      {
+        assertion = !(vm.sharedHome != false && vm.sharedDirectories ? home);
+        message = "${at name}.sharedDirectories.home: conflicts with sharedHome, which defines the share \"home\"; remove one of them.";
+      }
+      {
+        assertion = builtins.length (builtins.attrNames vm.network.interfaces) <= 16;
+        message = "${at name}.network.interfaces: at most 16 interfaces, got ${toString (builtins.length (builtins.attrNames vm.network.interfaces))}.";
+      }
+    ]
+    ++ lib.concatLists (
+      lib.mapAttrsToList (ifName: i: [
+        (noDuplicates "${at name}.network.interfaces.${vlib.pathKey ifName}.addresses" i.addresses)
+        (noDuplicates "${at name}.network.interfaces.${vlib.pathKey ifName}.v6Addresses" i.v6Addresses)
+      ]) vm.network.interfaces
+    )
+  ) vmList;
+in
+{
+  config = lib.mkIf cfg.enable {
+    assertions =
+      userAssertions
+      ++ dependsOnAssertions
+      ++ cycleAssertions
+      ++ featureAssertions
+      ++ packageAssertions
+      ++ shapeAssertions;
+  };
+}

@@ -1,0 +1,75 @@
+# Guest networking from the kernel command line:
+# - vmsilo.ifname=<ifname>,<mac>: a .link file per interface names it by MAC before udev
+#   processes the devices;
+# - ip=, rd.route=, nameserver=: systemd-network-generator turns them into .network files that
+#   systemd-networkd applies; DNS goes through systemd-resolved.
+{
+  config,
+  pkgs,
+  ...
+}:
+{
+  networking.useNetworkd = true;
+  networking.useDHCP = false;
+  systemd.network.enable = true;
+  services.resolved.enable = true;
+
+  # systemd's own generator binary in a unit of ours (its packaged unit's [Install] is not
+  # acted on, and NixOS may or may not list the unit already).
+  systemd.services.vmsilo-network-generator = {
+    description = "Generate network units from the kernel command line (ip=, rd.route=, nameserver=)";
+    wantedBy = [ "sysinit.target" ];
+    wants = [ "network-pre.target" ];
+    before = [
+      "sysinit.target"
+      "network-pre.target"
+      "systemd-udevd.service"
+      "systemd-networkd.service"
+    ];
+    conflicts = [ "shutdown.target" ];
+    unitConfig.DefaultDependencies = false;
+    serviceConfig = {
+      Type = "oneshot";
+      RemainAfterExit = true;
+      ExecStart = "${config.systemd.package}/lib/systemd/systemd-network-generator";
+    };
+  };
+
+  systemd.services.vmsilo-ifnames = {
+    description = "Name network interfaces by MAC from vmsilo.ifname=";
+    wantedBy = [ "sysinit.target" ];
+    before = [
+      "sysinit.target"
+      "systemd-udevd.service"
+      "systemd-udev-trigger.service"
+      "systemd-networkd.service"
+    ];
+    unitConfig.DefaultDependencies = false;
+    serviceConfig = {
+      Type = "oneshot";
+      RemainAfterExit = true;
+    };
+    path = [
+      pkgs.coreutils
+      pkgs.gnugrep
+    ];
+    script = ''
+      mkdir -p /run/systemd/network
+      status=0
+      for param in $(grep -o '\bvmsilo\.ifname=[^ ]*' /proc/cmdline); do
+        value=''${param#vmsilo.ifname=}
+        name=''${value%%,*}
+        mac=''${value#*,}
+        if ! printf '%s' "$name" | grep -Eqx '[A-Za-z][A-Za-z0-9_-]{0,14}' \
+          || ! printf '%s' "$mac" | grep -Eqx '[0-9a-f]{2}(:[0-9a-f]{2}){5}'; then
+          echo "vmsilo: ignoring malformed $param" >&2
+          status=1
+          continue
+        fi
+        printf '[Match]\nPermanentMACAddress=%s\n\n[Link]\nName=%s\n' "$mac" "$name" \
+          > "/run/systemd/network/10-vmsilo-$name.link"
+      done
+      exit "$status"
+    '';
+  };
+}

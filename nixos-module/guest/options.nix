@@ -1,0 +1,45 @@
+# What the host tells the guest build (set by rootfs/default.nix from programs.vmsilo.nixosVms.<vm>).
+# Everything that can change without a rebuild (addresses, MACs, the hostname, autoShutdown)
+# arrives on the kernel command line instead.
+{ lib, ... }:
+let
+  inherit (lib) mkOption types;
+in
+{
+  options.vmsilo.guest = {
+    name = mkOption {
+      type = types.str;
+      description = "The VM's name (the hostname fallback until vmsilo.hostname= is read).";
+    };
+    rootOverlay = mkOption {
+      type = types.enum [
+        "tmpfs"
+        "raw"
+      ];
+      default = "tmpfs";
+      description = "Where writes over the read-only root go; the image is built for one of the two and checks vmsilo.rootOverlay= at boot.";
+    };
+    sharedHome = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Whether the host shares a home (tag `home`, mounted on /home/user by systemd.mount-extra=).";
+    };
+    sound = {
+      playback = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Guest audio output through virtio-snd.";
+      };
+      capture = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Guest audio input through virtio-snd.";
+      };
+    };
+    user = mkOption {
+      type = types.str;
+      default = "user";
+      description = "The guest's desktop user (home /home/user), uid 1000.";
+    };
+  };
+}

@@ -1,0 +1,218 @@
+# Name and value grammars of vmsilo.json (SPEC D1) as NixOS option types. They mirror
+# src/config/grammar.ts expression by expression, written as POSIX extended regular expressions
+# (what `builtins.match` takes; it anchors at both ends). test/nix/grammar-parity.test.ts runs
+# both sets over the same strings, so the two cannot drift.
+{ lib }:
+let
+  inherit (lib) types;
+
+  # Control characters U+0001–U+001F and U+007F (a Nix string cannot hold U+0000), built with
+  # fromJSON because Nix string literals have no \x escapes.
+  ctl = builtins.fromJSON ''"\u0001-\u001f\u007f"'';
+  ctlSpace = builtins.fromJSON ''"\u0001-\u0020\u007f"'';
+
+  octet = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+  ipv4 = "${octet}(\\.${octet}){3}";
+  prefix4 = "(3[0-2]|[12]?[0-9])";
+  prefix6 = "(12[0-8]|1[01][0-9]|[1-9]?[0-9])";
+  h = "[0-9a-fA-F]{1,4}";
+  ipv6 = "(${
+    lib.concatStringsSep "|" [
+      "(${h}:){7}${h}"
+      "(${h}:){1,7}:"
+      "(${h}:){1,6}:${h}"
+      "(${h}:){1,5}(:${h}){1,2}"
+      "(${h}:){1,4}(:${h}){1,3}"
+      "(${h}:){1,3}(:${h}){1,4}"
+      "(${h}:){1,2}(:${h}){1,5}"
+      "${h}:(:${h}){1,6}"
+      ":((:${h}){1,7}|:)"
+      "(${h}:){6}${ipv4}"
+      "(${h}:){1,4}:${ipv4}"
+      "::([fF]{4}(:0{1,4})?:)?${ipv4}"
+    ]
+  })";
+  absPath = "/[^${ctl}]*";
+  pciBdf = "([0-9a-f]{4}:)?[0-9a-f]{2}:[0-1][0-9a-f]\\.[0-7]";
+
+  # Every grammar: the regular expression and the words the generator uses for it (the *_TEXT
+  # constants of grammar.ts), so Nix type errors and generator errors read alike.
+  grammars = {
+    vmName = {
+      re = "[a-z]([a-z0-9-]{0,30}[a-z0-9])?";
+      text = "a VM name: a lower-case letter, then lower-case letters, digits or '-', not ending in '-', at most 32 characters";
+    };
+    shareTag = {
+      re = "[A-Za-z0-9][A-Za-z0-9_-]{0,35}";
+      text = "a share tag: a letter or digit, then letters, digits, '_' or '-', at most 36 characters";
+    };
+    ifName = {
+      re = "[A-Za-z][A-Za-z0-9_-]{0,14}";
+      text = "an interface name: a letter, then letters, digits, '_' or '-', at most 15 characters";
+    };
+    absPath = {
+      re = absPath;
+      text = "an absolute path without control characters";
+    };
+    size = {
+      re = "[1-9][0-9]{0,12}[KMGT]?";
+      text = ''a size like "10G" (digits, then an optional K, M, G or T)'';
+    };
+    mac = {
+      re = "[0-9a-f]{2}(:[0-9a-f]{2}){5}";
+      text = ''a lower-case MAC address like "02:00:00:00:00:01"'';
+    };
+    ipv4 = {
+      re = ipv4;
+      text = "an IPv4 address";
+    };
+    cidr4 = {
+      re = "${ipv4}/${prefix4}";
+      text = ''an IPv4 address with prefix length, like "10.0.0.2/24"'';
+    };
+    ipv6 = {
+      re = ipv6;
+      text = "an IPv6 address";
+    };
+    cidr6 = {
+      re = "${ipv6}/${prefix6}";
+      text = ''an IPv6 address with prefix length, like "fd00::2/64"'';
+    };
+    ip = {
+      re = "${ipv4}|${ipv6}";
+      text = "an IPv4 or IPv6 address";
+    };
+    route4Dest = {
+      re = "${ipv4}/${prefix4}|${ipv4}";
+      text = ''an IPv4 destination like "0.0.0.0/0"'';
+    };
+    route6Dest = {
+      re = "${ipv6}(/${prefix6})?";
+      text = ''an IPv6 destination like "::/0"'';
+    };
+    kernelParam = {
+      re = "[^${ctlSpace}-][^${ctlSpace}]*";
+      text = "one kernel parameter: no spaces or control characters, not starting with '-'";
+    };
+    logLevel = {
+      re = "[A-Za-z0-9_:=,.-]+";
+      text = ''a log level or filter like "info" or "info,devices=debug"'';
+    };
+    pciDevice = {
+      re = "${pciBdf}|${absPath}";
+      text = ''a PCI address like "0000:01:00.0" or "01:00.0", or an absolute sysfs path'';
+    };
+    idMap = {
+      re = "[A-Za-z0-9:_-]+";
+      text = ''a virtiofsd id mapping like ":0:1000:1:" or "guest:1000:1001"'';
+    };
+    color = {
+      re = "#[0-9a-fA-F]{6}|[a-z]{3,24}";
+      text = "a CSS colour name or #RRGGBB";
+    };
+    userName = {
+      re = "[a-z_][a-z0-9_-]{0,31}";
+      text = "a POSIX user or group name";
+    };
+    kvKey = {
+      re = "[a-z][a-z0-9-]*";
+      text = ''a crosvm option key like "packed-queue"'';
+    };
+    diskId = {
+      re = "[A-Za-z0-9_-]{1,20}";
+      text = "a disk id: 1–20 letters, digits, '_' or '-'";
+    };
+    vhostUserType = {
+      re = "[a-z][a-z0-9-]*";
+      text = ''a crosvm vhost-user device type like "net"'';
+    };
+  };
+
+  matches = g: s: builtins.isString s && builtins.match grammars.${g}.re s != null;
+
+  # Names that would collide with fixed unit names (grammar.ts RESERVED_VM_NAMES).
+  reservedVmNames = [
+    "session"
+    "usb"
+    "usb-attach"
+    "usb-detach"
+    "balloond"
+    "gen"
+    "host"
+    "target"
+  ];
+
+  # A string option type for one grammar; its description is the generator's wording.
+  grammarType =
+    g:
+    types.strMatching grammars.${g}.re
+    // {
+      name = "vmsilo-${g}";
+      description = grammars.${g}.text;
+      descriptionClass = "noun";
+    };
+
+  vmName =
+    types.addCheck (grammarType "vmName") (n: !(builtins.elem n reservedVmNames))
+    // {
+      name = "vmsilo-vmName";
+      description = "${grammars.vmName.text}, and not one of ${lib.concatStringsSep ", " reservedVmNames}";
+      descriptionClass = "noun";
+    };
+
+  # The value of a crosvm key=value option (schema.ts kvValue).
+  kvValue =
+    types.oneOf [
+      types.bool
+      types.ints.unsigned
+      (types.addCheck types.str (s: s != ""))
+    ]
+    // {
+      description = "non-empty string, non-negative integer or boolean";
+      descriptionClass = "noun";
+    };
+
+  kvOptions =
+    types.addCheck (types.attrsOf kvValue) (
+      attrs: lib.all (matches "kvKey") (builtins.attrNames attrs)
+    )
+    // {
+      description = "attribute set of (${kvValue.description}) whose names are each ${grammars.kvKey.text}";
+      descriptionClass = "noun";
+    };
+
+  # Option path of an attribute name as the generator prints it: bare when it reads as a Nix
+  # identifier, else quoted (`routes."0.0.0.0/0"`).
+  pathKey = k: if builtins.match "[A-Za-z_][A-Za-z0-9_-]*" k != null then k else builtins.toJSON k;
+in
+{
+  inherit
+    grammars
+    matches
+    reservedVmNames
+    grammarType
+    vmName
+    kvValue
+    kvOptions
+    pathKey
+    ;
+  types = {
+    inherit vmName kvValue kvOptions;
+    shareTag = grammarType "shareTag";
+    ifName = grammarType "ifName";
+    absPath = grammarType "absPath";
+    size = grammarType "size";
+    mac = grammarType "mac";
+    cidr4 = grammarType "cidr4";
+    cidr6 = grammarType "cidr6";
+    ip = grammarType "ip";
+    kernelParam = grammarType "kernelParam";
+    logLevel = grammarType "logLevel";
+    pciDevice = grammarType "pciDevice";
+    idMap = grammarType "idMap";
+    color = grammarType "color";
+    userName = grammarType "userName";
+    diskId = grammarType "diskId";
+    vhostUserType = grammarType "vhostUserType";
+  };
+}

@@ -1,0 +1,785 @@
+# Option declarations of `programs.vmsilo` (ORIGINAL.md §A as carried by vmsilo.json schema v1,
+# docs/schema.md). Every default equals the schema's default; every description says what the
+# option produces and which hypervisors honour it. Types mirror src/config/grammar.ts (lib.nix).
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib)
+    mkOption
+    mkEnableOption
+    literalExpression
+    types
+    ;
+  vlib = import ./lib.nix { inherit lib; };
+  vt = vlib.types;
+  hypervisors = import ./hypervisors.nix;
+  hypervisorNames = builtins.attrNames hypervisors;
+  honouredBy = "Honoured by: ${lib.concatStringsSep ", " hypervisorNames}.";
+
+  # description = what it is; produces = what it turns into in the generated artifacts.
+  doc = text: produces: "${text}\n\nProduces: ${produces}. ${honouredBy}";
+  docNix = text: "${text}\n\nUsed by the NixOS module only (not written to vmsilo.json).";
+
+  argList =
+    text: produces:
+    mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "--foo" ];
+      description = doc "${text} Passed verbatim, each as one argument." produces;
+    };
+
+  packageOption =
+    {
+      name,
+      default,
+      defaultText,
+      nullable ? true,
+      neededFor,
+    }:
+    mkOption {
+      type = if nullable then types.nullOr types.package else types.package;
+      inherit default;
+      defaultText = literalExpression defaultText;
+      description = ''
+        Package whose store path vmsilo.json carries as `programs.${name}`; ${neededFor}.
+        It is written only when a VM needs it, so an unused package is never evaluated or built.
+      '';
+    };
+
+  # --- submodules -------------------------------------------------------------------------------
+
+  diskModule =
+    roDefault:
+    { ... }:
+    {
+      options = {
+        path = mkOption {
+          type = vt.absPath;
+          example = "/var/lib/vmsilo/work-data.img";
+          description = doc "Image file or block device." "crosvm `--block path=`";
+        };
+        ro = mkOption {
+          type = types.bool;
+          default = roDefault;
+          description = doc "Attach read-only." "crosvm `--block ro=`";
+        };
+        id = mkOption {
+          type = types.nullOr vt.diskId;
+          default = null;
+          example = "data";
+          description = doc "Disk serial seen by the guest (`/dev/disk/by-id/virtio-<id>`)." "crosvm `--block id=`";
+        };
+        options = mkOption {
+          type = vt.kvOptions;
+          default = { };
+          example = {
+            block-size = 4096;
+          };
+          description = doc "Further crosvm `--block` keys, over the defaults `packed-queue=true`, `direct=true`." "crosvm `--block <key>=<value>`";
+        };
+      };
+    };
+
+  shareModule =
+    { name, ... }:
+    {
+      options = {
+        tag = mkOption {
+          type = vt.shareTag;
+          default = name;
+          defaultText = literalExpression "<name>";
+          readOnly = true;
+          description = "The virtio-fs tag: the attribute name, checked against the share-tag grammar.";
+        };
+        path = mkOption {
+          type = vt.absPath;
+          example = "/home/alice/Projects";
+          description = doc "Host directory to share." "virtiofsd `--shared-dir`";
+        };
+        threadPoolSize = mkOption {
+          type = types.ints.between 0 1024;
+          default = 0;
+          description = doc "Worker threads." "virtiofsd `--thread-pool-size`";
+        };
+        inodeFileHandles = mkOption {
+          type = types.enum [
+            "never"
+            "prefer"
+            "mandatory"
+          ];
+          default = "never";
+          description = doc "File-handle use for inodes." "virtiofsd `--inode-file-handles=`";
+        };
+        cache = mkOption {
+          type = types.enum [
+            "auto"
+            "always"
+            "never"
+            "metadata"
+          ];
+          default = "auto";
+          description = doc "Guest cache policy." "virtiofsd `--cache`";
+        };
+        logLevel = mkOption {
+          type = types.enum [
+            "error"
+            "warn"
+            "info"
+            "debug"
+            "trace"
+            "off"
+          ];
+          default = "info";
+          description = doc "virtiofsd log level." "virtiofsd `--log-level`";
+        };
+        xattr = mkOption {
+          type = types.bool;
+          default = false;
+          description = doc "Enable extended attributes." "virtiofsd `--xattr`";
+        };
+        posixAcl = mkOption {
+          type = types.bool;
+          default = false;
+          description = doc "Enable POSIX ACLs." "virtiofsd `--posix-acl`";
+        };
+        readonly = mkOption {
+          type = types.bool;
+          default = false;
+          description = doc "Share read-only." "virtiofsd `--readonly`";
+        };
+        allowMmap = mkOption {
+          type = types.bool;
+          default = false;
+          description = doc "Allow mmap with `cache = \"never\"`." "virtiofsd `--allow-mmap`";
+        };
+        enableReaddirplus = mkOption {
+          type = types.bool;
+          default = true;
+          description = doc "Use READDIRPLUS." "virtiofsd `--no-readdirplus` when false";
+        };
+        writeback = mkOption {
+          type = types.bool;
+          default = false;
+          description = doc "Writeback caching." "virtiofsd `--writeback`";
+        };
+        allowDirectIo = mkOption {
+          type = types.bool;
+          default = false;
+          description = doc "Honour O_DIRECT from the guest." "virtiofsd `--allow-direct-io`";
+        };
+        killprivV2 = mkOption {
+          type = types.bool;
+          default = false;
+          description = doc "FUSE_HANDLE_KILLPRIV_V2." "virtiofsd `--killpriv-v2`";
+        };
+        preserveNoatime = mkOption {
+          type = types.bool;
+          default = false;
+          description = doc "Keep O_NOATIME." "virtiofsd `--preserve-noatime`";
+        };
+        uidMap = mkOption {
+          type = types.nullOr vt.idMap;
+          default = null;
+          example = ":0:1000:1:";
+          description = doc "uid mapping." "virtiofsd `--uid-map`";
+        };
+        gidMap = mkOption {
+          type = types.nullOr vt.idMap;
+          default = null;
+          example = ":0:100:1:";
+          description = doc "gid mapping." "virtiofsd `--gid-map`";
+        };
+        translateUid = mkOption {
+          type = types.nullOr vt.idMap;
+          default = null;
+          example = "guest:1000:1001";
+          description = doc "uid translation." "virtiofsd `--translate-uid`";
+        };
+        translateGid = mkOption {
+          type = types.nullOr vt.idMap;
+          default = null;
+          example = "guest:100:100";
+          description = doc "gid translation." "virtiofsd `--translate-gid`";
+        };
+      };
+    };
+
+  routeModule =
+    grammar:
+    { name, ... }:
+    {
+      options = {
+        destination = mkOption {
+          type = vlib.grammarType grammar;
+          default = name;
+          defaultText = literalExpression "<name>";
+          readOnly = true;
+          description = "The destination: the attribute name, checked against the route-destination grammar.";
+        };
+        via = mkOption {
+          type = vt.ip;
+          example = "10.20.0.1";
+          description = doc "Gateway." "kernel `rd.route=<dest>:<via>:<if>`";
+        };
+      };
+    };
+
+  interfaceModule =
+    { name, ... }:
+    {
+      options = {
+        name = mkOption {
+          type = vt.ifName;
+          default = name;
+          defaultText = literalExpression "<name>";
+          readOnly = true;
+          description = "The guest interface name: the attribute name, checked against the interface-name grammar.";
+        };
+        type = mkOption {
+          type = types.enum [ "tap" ];
+          default = "tap";
+          description = doc "Interface kind." "a host tap device";
+        };
+        macAddress = mkOption {
+          type = types.nullOr vt.mac;
+          default = null;
+          example = "02:42:ac:11:00:02";
+          description = doc "Guest MAC; derived from the VM and interface names when null (docs/model.md)." "crosvm `--net mac=`, kernel `vmsilo.ifname=<if>,<mac>`";
+        };
+        tap = {
+          name = mkOption {
+            type = types.nullOr vt.ifName;
+            default = null;
+            example = "tap-work";
+            description = doc "Host tap name; derived when null (docs/model.md)." "crosvm `--net tap-name=`, `ip tuntap add`";
+          };
+          bridge = mkOption {
+            type = types.nullOr vt.ifName;
+            default = null;
+            example = "br-lan";
+            description = doc "Host bridge the tap joins." "`ip link set <tap> master <bridge>`, `BindsTo=`/`After=` the bridge's device unit";
+          };
+        };
+        dhcp = mkOption {
+          type = types.bool;
+          default = false;
+          description = doc "Configure by DHCP (static settings are then ignored)." "kernel `ip=:::::<if>:dhcp`";
+        };
+        addresses = mkOption {
+          type = types.listOf vt.cidr4;
+          default = [ ];
+          example = [ "10.20.0.2/24" ];
+          description = doc "Static IPv4 addresses (no duplicates)." "kernel `ip=<ip>:::<netmask>::<if>:none`";
+        };
+        routes = mkOption {
+          type = types.attrsOf (types.submodule (routeModule "route4Dest"));
+          default = { };
+          example = {
+            "0.0.0.0/0".via = "10.20.0.1";
+          };
+          description = doc "IPv4 routes by destination (`0.0.0.0/0` or an address)." "kernel `rd.route=<dest>:<via>:<if>`";
+        };
+        v6Addresses = mkOption {
+          type = types.listOf vt.cidr6;
+          default = [ ];
+          example = [ "fd00:20::2/64" ];
+          description = doc "Static IPv6 addresses (no duplicates)." "kernel `ip=[<addr>]:::::<if>:none`";
+        };
+        v6Routes = mkOption {
+          type = types.attrsOf (types.submodule (routeModule "route6Dest"));
+          default = { };
+          example = {
+            "::/0".via = "fd00:20::1";
+          };
+          description = doc "IPv6 routes by destination." "kernel `rd.route=[<dest>]:[<via>]:<if>`";
+        };
+      };
+    };
+
+  gpuModule = {
+    options = {
+      wayland = mkOption {
+        type = types.bool;
+        default = true;
+        description = doc "Wayland cross-domain context." "GPU context type `cross-domain`";
+      };
+      opengl = mkOption {
+        type = types.bool;
+        default = true;
+        description = doc "OpenGL through virgl." "GPU context type `virgl2`";
+      };
+      vulkan = mkOption {
+        type = types.bool;
+        default = false;
+        description = doc "Vulkan through venus." "GPU context type `venus`";
+      };
+      allowWX = mkOption {
+        type = types.nullOr types.bool;
+        default = null;
+        description = doc "Allow W^X memory in the GPU backend; null takes `programs.vmsilo.gpu.allowWX`." "`MemoryDenyWriteExecute=` of the GPU unit";
+      };
+      logLevel = mkOption {
+        type = types.nullOr vt.logLevel;
+        default = null;
+        example = "debug";
+        description = doc "GPU backend log level; null takes `programs.vmsilo.crosvm.logLevel`." "crosvm `--log-level` of `crosvm device gpu`";
+      };
+      seccompPolicy = mkOption {
+        type = types.enum [
+          "enforcing"
+          "log"
+        ];
+        default = "enforcing";
+        description = doc "Syscall filter of the GPU backend." "`SystemCallFilter=` (enforcing) or `SystemCallLog=` (log)";
+      };
+    };
+  };
+
+  vmModule =
+    { name, ... }:
+    {
+      options = {
+        name = mkOption {
+          type = vt.vmName;
+          default = name;
+          defaultText = literalExpression "<name>";
+          readOnly = true;
+          description = "The VM's name: the attribute name, checked against the VM-name grammar (SPEC D1).";
+        };
+        hypervisor = mkOption {
+          type = types.enum hypervisorNames;
+          default = "crosvm";
+          description = doc "The VMM that runs this VM." "the launcher `libexec/vmsilo/<vm>/launch`";
+        };
+        id = mkOption {
+          type = types.nullOr (types.ints.between 3 4294967294);
+          default = null;
+          example = 42;
+          description = doc "vsock CID and id; derived from the name when null (stable, docs/model.md)." "crosvm `--vsock cid=`, tap names";
+        };
+        memory = mkOption {
+          type = types.ints.between 64 16777216;
+          default = 1024;
+          example = 4096;
+          description = doc "Memory in MiB." "crosvm `--mem size=`";
+        };
+        cpus = mkOption {
+          type = types.ints.between 1 512;
+          default = 2;
+          example = 4;
+          description = doc "Virtual CPUs." "crosvm `--cpus num-cores=`";
+        };
+        autoStart = mkOption {
+          type = types.bool;
+          default = false;
+          description = doc "Start at boot (GPU VMs: at graphical login)." "`Wants=` in `vmsilo.target` or `vmsilo-session.target`";
+        };
+        dependsOn = mkOption {
+          type = types.listOf vt.vmName;
+          default = [ ];
+          example = [ "net" ];
+          description = doc "VMs started before this one; each must be a VM of `nixosVms`, without cycles." "`Wants=` and `After=` their VM services";
+        };
+        color = mkOption {
+          type = vt.color;
+          default = "gray";
+          example = "#3465a4";
+          description = doc "Window colour." "the Wayland security-context app id";
+        };
+        autoShutdown = {
+          enable = mkOption {
+            type = types.bool;
+            default = false;
+            description = doc "Power the guest off when it has been idle (no processes of the guest user)." "kernel `autoShutdown.enable=1`";
+          };
+          after = mkOption {
+            type = types.ints.between 1 604800;
+            default = 300;
+            description = doc "Idle seconds before power-off." "kernel `autoShutdown.after=`";
+          };
+        };
+        kernel = mkOption {
+          type = types.nullOr vt.absPath;
+          default = null;
+          example = literalExpression ''"''${pkgs.linuxPackages.kernel}/bzImage"'';
+          description = doc "Kernel image; null boots the kernel of the guest NixOS system vmsilo builds from `guestConfig`." "crosvm KERNEL positional argument";
+        };
+        initramfs = mkOption {
+          type = types.nullOr vt.absPath;
+          default = null;
+          description = doc "Initial ramdisk; null takes the built guest's." "crosvm `--initrd`";
+        };
+        rootDisk = mkOption {
+          type = types.nullOr (types.submodule (diskModule true));
+          default = null;
+          example = {
+            path = "/var/lib/vmsilo/custom-root.img";
+          };
+          description = doc "Root image; null uses the built guest's `nixos.erofs` (then `init=` of the built system is passed). A root of your own brings its own init." "crosvm `--block` of the root";
+        };
+        rootDiskReadonly = mkOption {
+          type = types.bool;
+          default = true;
+          description = doc "Whether the built `nixos.erofs` is attached read-only (only when `rootDisk` is null)." "crosvm `--block ro=`";
+        };
+        additionalDisks = mkOption {
+          type = types.listOf (types.submodule (diskModule false));
+          default = [ ];
+          example = [
+            {
+              path = "/var/lib/vmsilo/work-data.img";
+              id = "data";
+            }
+          ];
+          description = doc "Extra disks." "crosvm `--block` each";
+        };
+        rootOverlay = {
+          type = mkOption {
+            type = types.enum [
+              "tmpfs"
+              "raw"
+            ];
+            default = "tmpfs";
+            description = doc "Where writes over the read-only root go: memory, or an ephemeral raw disk recreated at each start. The guest image is built for it." "kernel `vmsilo.rootOverlay=`";
+          };
+          size = mkOption {
+            type = vt.size;
+            default = "10G";
+            description = doc "Size of the raw ephemeral disk." "`truncate -s` of `/var/lib/vmsilo/<vm>-ephemeral.raw`";
+          };
+        };
+        kernelParams = mkOption {
+          type = types.listOf vt.kernelParam;
+          default = [ ];
+          example = [ "quiet" ];
+          description = doc "Extra kernel parameters, last on the command line (after the guest system's own `boot.kernelParams`)." "crosvm `-p` each";
+        };
+        sharedDirectories = mkOption {
+          type = types.attrsOf (types.submodule shareModule);
+          default = { };
+          example = {
+            projects = {
+              path = "/home/alice/Projects";
+              xattr = true;
+            };
+          };
+          description = doc "virtio-fs shares by tag; mount them in the guest with `fileSystems.<dir> = { device = \"<tag>\"; fsType = \"virtiofs\"; }` in `guestConfig`." "a virtiofsd unit and a crosvm `--vhost-user type=fs` each";
+        };
+        sharedHome = mkOption {
+          type = types.either types.bool vt.absPath;
+          default = false;
+          example = "/srv/vmsilo/work-home";
+          description = doc "Share a per-VM home as tag `home`, mounted on `/home/user` (true: `/shared/<vm>`; a path: that directory)." "share `home`, kernel `systemd.mount-extra=home:/home/user:virtiofs:`";
+        };
+        gpu = mkOption {
+          type = types.either types.bool (types.submodule gpuModule);
+          default = false;
+          example = {
+            vulkan = true;
+          };
+          description = doc "GPU: false, true (the defaults below), or settings." "GPU backend units, crosvm `--vhost-user type=gpu`";
+        };
+        sound = {
+          playback = mkOption {
+            type = types.bool;
+            default = false;
+            description = doc "Guest audio output (the guest gets PipeWire with the defaults of ORIGINAL.md §B24)." "vhost-device-sound `--streams output`";
+          };
+          capture = mkOption {
+            type = types.bool;
+            default = false;
+            description = doc "Guest audio input." "vhost-device-sound `--streams input`";
+          };
+        };
+        pciDevices = mkOption {
+          type = types.listOf (
+            types.submodule {
+              options = {
+                path = mkOption {
+                  type = vt.pciDevice;
+                  example = "0000:03:00.0";
+                  description = doc "Device to pass through." "crosvm `--vfio /sys/bus/pci/devices/<bdf>`";
+                };
+                options = mkOption {
+                  type = vt.kvOptions;
+                  default = { };
+                  example = {
+                    iommu = "viommu";
+                  };
+                  description = doc "Further crosvm `--vfio` keys." "crosvm `--vfio ...,<key>=<value>`";
+                };
+              };
+            }
+          );
+          default = [ ];
+          description = doc "PCI passthrough; the launcher checks IOMMU groups first." "crosvm `--vfio`, the IOMMU group check";
+        };
+        vhostUser = mkOption {
+          type = types.listOf (
+            types.submodule {
+              options = {
+                type = mkOption {
+                  type = vt.vhostUserType;
+                  example = "net";
+                  description = doc "Device type." "crosvm `--vhost-user type=`";
+                };
+                socket = mkOption {
+                  type = vt.absPath;
+                  description = doc "Backend socket." "crosvm `--vhost-user socket=`";
+                };
+                options = mkOption {
+                  type = vt.kvOptions;
+                  default = { };
+                  description = doc "Further keys (`max-queue-size`, `pci-address`)." "crosvm `--vhost-user ...,<key>=<value>`";
+                };
+              };
+            }
+          );
+          default = [ ];
+          description = doc "Extra vhost-user devices whose backends you run." "crosvm `--vhost-user` each";
+        };
+        network = {
+          interfaces = mkOption {
+            type = types.attrsOf (types.submodule interfaceModule);
+            default = { };
+            example = {
+              eth0 = {
+                dhcp = true;
+                tap.bridge = "br-lan";
+              };
+            };
+            description = doc "Guest interfaces by name (at most 16); the guest names each by its MAC." "crosvm `--net`, host taps, kernel network parameters";
+          };
+          nameservers = mkOption {
+            type = types.listOf vt.ip;
+            default = [ ];
+            example = [ "10.20.0.1" ];
+            description = doc "DNS servers (no duplicates)." "kernel `nameserver=`";
+          };
+        };
+        crosvm = {
+          logLevel = mkOption {
+            type = types.nullOr vt.logLevel;
+            default = null;
+            description = doc "Log level; null takes `programs.vmsilo.crosvm.logLevel`." "crosvm `--log-level`";
+          };
+          extraArgs = argList "Global crosvm options, before `run`." "crosvm global options";
+          extraRunArgs = argList "Extra `run` options, after vmsilo's." "crosvm `run` options";
+        };
+        guestPrograms = mkOption {
+          type = types.listOf types.package;
+          default = [ ];
+          example = literalExpression "[ pkgs.firefox ]";
+          description = docNix "Packages installed in the guest (`environment.systemPackages` of the guest system).";
+        };
+        guestConfig = mkOption {
+          type = types.coercedTo (types.listOf types.raw) (modules: { imports = modules; }) types.deferredModule;
+          default = { };
+          example = literalExpression ''{ services.openssh.enable = true; }'';
+          description = docNix "NixOS module (or list of modules) for the guest system, merged with vmsilo's guest modules (`nixos-module/guest/`).";
+        };
+      };
+    };
+in
+{
+  options.programs.vmsilo = {
+    enable = mkEnableOption "vmsilo, Qubes-style compartments: one lightweight VM per activity";
+
+    package = mkOption {
+      type = types.package;
+      default = pkgs.vmsilo-gen or (pkgs.callPackage ./pkgs/vmsilo-gen.nix { });
+      defaultText = literalExpression "pkgs.vmsilo-gen (from this flake's overlay) or the package built from this repository";
+      description = docNix "The generator `vmsilo-gen`, run at build time over vmsilo.json.";
+    };
+
+    user = mkOption {
+      type = vt.userName;
+      example = "alice";
+      description = ''
+        The desktop user who owns the VMs. `users.users.<user>.uid` must be set (vmsilo.json
+        carries numeric ids). Produces: the polkit rule's subject, `SocketUser=`, `User=` of the
+        user-side helpers, the owner of user-side runtime directories. ${honouredBy}
+      '';
+    };
+
+    schedulerIsolation = mkOption {
+      type = types.enum [
+        "full"
+        "vm"
+        "off"
+      ];
+      default = "full";
+      description = doc "Core scheduling: full (per vCPU), vm (per VM) or off." "crosvm `--core-scheduling=true`, `--per-vm-core-scheduling` or `--core-scheduling=false`";
+    };
+
+    startTimeout = mkOption {
+      type = types.ints.between 1 3600;
+      default = 30;
+      description = doc "Seconds to wait for a backend socket or the guest to answer (the one wait constant, SPEC D12)." "the `wait-for-socket` deadline, the proxy's connect retry";
+    };
+
+    stopTimeout = mkOption {
+      type = types.ints.between 1 3600;
+      default = 30;
+      description = doc "Seconds a graceful stop may take before the VMM is stopped hard (SPEC D9)." "the stop script's deadline, `TimeoutStopSec=`";
+    };
+
+    crosvm = {
+      logLevel = mkOption {
+        type = vt.logLevel;
+        default = "info";
+        description = doc "Default crosvm log level." "crosvm `--log-level`";
+      };
+      extraArgs = argList "Global crosvm options for every VM." "crosvm global options";
+      extraRunArgs = argList "Extra `run` options for every VM." "crosvm `run` options";
+    };
+
+    gpu.allowWX = mkOption {
+      type = types.bool;
+      default = false;
+      description = doc "Default of `nixosVms.<vm>.gpu.allowWX`." "`MemoryDenyWriteExecute=` of GPU backends";
+    };
+
+    packages = {
+      bash = packageOption {
+        name = "bash";
+        default = pkgs.bash;
+        defaultText = "pkgs.bash";
+        nullable = false;
+        neededFor = "the interpreter of every generated script";
+      };
+      coreutils = packageOption {
+        name = "coreutils";
+        default = pkgs.coreutils;
+        defaultText = "pkgs.coreutils";
+        nullable = false;
+        neededFor = "`install`, `rm`, `truncate`, `timeout`, … in units and scripts";
+      };
+      systemd = packageOption {
+        name = "systemd";
+        default = config.systemd.package;
+        defaultText = "config.systemd.package";
+        nullable = false;
+        neededFor = "`systemctl` in vm-start, vm-stop and the session binding";
+      };
+      socat = packageOption {
+        name = "socat";
+        default = pkgs.socat;
+        defaultText = "pkgs.socat";
+        nullable = false;
+        neededFor = "the console relay, vm-shell and the vsock proxy";
+      };
+      crosvm = packageOption {
+        name = "crosvm";
+        default = pkgs.crosvm;
+        defaultText = "pkgs.crosvm";
+        neededFor = "required when a VM uses crosvm";
+      };
+      virtiofsd = packageOption {
+        name = "virtiofsd";
+        default = pkgs.virtiofsd;
+        defaultText = "pkgs.virtiofsd";
+        neededFor = "required when a VM has a share or `sharedHome`";
+      };
+      openssh = packageOption {
+        name = "openssh";
+        default = config.programs.ssh.package or pkgs.openssh;
+        defaultText = "config.programs.ssh.package";
+        neededFor = "`ssh` of `vm-shell --ssh`, which is refused when this is null";
+      };
+      iproute2 = packageOption {
+        name = "iproute2";
+        default = pkgs.iproute2;
+        defaultText = "pkgs.iproute2";
+        neededFor = "required when a VM has a network interface";
+      };
+      vhostDeviceSound = packageOption {
+        name = "vhostDeviceSound";
+        default = pkgs.vhost-device-sound;
+        defaultText = "pkgs.vhost-device-sound";
+        neededFor = "required when a VM has sound";
+      };
+      waylandSeccontext = packageOption {
+        name = "waylandSeccontext";
+        default = null;
+        defaultText = "null";
+        neededFor = "required when a VM has a GPU; nixpkgs has no vmsilo-wayland-seccontext, so set it yourself";
+      };
+      vulkanLoader = packageOption {
+        name = "vulkanLoader";
+        default = pkgs.vulkan-loader;
+        defaultText = "pkgs.vulkan-loader";
+        neededFor = "required when a VM has a GPU (`LD_LIBRARY_PATH` of the GPU backend)";
+      };
+    };
+
+    nixosVms = mkOption {
+      type = types.attrsOf (types.submodule vmModule);
+      default = { };
+      example = literalExpression ''
+        {
+          work = {
+            memory = 4096;
+            cpus = 4;
+            sharedHome = true;
+            guestPrograms = [ pkgs.firefox ];
+          };
+        }
+      '';
+      description = "The VMs, by name. Each gets a NixOS guest system built from its `guestConfig` and `guestPrograms` unless `kernel`, `initramfs` and `rootDisk` are all given.";
+    };
+
+    guestBuilder = mkOption {
+      type = types.functionTo types.raw;
+      internal = true;
+      default = import ./rootfs { inherit lib pkgs; };
+      defaultText = literalExpression "import ./rootfs { inherit lib pkgs; }";
+      description = ''
+        Builds one VM's guest: called with `{ name, vm, cfg }`, returns `{ kernel, initrd,
+        rootImage, init, kernelParams, toplevel, rootfs }` (store paths as strings). Tests replace
+        it with a stub; nothing else should.
+      '';
+    };
+
+    internal.hypervisors = mkOption {
+      type = types.attrsOf (
+        types.submodule {
+          options.description = mkOption { type = types.str; };
+          options.package = mkOption { type = types.str; };
+          options.unsupported = mkOption {
+            type = types.attrsOf types.str;
+            default = { };
+          };
+        }
+      );
+      internal = true;
+      visible = false;
+      default = { };
+      description = "The hypervisor table of hypervisors.nix (features each refuses), defined below so tests can add to it.";
+    };
+
+    build =
+      lib.mapAttrs
+        (
+          _: description:
+          mkOption {
+            type = types.raw;
+            readOnly = true;
+            inherit description;
+          }
+        )
+        {
+          json = "The vmsilo.json document as a Nix value (serialise.nix).";
+          configFile = "vmsilo.json in the store (serialise.nix).";
+          guests = "Each VM's built guest (`kernel`, `initrd`, `rootImage`, `toplevel`, …), by VM name (serialise.nix).";
+          generated = "The output of `vmsilo-gen render` over vmsilo.json (generate.nix).";
+        };
+  };
+
+  config.programs.vmsilo.internal.hypervisors = hypervisors;
+}

@@ -1,0 +1,68 @@
+# vmsilo-gen, the generator, built with buildNpmPackage: `npm run build` (tsc), `npm test` as
+# the check phase, the CLI installed as bin/vmsilo-gen. Dependencies: npm-deps.nix.
+{
+  lib,
+  buildNpmPackage,
+  importNpmLock,
+  callPackage,
+  nodejs,
+  shellcheck,
+  systemd,
+}:
+let
+  root = ../..;
+  package = lib.importJSON (root + "/package.json");
+  packageLock = lib.importJSON (root + "/package-lock.json");
+  deps = callPackage ./npm-deps.nix { } { inherit package packageLock; };
+in
+buildNpmPackage {
+  pname = "vmsilo-gen";
+  inherit (package) version;
+  inherit nodejs;
+
+  # What the build and the tests read; the Nix files are left out, so editing the module does
+  # not rebuild the generator.
+  src = lib.fileset.toSource {
+    inherit root;
+    fileset = lib.fileset.unions [
+      (root + "/package.json")
+      (root + "/package-lock.json")
+      (root + "/tsconfig.json")
+      (root + "/src")
+      (root + "/templates")
+      (root + "/test")
+      (root + "/examples")
+      (root + "/docs")
+      (root + "/README.md")
+      # The guest command agent (C, built and tested by the vm-run tests) once it exists.
+      (lib.fileset.maybeMissing (root + "/agent"))
+    ];
+  };
+
+  inherit (deps) npmDeps;
+  npmConfigHook = importNpmLock.npmConfigHook;
+  npmBuildScript = "build";
+
+  doCheck = true;
+  # shellcheck and systemd-analyze for the lint layer (test/lint/).
+  nativeCheckInputs = [
+    shellcheck
+    systemd
+  ];
+  checkPhase = ''
+    runHook preCheck
+    npm test
+    runHook postCheck
+  '';
+
+  passthru = {
+    inherit (deps) tarballs;
+  };
+
+  meta = {
+    description = "Generator of vmsilo's launchers, systemd units, CLIs, polkit and tmpfiles rules";
+    license = lib.licenses.mit;
+    mainProgram = "vmsilo-gen";
+    platforms = lib.platforms.linux;
+  };
+}

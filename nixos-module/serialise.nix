@@ -1,0 +1,175 @@
+# config.programs.vmsilo → vmsilo.json, schema version 1, exactly as docs/schema.md describes it:
+# every field written (defaults resolved), every store path filled in, nothing the generator
+# computes itself (ids, MACs, taps, the kernel command line). Nix never reads anything back.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  cfg = config.programs.vmsilo;
+  vms = builtins.attrValues cfg.nixosVms;
+  anyVm = pred: lib.any pred vms;
+
+  # A package's store path as a string (the generator calls `<path>/bin/<program>`).
+  storePath = p: if p == null then null else "${p}";
+  ifUsed = used: p: if used then storePath p else null;
+
+  # A VM without its own kernel, initrd and root gets a NixOS guest built by vmsilo.
+  needsGuest = vm: vm.kernel == null || vm.initramfs == null || vm.rootDisk == null;
+  guests = lib.listToAttrs (
+    map (vm: lib.nameValuePair vm.name (cfg.guestBuilder {
+      inherit (vm) name;
+      inherit vm cfg;
+    })) (lib.filter needsGuest vms)
+  );
+
+  hostUser = config.users.users.${cfg.user} or { };
+  group = hostUser.group or null;
+  uid = hostUser.uid or null;
+
+  # Submodule values also hold `_module` and the read-only name fields: pick schema fields only.
+  pick = names: attrs: lib.genAttrs names (n: attrs.${n});
+
+  disk = d: {
+    inherit (d) path ro id;
+    options = d.options;
+  };
+
+  share = pick [
+    "path"
+    "threadPoolSize"
+    "inodeFileHandles"
+    "cache"
+    "logLevel"
+    "xattr"
+    "posixAcl"
+    "readonly"
+    "allowMmap"
+    "enableReaddirplus"
+    "writeback"
+    "allowDirectIo"
+    "killprivV2"
+    "preserveNoatime"
+    "uidMap"
+    "gidMap"
+    "translateUid"
+    "translateGid"
+  ];
+
+  # Attribute sets keyed by a checked name: reading `key` forces its grammar type.
+  byName = key: f: attrs: lib.listToAttrs (map (v: lib.nameValuePair v.${key} (f v)) (builtins.attrValues attrs));
+
+  route = r: { inherit (r) via; };
+
+  iface = i: {
+    inherit (i)
+      type
+      macAddress
+      dhcp
+      addresses
+      v6Addresses
+      ;
+    tap = { inherit (i.tap) name bridge; };
+    routes = byName "destination" route i.routes;
+    v6Routes = byName "destination" route i.v6Routes;
+  };
+
+  gpu =
+    g:
+    if builtins.isBool g then
+      g
+    else
+      pick [
+        "wayland"
+        "opengl"
+        "vulkan"
+        "allowWX"
+        "logLevel"
+        "seccompPolicy"
+      ] g;
+
+  vmJson =
+    vm:
+    let
+      guest = guests.${vm.name} or null;
+    in
+    {
+      inherit (vm)
+        hypervisor
+        id
+        memory
+        cpus
+        autoStart
+        dependsOn
+        color
+        sharedHome
+        ;
+      autoShutdown = { inherit (vm.autoShutdown) enable after; };
+      kernel = if vm.kernel != null then vm.kernel else guest.kernel;
+      initramfs = if vm.initramfs != null then vm.initramfs else guest.initrd;
+      # The built system's init only when the root is the built image; a root of your own
+      # brings its own init.
+      init = if vm.rootDisk == null then guest.init else null;
+      rootDisk =
+        if vm.rootDisk != null then
+          disk vm.rootDisk
+        else
+          {
+            path = guest.rootImage;
+            ro = vm.rootDiskReadonly;
+            id = null;
+            options = { };
+          };
+      additionalDisks = map disk vm.additionalDisks;
+      rootOverlay = { inherit (vm.rootOverlay) type size; };
+      # The guest system's own boot.kernelParams (console=hvc0, …) first: the VMM boots the
+      # kernel directly, so nothing else would pass them.
+      kernelParams = (if guest == null then [ ] else guest.kernelParams) ++ vm.kernelParams;
+      sharedDirectories = byName "tag" share vm.sharedDirectories;
+      gpu = gpu vm.gpu;
+      sound = { inherit (vm.sound) playback capture; };
+      pciDevices = map (d: { inherit (d) path options; }) vm.pciDevices;
+      vhostUser = map (v: { inherit (v) type socket options; }) vm.vhostUser;
+      network = {
+        interfaces = byName "name" iface vm.network.interfaces;
+        inherit (vm.network) nameservers;
+      };
+      crosvm = { inherit (vm.crosvm) logLevel extraArgs extraRunArgs; };
+    };
+
+  json = {
+    schemaVersion = 1;
+    user = {
+      name = cfg.user;
+      inherit uid group;
+      gid = if group == null then null else config.users.groups.${group}.gid or null;
+      home = hostUser.home or null;
+      runtimeDir = "/run/user/${toString uid}";
+    };
+    programs = {
+      bash = storePath cfg.packages.bash;
+      coreutils = storePath cfg.packages.coreutils;
+      systemd = storePath cfg.packages.systemd;
+      socat = storePath cfg.packages.socat;
+      crosvm = ifUsed (anyVm (vm: vm.hypervisor == "crosvm")) cfg.packages.crosvm;
+      virtiofsd = ifUsed (anyVm (vm: vm.sharedDirectories != { } || vm.sharedHome != false)) cfg.packages.virtiofsd;
+      openssh = storePath cfg.packages.openssh;
+      iproute2 = ifUsed (anyVm (vm: vm.network.interfaces != { })) cfg.packages.iproute2;
+      vhostDeviceSound = ifUsed (anyVm (vm: vm.sound.playback || vm.sound.capture)) cfg.packages.vhostDeviceSound;
+      waylandSeccontext = ifUsed (anyVm (vm: vm.gpu != false)) cfg.packages.waylandSeccontext;
+      vulkanLoader = ifUsed (anyVm (vm: vm.gpu != false)) cfg.packages.vulkanLoader;
+    };
+    inherit (cfg) schedulerIsolation startTimeout stopTimeout;
+    crosvm = { inherit (cfg.crosvm) logLevel extraArgs extraRunArgs; };
+    gpu = { inherit (cfg.gpu) allowWX; };
+    nixosVms = lib.listToAttrs (map (vm: lib.nameValuePair vm.name (vmJson vm)) vms);
+  };
+in
+{
+  programs.vmsilo.build = {
+    inherit json guests;
+    configFile = pkgs.writeText "vmsilo.json" (builtins.toJSON json);
+  };
+}

@@ -1,0 +1,31 @@
+# Connects the generated tree to the system. The generated targets carry the Wants= lines of the
+# VMs that start automatically; Nix sets only wantedBy of the two fixed targets (DESIGN.md), since
+# [Install] sections of packaged units are not acted on.
+{
+  config,
+  lib,
+  ...
+}:
+let
+  cfg = config.programs.vmsilo;
+  out = cfg.build.generated;
+in
+{
+  config = lib.mkIf cfg.enable {
+    # lib/systemd/system and lib/systemd/user
+    systemd.packages = [ out ];
+    # lib/tmpfiles.d/vmsilo.conf
+    systemd.tmpfiles.packages = [ out ];
+    # bin/vm-start, bin/vm-stop, bin/vm-shell, …
+    environment.systemPackages = [ out ];
+
+    security.polkit.enable = true;
+    environment.etc."polkit-1/rules.d/60-vmsilo.rules".source = "${out}/share/polkit-1/rules.d/60-vmsilo.rules";
+
+    # Every VM has a vsock device (the command socket's proxy and vm-shell --ssh use it).
+    boot.kernelModules = [ "vhost_vsock" ];
+
+    systemd.targets.vmsilo.wantedBy = [ "multi-user.target" ];
+    systemd.user.targets.vmsilo-session.wantedBy = [ "graphical-session.target" ];
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * Evaluation time of the NixOS module for 1, 10 and 100 VMs: a whole `nix-instantiate --eval
+ * --strict --json` of vmsilo.json and the assertions under lib.evalModules (nixpkgs' lib from
+ * NIXPKGS_LIB, stub pkgs; test/nix/nix/eval.nix), start-up included, median of BENCH_RUNS runs.
+ * The last line is the ratio of 100 VMs to 1 VM; the goal is ≤ 2.
+ *
+ *   npx tsc -p . && NIXPKGS_LIB=/path/to/nixpkgs.lib node dist/test/bench/nix-eval-bench.js
+ *
+ * Each VM is a typical one (as in render-bench.ts): a share, a DHCP interface on a bridge, a
+ * tmpfs overlay, a dependency on the first VM.
+ */
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tempDir } from "../support/harness.js";
+import { EVAL_NIX, HAVE_NIX, libArg, nixpkgsLib } from "../nix/support.js";
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+
+if (!HAVE_NIX || nixpkgsLib() === null) {
+  console.log(`SKIP: ${HAVE_NIX ? "NIXPKGS_LIB not set (or holds no lib/default.nix)" : "nix-instantiate not installed"}; nothing measured`);
+  process.exit(0);
+}
+
+function configuration(n: number): string {
+  return `stubs:
+{ lib, ... }:
+let
+  names = map (i: "vm" + lib.fixedWidthNumber 4 i) (lib.range 0 (${n} - 1));
+in
+{
+  users.users.alice = { isNormalUser = true; uid = 1000; group = "users"; home = "/home/alice"; };
+  users.groups.users.gid = 100;
+  programs.vmsilo = {
+    enable = true;
+    user = "alice";
+    guestBuilder = { name, ... }: {
+      kernel = "/nix/store/00000000000000000000000000000000-vmsilo-rootfs-\${name}/bzImage";
+      initrd = "/nix/store/00000000000000000000000000000000-vmsilo-rootfs-\${name}/initrd";
+      rootImage = "/nix/store/00000000000000000000000000000000-vmsilo-rootfs-\${name}/nixos.erofs";
+      init = "/nix/store/00000000000000000000000000000000-nixos-system-\${name}/init";
+      kernelParams = [ "console=hvc0" ];
+    };
+    nixosVms = lib.genAttrs names (name: {
+      memory = 2048;
+      color = "green";
+      dependsOn = lib.optional (name != "vm0000") "vm0000";
+      autoShutdown = { enable = true; after = 600; };
+      network.interfaces.eth0 = { dhcp = true; tap.bridge = "br-lan"; };
+      sharedDirectories.downloads = { path = "/home/alice/Downloads/\${name}"; readonly = true; };
+      crosvm.logLevel = "warn";
+    });
+  };
+}
+`;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+const dir = tempDir("nix-bench");
+const times = new Map<number, number>();
+for (const n of [1, 10, 100]) {
+  const file = join(dir, `vms-${n}.nix`);
+  writeFileSync(file, configuration(n));
+  const argv = ["--eval", "--strict", "--json", "--option", "substituters", "", EVAL_NIX, "--arg", "lib", libArg(), "--arg", "configuration", file];
+  const samples: number[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    const t0 = process.hrtime.bigint();
+    const res = spawnSync("nix-instantiate", argv, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (res.status !== 0) throw new Error(`evaluation of ${n} VMs failed:\n${res.stderr}`);
+    const out = JSON.parse(res.stdout) as { failedAssertions: string[]; json: { nixosVms: object } | null };
+    if (out.failedAssertions.length || Object.keys(out.json!.nixosVms).length !== n) throw new Error(`evaluation of ${n} VMs: ${out.failedAssertions.join("; ")}`);
+    samples.push(ms);
+  }
+  times.set(n, median(samples));
+  console.log(`nix eval ${String(n).padStart(3)} VMs: ${median(samples).toFixed(1)} ms (median of ${RUNS})`);
+}
+console.log(`each further VM: ${((times.get(100)! - times.get(1)!) / 99).toFixed(2)} ms`);
+const ratio = times.get(100)! / times.get(1)!;
+console.log(`ratio 100 VMs / 1 VM: ${ratio.toFixed(2)} (goal ≤ 2)`);

@@ -1,0 +1,204 @@
+/**
+ * One bad configuration per assertion of nixos-module/assertions.nix, each failing with exactly
+ * its message (and no other), and one per option type the grammars make strict, each failing
+ * evaluation with the option named. Every case is a module applied over the configuration of
+ * examples/minimal.json or examples/desktop.json (test/nix/nix/configs/).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT } from "../support/harness.js";
+import { evalModule, evalModuleRaw, skipWithoutLib } from "./support.js";
+
+interface AssertionCase {
+  what: string;
+  base?: "minimal" | "desktop";
+  module: string;
+  expected: string[];
+}
+
+const vm = (name: string, body: string) => `{ lib, ... }: { programs.vmsilo.nixosVms.${name} = ${body}; }`;
+// Extra VMs need a guest: the stub builder gives every VM the minimal example's.
+const anyGuest = `{ lib, ... }: { programs.vmsilo.guestBuilder = lib.mkForce ({ name, ... }: { kernel = "/k"; initrd = "/i"; rootImage = "/r"; init = "/s/init"; kernelParams = [ ]; }); }`;
+
+const ASSERTIONS: AssertionCase[] = [
+  // --- the host user
+  {
+    what: "the user is not declared",
+    module: `{ lib, ... }: { users.users = lib.mkForce { }; }`,
+    expected: ['programs.vmsilo.user: "alice" is not a user of users.users; declare it (with a uid).'],
+  },
+  {
+    what: "the user has no uid",
+    module: `{ lib, ... }: { users.users.alice.uid = lib.mkForce null; }`,
+    expected: ["programs.vmsilo.user: users.users.alice.uid must be set (vmsilo.json carries the numeric uid), for example users.users.alice.uid = 1000;"],
+  },
+  {
+    what: "the user's group has no gid",
+    module: `{ lib, ... }: { users.groups = lib.mkForce { }; }`,
+    expected: ['programs.vmsilo.user: the primary group of alice (users.users.alice.group = "users") must be a group of users.groups with a gid.'],
+  },
+  // --- dependsOn
+  {
+    what: "dependsOn names a VM that does not exist",
+    module: vm("work", `{ dependsOn = [ "nett" ]; }`),
+    expected: ['programs.vmsilo.nixosVms.work.dependsOn: names "nett", which is not a VM of programs.vmsilo.nixosVms (known: work).'],
+  },
+  {
+    what: "dependsOn names the VM itself",
+    module: vm("work", `{ dependsOn = [ "work" ]; }`),
+    expected: ["programs.vmsilo.nixosVms.work.dependsOn: names the VM itself."],
+  },
+  {
+    what: "dependsOn forms a cycle",
+    module: `{ lib, ... }: { imports = [ (${anyGuest}) ]; programs.vmsilo.nixosVms = { a.dependsOn = [ "b" ]; b.dependsOn = [ "c" ]; c.dependsOn = [ "a" ]; work.dependsOn = [ "a" ]; }; }`,
+    expected: ["programs.vmsilo.nixosVms: dependsOn forms a cycle: a -> b -> c -> a."],
+  },
+  {
+    what: "dependsOn lists a VM twice",
+    base: "desktop",
+    module: vm("work", `{ dependsOn = lib.mkForce [ "net" "net" ]; }`),
+    expected: ['programs.vmsilo.nixosVms.work.dependsOn: lists "net" more than once.'],
+  },
+  // --- hypervisor × feature: only crosvm exists and it refuses nothing, so the test adds a
+  // hypervisor the way a new driver would (the enum and the table) and uses what it refuses.
+  {
+    what: "a feature the VM's hypervisor does not support",
+    module: `{ lib, ... }: {
+      options.programs.vmsilo.nixosVms = lib.mkOption {
+        type = lib.types.attrsOf (lib.types.submodule { options.hypervisor = lib.mkOption { type = lib.types.enum [ "testvmm" ]; }; });
+      };
+      config.programs.vmsilo.internal.hypervisors.testvmm = { description = "a test VMM"; package = "crosvm"; unsupported = { sound = "it has no sound device"; gpu = "it has no GPU device"; }; };
+      config.programs.vmsilo.nixosVms.work = { hypervisor = "testvmm"; sound.playback = true; };
+    }`,
+    expected: ["programs.vmsilo.nixosVms.work.sound: not supported by testvmm (it has no sound device)."],
+  },
+  // --- packages the VMs need
+  {
+    what: "no crosvm package for a crosvm VM",
+    module: `{ ... }: { programs.vmsilo.packages.crosvm = null; }`,
+    expected: ["programs.vmsilo.packages.crosvm: is required by the hypervisor of VM work, got null."],
+  },
+  {
+    what: "no virtiofsd for a shared home",
+    module: `{ ... }: { programs.vmsilo.packages.virtiofsd = null; programs.vmsilo.nixosVms.work.sharedHome = true; }`,
+    expected: ["programs.vmsilo.packages.virtiofsd: is required by the shares of VM work, got null."],
+  },
+  {
+    what: "no iproute2 for a network interface",
+    base: "desktop",
+    module: `{ ... }: { programs.vmsilo.packages.iproute2 = null; }`,
+    expected: ["programs.vmsilo.packages.iproute2: is required by the network interfaces of VMs banking, net, work, got null."],
+  },
+  {
+    what: "no vhost-device-sound for sound",
+    module: `{ ... }: { programs.vmsilo.packages.vhostDeviceSound = null; programs.vmsilo.nixosVms.work.sound.capture = true; }`,
+    expected: ["programs.vmsilo.packages.vhostDeviceSound: is required by the sound of VM work, got null."],
+  },
+  {
+    what: "no vmsilo-wayland-seccontext (nixpkgs has none) for a GPU",
+    module: vm("work", `{ gpu = true; }`),
+    expected: ["programs.vmsilo.packages.waylandSeccontext: is required by the GPU (nixpkgs has no vmsilo-wayland-seccontext; set this option) of VM work, got null."],
+  },
+  {
+    what: "no vulkan-loader for a GPU",
+    base: "desktop",
+    module: `{ ... }: { programs.vmsilo.packages.vulkanLoader = null; }`,
+    expected: ["programs.vmsilo.packages.vulkanLoader: is required by the GPU of VM work, got null."],
+  },
+  // --- per-VM shapes
+  {
+    what: "a nameserver twice",
+    module: vm("work", `{ network.nameservers = [ "10.0.0.1" "10.0.0.1" ]; }`),
+    expected: ['programs.vmsilo.nixosVms.work.network.nameservers: lists "10.0.0.1" more than once.'],
+  },
+  {
+    what: "an IPv4 address twice",
+    module: vm("work", `{ network.interfaces.eth0.addresses = [ "10.0.0.2/24" "10.0.0.2/24" ]; }`),
+    expected: ['programs.vmsilo.nixosVms.work.network.interfaces.eth0.addresses: lists "10.0.0.2/24" more than once.'],
+  },
+  {
+    what: "an IPv6 address twice",
+    module: vm("work", `{ network.interfaces.eth0.v6Addresses = [ "fd00::2/64" "fd00::2/64" ]; }`),
+    expected: ['programs.vmsilo.nixosVms.work.network.interfaces.eth0.v6Addresses: lists "fd00::2/64" more than once.'],
+  },
+  {
+    what: "a share tagged home together with sharedHome",
+    module: vm("work", `{ sharedHome = true; sharedDirectories.home.path = "/srv/home"; }`),
+    expected: ['programs.vmsilo.nixosVms.work.sharedDirectories.home: conflicts with sharedHome, which defines the share "home"; remove one of them.'],
+  },
+  {
+    what: "more than 16 interfaces",
+    module: vm("work", `{ network.interfaces = lib.genAttrs (map (i: "eth\${toString i}") (lib.range 0 16)) (_: { }); }`),
+    expected: ["programs.vmsilo.nixosVms.work.network.interfaces: at most 16 interfaces, got 17."],
+  },
+];
+
+for (const c of ASSERTIONS) {
+  test(`assertion: ${c.what}`, (t) => {
+    if (skipWithoutLib(t)) return;
+    const r = evalModule(c.base ?? "minimal", [c.module]);
+    assert.deepEqual(r.failedAssertions, c.expected);
+    assert.equal(r.json, null);
+  });
+}
+
+test("every message of assertions.nix is produced by a case above", () => {
+  // Each message template's literal parts (between interpolations) must all appear in the
+  // expected message of one case, so a new assertion without a case fails here.
+  const source = readFileSync(join(ROOT, "nixos-module", "assertions.nix"), "utf8");
+  const templates = [...source.matchAll(/message =\s*"((?:\$\{[^}]*\}|[^"\\]|\\.)*)"/g)].map((m) => m[1]!);
+  assert.ok(templates.length >= 10, `found only ${templates.length} messages in assertions.nix`);
+  const expected = ASSERTIONS.flatMap((c) => c.expected);
+  for (const template of templates) {
+    const parts = template
+      .split(/\$\{[^}]*\}/)
+      .map((p) => p.replace(/\\"/g, '"'))
+      .filter((p) => p.trim().length >= 4);
+    assert.ok(
+      expected.some((e) => parts.every((p) => e.includes(p))),
+      `no case produces the message ${JSON.stringify(template)}`,
+    );
+  }
+});
+
+interface TypeCase {
+  what: string;
+  module: string;
+  /** Substrings of nix's error output: the option path and the type's wording. */
+  expected: string[];
+}
+
+const TYPES: TypeCase[] = [
+  { what: "a VM name with an upper-case letter", module: vm("Work", `{ }`), expected: ["programs.vmsilo.nixosVms.Work.name", "a VM name: a lower-case letter"] },
+  { what: "a VM name ending in '-'", module: vm('"work-"', `{ }`), expected: ["programs.vmsilo.nixosVms.work-.name", "a VM name"] },
+  { what: "a VM name of 33 characters", module: vm("a".repeat(33), `{ }`), expected: [`programs.vmsilo.nixosVms.${"a".repeat(33)}.name`, "at most 32 characters"] },
+  { what: "a reserved VM name", module: vm("session", `{ }`), expected: ["programs.vmsilo.nixosVms.session.name", "not one of session, usb"] },
+  { what: "dependsOn with a name outside the grammar", module: vm("work", `{ dependsOn = [ "Net" ]; }`), expected: ["programs.vmsilo.nixosVms.work.dependsOn", "a VM name"] },
+  { what: "a share tag with a dot", module: vm("work", `{ sharedDirectories."my.share".path = "/srv"; }`), expected: ['programs.vmsilo.nixosVms.work.sharedDirectories."my.share".tag', "a share tag"] },
+  { what: "an interface name of 16 characters", module: vm("work", `{ network.interfaces.ethernet01234567 = { }; }`), expected: ["programs.vmsilo.nixosVms.work.network.interfaces.ethernet01234567.name", "an interface name"] },
+  { what: "a route destination that is not an address", module: vm("work", `{ network.interfaces.eth0.routes.default.via = "10.0.0.1"; }`), expected: ["programs.vmsilo.nixosVms.work.network.interfaces.eth0.routes.default.destination", "an IPv4 destination"] },
+  { what: "an IPv6 route under routes", module: vm("work", `{ network.interfaces.eth0.routes."::/0".via = "fd00::1"; }`), expected: ['routes."::/0".destination', "an IPv4 destination"] },
+  { what: "memory below 64 MiB", module: vm("work", `{ memory = 32; }`), expected: ["programs.vmsilo.nixosVms.work.memory", "between 64 and 16777216"] },
+  { what: "a MAC address in upper case", module: vm("work", `{ network.interfaces.eth0.macAddress = "02:AA:00:00:00:01"; }`), expected: ["programs.vmsilo.nixosVms.work.network.interfaces.eth0.macAddress", "a lower-case MAC address"] },
+  { what: "a kernel parameter starting with '-'", module: vm("work", `{ kernelParams = [ "-p" ]; }`), expected: ["programs.vmsilo.nixosVms.work.kernelParams", "one kernel parameter"] },
+  { what: "a kernel parameter with a space", module: vm("work", `{ kernelParams = [ "a b" ]; }`), expected: ["programs.vmsilo.nixosVms.work.kernelParams", "one kernel parameter"] },
+  { what: "a crosvm option key in upper case", module: vm("work", `{ additionalDisks = [ { path = "/d"; options.Block_Size = 1; } ]; }`), expected: ["programs.vmsilo.nixosVms.work.additionalDisks", 'a crosvm option key like "packed-queue"'] },
+  { what: "an empty crosvm option value", module: vm("work", `{ pciDevices = [ { path = "01:00.0"; options.iommu = ""; } ]; }`), expected: ["programs.vmsilo.nixosVms.work.pciDevices", "non-empty string, non-negative integer or boolean"] },
+  { what: "sharedHome as a relative path", module: vm("work", `{ sharedHome = "shared/work"; }`), expected: ["programs.vmsilo.nixosVms.work.sharedHome", "an absolute path without control characters"] },
+  { what: "a size without digits", module: vm("work", `{ rootOverlay.size = "G"; }`), expected: ["programs.vmsilo.nixosVms.work.rootOverlay.size", 'a size like "10G"'] },
+  { what: "an unknown hypervisor", module: vm("work", `{ hypervisor = "qemu"; }`), expected: ["programs.vmsilo.nixosVms.work.hypervisor", '"crosvm"'] },
+  { what: "a colour name with digits", module: vm("work", `{ color = "red2"; }`), expected: ["programs.vmsilo.nixosVms.work.color", "a CSS colour name or #RRGGBB"] },
+  { what: "a user name with upper case", module: `{ lib, ... }: { programs.vmsilo.user = lib.mkForce "Alice"; }`, expected: ["programs.vmsilo.user", "a POSIX user or group name"] },
+  { what: "an unknown option", module: vm("work", `{ memorySize = 4096; }`), expected: ["programs.vmsilo.nixosVms.work.memorySize", "does not exist"] },
+];
+
+for (const c of TYPES) {
+  test(`type: ${c.what}`, (t) => {
+    if (skipWithoutLib(t)) return;
+    const r = evalModuleRaw("minimal", [c.module]);
+    assert.notEqual(r.status, 0, `evaluation succeeded:\n${r.stdout.slice(0, 500)}`);
+    for (const e of c.expected) assert.ok(r.stderr.includes(e), `nix's error does not mention ${JSON.stringify(e)}:\n${r.stderr}`);
+  });
+}

@@ -1,0 +1,229 @@
+/**
+ * The NixOS module under lib.evalModules (nixpkgs' lib, stub pkgs: test/nix/nix/) for the
+ * configurations equivalent to examples/minimal.json and examples/desktop.json.
+ *
+ * The chain that keeps Nix and TypeScript from drifting:
+ *   Nix's vmsilo.json  ==  test/nix/fixtures/<example>.json          (exactly, every field)
+ *   fixture            ==  validate(examples/<example>.json) defaults (the generator's schema)
+ *   render(fixture)    ==  render(examples/<example>.json)            (what the golden trees hold)
+ *   vmsilo-gen validate accepts Nix's file (the real CLI, exit 0).
+ * `UPDATE_NIX_FIXTURES=1` rewrites the fixtures from Nix's output.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { validate } from "../../src/config/validate.js";
+import { EXAMPLES, ROOT, example, render, runCli, tempDir } from "../support/harness.js";
+import { NIX_DIR, evalModule, libArg, nixEval, skipWithoutLib } from "./support.js";
+
+const fixturePath = (name: string) => join(ROOT, "test", "nix", "fixtures", `${name}.json`);
+const fixture = (name: string) => JSON.parse(readFileSync(fixturePath(name), "utf8")) as Record<string, unknown>;
+
+for (const name of EXAMPLES) {
+  test(`fixture ${name}.json is examples/${name}.json with every default resolved`, () => {
+    const { config, issues } = validate(example(name));
+    assert.deepEqual(issues, []);
+    assert.deepStrictEqual(fixture(name), JSON.parse(JSON.stringify(config)));
+  });
+
+  test(`the generator renders fixture ${name}.json exactly as examples/${name}.json`, () => {
+    const a = render(fixture(name));
+    const b = render(example(name));
+    assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
+    for (const [path, file] of a) assert.equal(file.content, b.get(path)!.content, path);
+  });
+
+  test(`Nix writes vmsilo.json for the ${name} configuration equal to fixture ${name}.json`, (t) => {
+    if (skipWithoutLib(t)) return;
+    const result = evalModule(name);
+    assert.deepEqual(result.failedAssertions, []);
+    if (process.env.UPDATE_NIX_FIXTURES) writeFileSync(fixturePath(name), JSON.stringify(result.json, null, 2) + "\n");
+    assert.deepStrictEqual(result.json, fixture(name));
+
+    const file = join(tempDir("nix-json"), "vmsilo.json");
+    writeFileSync(file, JSON.stringify(result.json));
+    const r = runCli(["validate", "--config", file]);
+    assert.equal(r.status, 0, `vmsilo-gen validate rejected Nix's vmsilo.json:\n${r.stderr}`);
+    const rendered = runCli(["render", "--config", file, "--out", join(tempDir("nix-render"), "out"), "--dry-run"]);
+    assert.equal(rendered.status, 0, rendered.stderr);
+  });
+}
+
+test("the wiring puts the generated tree into systemd, tmpfiles, the system path and polkit, and loads vhost_vsock", (t) => {
+  if (skipWithoutLib(t)) return;
+  const { wiring } = evalModule("minimal");
+  const generated = "/nix/store/22222222222222222222222222222222-vmsilo-host";
+  assert.deepStrictEqual(wiring, {
+    systemdPackages: [generated],
+    tmpfilesPackages: [generated],
+    systemPackages: [generated],
+    polkitRules: `${generated}/share/polkit-1/rules.d/60-vmsilo.rules`,
+    polkit: true,
+    kernelModules: ["vhost_vsock"],
+    systemTarget: ["multi-user.target"],
+    sessionTarget: ["graphical-session.target"],
+  });
+});
+
+test("a disabled module sets nothing and asserts nothing", (t) => {
+  if (skipWithoutLib(t)) return;
+  const r = evalModule("minimal", ["{ lib, ... }: { programs.vmsilo.enable = lib.mkForce false; users.users = lib.mkForce { }; }"]);
+  assert.deepEqual(r.failedAssertions, []);
+  assert.deepStrictEqual(r.wiring, {
+    systemdPackages: [],
+    tmpfilesPackages: [],
+    systemPackages: [],
+    polkitRules: null,
+    polkit: false,
+    kernelModules: [],
+    systemTarget: null,
+    sessionTarget: null,
+  });
+});
+
+test("programs the VMs do not use are not written (and so never built)", (t) => {
+  if (skipWithoutLib(t)) return;
+  const { json } = evalModule("minimal");
+  const programs = (json as { programs: Record<string, unknown> }).programs;
+  for (const p of ["virtiofsd", "iproute2", "vhostDeviceSound", "waylandSeccontext", "vulkanLoader"]) assert.equal(programs[p], null, p);
+});
+
+test("a VM with its own kernel, initramfs and root is not built and gets no init=", (t) => {
+  if (skipWithoutLib(t)) return;
+  const own = `{ ... }: { programs.vmsilo.nixosVms.work = {
+    kernel = "/srv/vm/bzImage"; initramfs = "/srv/vm/initrd";
+    rootDisk = { path = "/srv/vm/root.img"; ro = false; id = "root"; options.block-size = 4096; };
+  }; programs.vmsilo.guestBuilder = { name, ... }: throw "the guest of \${name} was built"; }`;
+  const vm = (evalModule("minimal", [own]).json as { nixosVms: Record<string, Record<string, unknown>> }).nixosVms.work!;
+  assert.equal(vm.kernel, "/srv/vm/bzImage");
+  assert.equal(vm.initramfs, "/srv/vm/initrd");
+  assert.equal(vm.init, null);
+  assert.deepEqual(vm.rootDisk, { path: "/srv/vm/root.img", ro: false, id: "root", options: { "block-size": 4096 } });
+});
+
+test("the built guest's kernel parameters come first, the VM's last; rootDiskReadonly reaches the root disk", (t) => {
+  if (skipWithoutLib(t)) return;
+  const m = `{ lib, ... }: {
+    programs.vmsilo.guestBuilder = lib.mkForce ({ name, ... }: { kernel = "/k"; initrd = "/i"; rootImage = "/r"; init = "/s/init"; kernelParams = [ "console=hvc0" ]; });
+    programs.vmsilo.nixosVms.work = { kernelParams = [ "quiet" ]; rootDiskReadonly = false; };
+  }`;
+  const vm = (evalModule("minimal", [m]).json as { nixosVms: Record<string, Record<string, unknown>> }).nixosVms.work!;
+  assert.deepEqual(vm.kernelParams, ["console=hvc0", "quiet"]);
+  assert.deepEqual(vm.rootDisk, { path: "/r", ro: false, id: null, options: {} });
+  assert.equal(vm.init, "/s/init");
+});
+
+test("guestConfig takes a module or a list of modules", (t) => {
+  if (skipWithoutLib(t)) return;
+  // The stub builder hands back what it was given, so the merged module can be inspected.
+  const m = (value: string) => `{ lib, ... }: {
+    programs.vmsilo.guestBuilder = lib.mkForce ({ name, vm, ... }: { kernel = "/k"; initrd = "/i"; rootImage = "/r"; init = "/s/init";
+      kernelParams = [ (if builtins.isAttrs vm.guestConfig || builtins.isFunction vm.guestConfig then "module" else "other") ]; });
+    programs.vmsilo.nixosVms.work.guestConfig = ${value};
+  }`;
+  for (const value of ["{ services.openssh.enable = true; }", "[ { a = 1; } ({ ... }: { }) ]"]) {
+    const vm = (evalModule("minimal", [m(value)]).json as { nixosVms: Record<string, Record<string, unknown>> }).nixosVms.work!;
+    assert.deepEqual(vm.kernelParams, ["module"], value);
+  }
+});
+
+test("the default guest builder (rootfs/) builds the VM's guest and serialise writes its paths", (t) => {
+  if (skipWithoutLib(t)) return;
+  // No guestBuilder stub: rootfs/default.nix runs, with test/nix/nix/fake-nixpkgs standing in
+  // for nixpkgs' eval-config.nix. The guest's settings come from the VM's options.
+  const m = `{ lib, pkgs, ... }: {
+    programs.vmsilo.guestBuilder = lib.mkForce (import ${JSON.stringify(join(ROOT, "nixos-module", "rootfs"))} { inherit lib pkgs; });
+    programs.vmsilo.nixosVms.work = {
+      rootOverlay.type = "raw"; sharedHome = true; sound.capture = true; kernelParams = [ "quiet" ];
+      guestPrograms = [ pkgs.socat ];
+      guestConfig = { services.openssh.enable = true; };
+    };
+  }`;
+  const r = evalModule("minimal", [m]);
+  assert.deepEqual(r.failedAssertions, []);
+  const vm = (r.json as { nixosVms: Record<string, Record<string, unknown>> }).nixosVms.work!;
+  const rootfs = "/nix/store/22222222222222222222222222222222-vmsilo-rootfs-work";
+  assert.equal(vm.kernel, `${rootfs}/bzImage`);
+  assert.equal(vm.initramfs, `${rootfs}/initrd`);
+  assert.deepEqual(vm.rootDisk, { path: `${rootfs}/nixos.erofs`, ro: true, id: null, options: {} });
+  assert.equal(vm.init, "/nix/store/00000000000000000000000000000000-nixos-system/init");
+  assert.deepEqual(vm.kernelParams, ["console=hvc0", "net.ifnames=0", "quiet"]);
+
+  // What rootfs/ asked NixOS to evaluate.
+  const probe = `let
+    lib = ${libArg()};
+    stubs = import ${JSON.stringify(join(NIX_DIR, "stubs.nix"))};
+    guest = import ${JSON.stringify(join(ROOT, "nixos-module", "rootfs"))} { inherit lib; pkgs = stubs.pkgs; } {
+      name = "work";
+      vm = { rootOverlay.type = "raw"; sharedHome = "/srv/home"; sound = { playback = false; capture = true; }; guestPrograms = [ stubs.pkgs.socat ]; guestConfig = { marker = true; }; };
+      cfg = { };
+    };
+    modules = guest.nixos.args.modules;
+    settings = builtins.elemAt modules 1;
+  in {
+    system = guest.nixos.args.system;
+    guestModules = toString (builtins.elemAt modules 0);
+    vmsilo = settings.vmsilo.guest;
+    packages = map toString settings.environment.systemPackages;
+    guestConfig = builtins.elemAt modules 2;
+    pkgsIsHost = settings.nixpkgs.pkgs.content == stubs.pkgs;
+  }`;
+  const file = join(tempDir("rootfs"), "probe.nix");
+  writeFileSync(file, probe);
+  const p = nixEval(file);
+  assert.equal(p.status, 0, p.stderr);
+  assert.deepStrictEqual(JSON.parse(p.stdout), {
+    system: null,
+    guestModules: join(ROOT, "nixos-module", "guest"),
+    vmsilo: { name: "work", rootOverlay: "raw", sharedHome: true, sound: { playback: false, capture: true } },
+    packages: ["/nix/store/3cz0gcrc4xks9r1jycm3ypxjqh8qz9j8-socat-1.8.0.3"],
+    guestConfig: { marker: true },
+    pkgsIsHost: true,
+  });
+});
+
+test("every option default equals the schema's default (each nested kind given only what it requires)", (t) => {
+  if (skipWithoutLib(t)) return;
+  // The same VM twice: as NixOS options and as vmsilo.json, each with only the required fields;
+  // Nix's defaults must be what the generator fills in.
+  const nix = `{ pkgs, ... }: {
+    programs.vmsilo.packages.waylandSeccontext = pkgs.socat;
+    programs.vmsilo.nixosVms.work = {
+      gpu = { };
+      sharedDirectories.data.path = "/srv/data";
+      additionalDisks = [ { path = "/srv/disk.img"; } ];
+      pciDevices = [ { path = "01:00.0"; } ];
+      vhostUser = [ { type = "net"; socket = "/run/net.sock"; } ];
+      network.interfaces.eth0 = { routes."0.0.0.0/0".via = "10.0.0.1"; v6Routes."::/0".via = "fd00::1"; };
+    };
+  }`;
+  const json = evalModule("minimal", [nix]).json as Record<string, any>;
+  const given = structuredClone(example("minimal")) as Record<string, any>;
+  Object.assign(given.programs, { virtiofsd: json.programs.virtiofsd, iproute2: json.programs.iproute2, waylandSeccontext: json.programs.waylandSeccontext, vulkanLoader: json.programs.vulkanLoader });
+  Object.assign(given.nixosVms.work, {
+    gpu: {},
+    sharedDirectories: { data: { path: "/srv/data" } },
+    additionalDisks: [{ path: "/srv/disk.img" }],
+    pciDevices: [{ path: "01:00.0" }],
+    vhostUser: [{ type: "net", socket: "/run/net.sock" }],
+    network: { interfaces: { eth0: { routes: { "0.0.0.0/0": { via: "10.0.0.1" } }, v6Routes: { "::/0": { via: "fd00::1" } } } } },
+  });
+  const { config, issues } = validate(given);
+  assert.deepEqual(issues, []);
+  assert.deepStrictEqual(json, JSON.parse(JSON.stringify(config)));
+});
+
+test("the option documentation renders, and each option says what it produces and who honours it", (t) => {
+  if (skipWithoutLib(t)) return;
+  const r = nixEval(join(NIX_DIR, "option-docs.nix"), { lib: libArg() });
+  assert.equal(r.status, 0, r.stderr);
+  const docs = JSON.parse(r.stdout) as { name: string; description: string; default: unknown }[];
+  // Results, containers, names checked through read-only fields, packages and Nix-only inputs
+  // say what they are instead.
+  const exempt = /^programs\.vmsilo\.(build\.|enable$|package$|packages\.|nixosVms$|nixosVms\.<name>\.(name|guestPrograms|guestConfig)$|nixosVms\.<name>\.sharedDirectories\.<name>\.tag$|nixosVms\.<name>\.network\.interfaces\.<name>\.(name|routes\.<name>\.destination|v6Routes\.<name>\.destination)$)/;
+  const missing = docs.filter((o) => !exempt.test(o.name) && !(o.description.includes("Produces:") && o.description.includes("Honoured by: crosvm")));
+  assert.deepEqual(missing.map((o) => o.name), []);
+  assert.ok(docs.length >= 100, `only ${docs.length} options documented`);
+  assert.ok(!docs.some((o) => o.name.includes(".internal.") || o.name.endsWith("guestBuilder")), "internal options are hidden");
+});

@@ -1,0 +1,14 @@
+# For test/nix/grammar-parity.test.ts: runs every grammar of nixos-module/lib.nix over sample
+# strings (a JSON file: grammar name → list of strings) and returns which match, plus the
+# grammars' wording, the reserved VM names and what the vmName option type accepts.
+{ lib, samplesFile }:
+let
+  v = import ../../../nixos-module/lib.nix { inherit lib; };
+  samples = builtins.fromJSON (builtins.readFile samplesFile);
+in
+{
+  matches = lib.mapAttrs (g: map (v.matches g)) samples;
+  texts = lib.mapAttrs (_: g: g.text) v.grammars;
+  reserved = v.reservedVmNames;
+  vmNameType = map v.types.vmName.check (samples.vmName or [ ]);
+}

@@ -1,0 +1,86 @@
+# The few NixOS options nixos-module/ reads or sets, declared loosely, so the module evaluates
+# under plain lib.evalModules with nixpkgs' lib alone (no full nixpkgs here). Types are as on
+# NixOS where the module's behaviour depends on them (users, groups, assertions).
+{ lib, pkgs, ... }:
+let
+  inherit (lib) mkOption types;
+  loose = mkOption {
+    type = types.anything;
+    default = { };
+  };
+in
+{
+  options = {
+    assertions = mkOption {
+      type = types.listOf types.unspecified;
+      default = [ ];
+    };
+    warnings = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+    };
+    users.users = mkOption {
+      default = { };
+      type = types.attrsOf (
+        types.submodule {
+          options = {
+            uid = mkOption {
+              type = types.nullOr types.int;
+              default = null;
+            };
+            group = mkOption {
+              type = types.str;
+              default = "";
+            };
+            home = mkOption {
+              type = types.str;
+              default = "/var/empty";
+            };
+            isNormalUser = mkOption {
+              type = types.bool;
+              default = false;
+            };
+          };
+        }
+      );
+    };
+    users.groups = mkOption {
+      default = { };
+      type = types.attrsOf (
+        types.submodule {
+          options.gid = mkOption {
+            type = types.nullOr types.int;
+            default = null;
+          };
+        }
+      );
+    };
+    systemd.package = mkOption {
+      type = types.package;
+      default = pkgs.systemd;
+    };
+    systemd.packages = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+    };
+    systemd.tmpfiles.packages = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+    };
+    systemd.targets = loose;
+    systemd.user.targets = loose;
+    environment.systemPackages = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+    };
+    environment.etc = loose;
+    boot.kernelModules = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+    };
+    security.polkit.enable = mkOption {
+      type = types.bool;
+      default = false;
+    };
+  };
+}
