@@ -1,0 +1,57 @@
+/* Helpers shared by vmsilo-run, vmsilo-agent and vmsilo-vsock-proxy. */
+#ifndef VMSILO_COMMON_H
+#define VMSILO_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The program name used as the prefix of every message (set from argv[0]). */
+extern const char *prog;
+void set_prog(const char *argv0);
+void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Milliseconds on the monotonic clock. */
+int64_t now_ms(void);
+/* Milliseconds left until `deadline` (0 when past); -1 when deadline < 0 (none). */
+int remaining_ms(int64_t deadline);
+
+int set_nonblock(int fd);
+/* Write all of p, waiting with poll() when the descriptor is non-blocking. 0, or -1 with errno. */
+int write_all(int fd, const void *p, size_t n);
+/* Same, on a socket, without SIGPIPE; gives up at `deadline` (-1: none) with ETIMEDOUT. */
+int send_all(int fd, const void *p, size_t n, int64_t deadline);
+
+uint32_t get_be32(const unsigned char *p);
+void put_be32(unsigned char *p, uint32_t v);
+
+/* A byte buffer: data lives in p[off, off+len). */
+struct buf {
+  unsigned char *p;
+  size_t off, len, cap;
+};
+void buf_init(struct buf *b, size_t cap);
+void buf_free(struct buf *b);
+/* Bytes that can still be appended (after compaction). */
+size_t buf_room(const struct buf *b);
+/* Make room at the end by moving the data to the front; grow to at least `need` free bytes. */
+void buf_reserve(struct buf *b, size_t need);
+void buf_append(struct buf *b, const void *p, size_t n);
+void buf_consume(struct buf *b, size_t n);
+/* Append a frame (header + payload). */
+void buf_frame(struct buf *b, unsigned type, const void *payload, size_t n);
+/* Append the preamble of this protocol version. */
+void buf_preamble(struct buf *b);
+/* Append an ERROR frame with a printf-formatted message (cut at VMR_MAX_MESSAGE bytes). */
+void buf_error(struct buf *b, unsigned code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Read once from fd into the buffer's free space (at most `max`). Returns read()'s result. */
+ssize_t buf_read(struct buf *b, int fd, size_t max);
+/* send() as much of the buffer as the socket takes now. 0, or -1 with errno (EAGAIN is not an error). */
+int buf_send(struct buf *b, int fd);
+
+/* Describe a 4-byte preamble problem in `out`, or return 0 when it is ours. */
+int check_preamble(const unsigned char *p, char *out, size_t outlen);
+
+void *xmalloc(size_t n);
+
+#endif

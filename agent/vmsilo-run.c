@@ -1,0 +1,251 @@
+/*
+ * vmsilo-run SOCKET CMD [ARGS...]: run CMD with ARGS in a VM through its command socket.
+ * vm-run VM CMD [ARGS...]: the same when invoked under the name vm-run (a symlink): VM must match the
+ * VM name grammar, and the socket is $VMSILO_RUN_DIR/VM/command.socket (default /run/vmsilo).
+ *
+ * Sends the argv exactly (docs/protocol.md), forwards stdin until EOF, writes the command's stdout and
+ * stderr to its own, and exits with the command's exit status (128+N when signal N killed it).
+ * Its own failures: 2 usage, 125 the agent could not start the command, 126 not executable,
+ * 127 not found, 255 connection or protocol failure (the agent unreachable, a malformed answer).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "protocol.h"
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: %s SOCKET COMMAND [ARGUMENT...]\n"
+          "Runs COMMAND in the VM behind the command socket SOCKET; stdin is forwarded, stdout and\n"
+          "stderr come back, and the exit status is the command's (128+N if killed by signal N).\n"
+          "Own statuses: 2 usage, 125 the agent could not start the command, 126 not executable,\n"
+          "127 command not found, 255 connection or protocol failure.\n",
+          prog);
+}
+
+/* Exit after printing a message; the status says which kind of failure it was. */
+static _Noreturn void fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static _Noreturn void fail(int status, const char *fmt, ...) {
+  char line[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  msg("%s", line);
+  exit(status);
+}
+
+#ifndef VMSILO_RUN_DIR
+#define VMSILO_RUN_DIR "/run/vmsilo"
+#endif
+
+/* The VM name grammar of docs/model.md: ^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$ */
+static int valid_vm_name(const char *s) {
+  size_t n = strlen(s);
+  if (n < 1 || n > 32 || s[0] < 'a' || s[0] > 'z' || s[n - 1] == '-') return 0;
+  for (size_t i = 1; i < n; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-')) return 0;
+  return 1;
+}
+
+/* Print the VMs that have a command socket under run_dir, for the usage of vm-run. */
+static void list_vms(const char *run_dir) {
+  char line[4096] = "";
+  size_t used = 0;
+  DIR *d = opendir(run_dir);
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+      char p[PATH_MAX];
+      struct stat st;
+      if (!valid_vm_name(e->d_name)) continue;
+      snprintf(p, sizeof p, "%s/%s/command.socket", run_dir, e->d_name);
+      if (stat(p, &st) < 0 || !S_ISSOCK(st.st_mode)) continue;
+      int w = snprintf(line + used, sizeof line - used, "%s%s", used ? ", " : "", e->d_name);
+      if (w < 0 || (size_t)w >= sizeof line - used) break;
+      used += (size_t)w;
+    }
+    closedir(d);
+  }
+  fprintf(stderr, "VMs: %s\n", used ? line : "(none running a command socket)");
+}
+
+static int connect_unix(const char *path) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  size_t n = strlen(path);
+  if (n >= sizeof sa.sun_path) fail(VMR_STATUS_FAILURE, "socket path too long (%zu bytes, at most %zu): %s", n, sizeof sa.sun_path - 1, path);
+  memcpy(sa.sun_path, path, n + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail(VMR_STATUS_FAILURE, "socket: %s", strerror(errno));
+  while (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    if (errno == EINTR) continue;
+    fail(VMR_STATUS_FAILURE, "cannot connect to the command socket %s: %s", path, strerror(errno));
+  }
+  return fd;
+}
+
+static int status_of_error(unsigned code) {
+  switch (code) {
+    case VMR_E_NOT_FOUND: return VMR_STATUS_NOT_FOUND;
+    case VMR_E_NOT_EXECUTABLE: return VMR_STATUS_NOT_EXECUTABLE;
+    case VMR_E_START_FAILED: return VMR_STATUS_START_FAILED;
+    default: return VMR_STATUS_FAILURE;
+  }
+}
+
+/* Print an ERROR frame's text, neutralising control characters so a hostile peer cannot drive the terminal. */
+static void print_error(const unsigned char *text, size_t n) {
+  char clean[VMR_MAX_MESSAGE + 1];
+  size_t m = 0;
+  for (size_t i = 0; i < n && m < VMR_MAX_MESSAGE; i++) clean[m++] = (text[i] < 0x20 || text[i] == 0x7f) ? '?' : (char)text[i];
+  clean[m] = '\0';
+  msg("%s", clean);
+}
+
+static void out(int fd, const unsigned char *p, size_t n) {
+  if (write_all(fd, p, n) < 0) fail(VMR_STATUS_FAILURE, "cannot write the command's %s: %s", fd == 1 ? "stdout" : "stderr", strerror(errno));
+}
+
+int main(int argc, char **argv) {
+  set_prog(argv[0]);
+  char vm_socket[PATH_MAX];
+  if (strcmp(prog, "vm-run") == 0) {
+    const char *run_dir = getenv("VMSILO_RUN_DIR");
+    if (run_dir == NULL || *run_dir == '\0') run_dir = VMSILO_RUN_DIR;
+    if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+      fprintf(stdout, "usage: vm-run VM COMMAND [ARGUMENT...]\n");
+      return 0;
+    }
+    if (argc < 3) {
+      fprintf(stderr,
+              "usage: vm-run VM COMMAND [ARGUMENT...]\n"
+              "Runs COMMAND in VM; stdin is forwarded, stdout and stderr come back, and the exit status\n"
+              "is the command's (128+N if killed by signal N). Own statuses: 2 usage or unknown VM,\n"
+              "125 the agent could not start the command, 126 not executable, 127 command not found,\n"
+              "255 connection or protocol failure.\n");
+      list_vms(run_dir);
+      return VMR_STATUS_USAGE;
+    }
+    struct stat st;
+    if (!valid_vm_name(argv[1]) || (size_t)snprintf(vm_socket, sizeof vm_socket, "%s/%s/command.socket", run_dir, argv[1]) >= sizeof vm_socket ||
+        stat(vm_socket, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+      msg("unknown VM (or its command socket is not active): %s", valid_vm_name(argv[1]) ? argv[1] : "(not a VM name)");
+      list_vms(run_dir);
+      return VMR_STATUS_USAGE;
+    }
+    argv[1] = vm_socket;
+  } else if (argc < 3) {
+    usage();
+    return VMR_STATUS_USAGE;
+  }
+  /* The request: preamble and EXEC frame, checked against the limits the agent enforces. */
+  size_t count = (size_t)argc - 2, bytes = 0;
+  if (count > VMR_MAX_ARGC) fail(VMR_STATUS_FAILURE, "too many arguments: %zu (the limit is %u)", count, VMR_MAX_ARGC);
+  if (argv[2][0] == '\0') fail(VMR_STATUS_FAILURE, "the command name is empty");
+  for (int i = 2; i < argc; i++) {
+    bytes += strlen(argv[i]) + 1;
+    if (bytes > VMR_MAX_ARGV_BYTES) fail(VMR_STATUS_FAILURE, "the arguments exceed %u bytes", VMR_MAX_ARGV_BYTES);
+  }
+  struct buf tx, rx;
+  buf_init(&tx, VMR_PREAMBLE_LEN + VMR_HEADER_LEN + bytes + VMR_HEADER_LEN + VMR_MAX_DATA);
+  buf_init(&rx, 2 * (VMR_HEADER_LEN + VMR_MAX_DATA));
+  buf_preamble(&tx);
+  unsigned char h[VMR_HEADER_LEN] = {VMR_EXEC};
+  put_be32(h + 1, (uint32_t)bytes);
+  buf_append(&tx, h, sizeof h);
+  for (int i = 2; i < argc; i++) buf_append(&tx, argv[i], strlen(argv[i]) + 1);
+
+  int sock = connect_unix(argv[1]);
+  if (set_nonblock(sock) < 0) fail(VMR_STATUS_FAILURE, "fcntl: %s", strerror(errno));
+
+  int stdin_done = 0, send_dead = 0, got_preamble = 0;
+  unsigned char chunk[VMR_MAX_DATA];
+  for (;;) {
+    struct pollfd pf[2];
+    nfds_t n = 0;
+    pf[n++] = (struct pollfd){.fd = sock, .events = (short)(POLLIN | (tx.len && !send_dead ? POLLOUT : 0))};
+    int want_stdin = !stdin_done && !send_dead && tx.len == 0;
+    if (want_stdin) pf[n++] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
+    if (poll(pf, n, -1) < 0) {
+      if (errno == EINTR) continue;
+      fail(VMR_STATUS_FAILURE, "poll: %s", strerror(errno));
+    }
+    if (want_stdin && pf[1].revents) {
+      /* poll said readable: one read() returns what is there without blocking (stdin stays blocking). */
+      ssize_t r = read(STDIN_FILENO, chunk, sizeof chunk);
+      if (r > 0) {
+        buf_frame(&tx, VMR_STDIN, chunk, (size_t)r);
+      } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+        if (r < 0 && errno != EBADF) msg("reading stdin: %s; sending end of input", strerror(errno));
+        buf_frame(&tx, VMR_STDIN_EOF, NULL, 0);
+        stdin_done = 1;
+      }
+    }
+    if (pf[0].revents & POLLOUT) {
+      if (buf_send(&tx, sock) < 0) {
+        /* The agent is gone or stopped reading; what it already sent (an ERROR, say) is still read. */
+        send_dead = 1;
+        tx.len = 0;
+      }
+    }
+    if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t r = buf_read(&rx, sock, VMR_HEADER_LEN + VMR_MAX_DATA);
+      if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      if (r <= 0) {
+        const char *why = r < 0 ? strerror(errno) : "closed";
+        if (!got_preamble && rx.len == 0)
+          fail(VMR_STATUS_FAILURE, "the command channel %s closed without an answer (%s); did the VM or its proxy fail to start? (journalctl -u 'vmsilo-*')", argv[1], why);
+        fail(VMR_STATUS_FAILURE, "the connection to the agent ended before the command's exit status (%s)", why);
+      }
+      /* Handle every complete frame in the buffer. */
+      for (;;) {
+        if (!got_preamble) {
+          if (rx.len < VMR_PREAMBLE_LEN) break;
+          char why[256];
+          if (check_preamble(rx.p + rx.off, why, sizeof why) < 0) fail(VMR_STATUS_FAILURE, "protocol error from the agent: %s", why);
+          buf_consume(&rx, VMR_PREAMBLE_LEN);
+          got_preamble = 1;
+          continue;
+        }
+        if (rx.len < VMR_HEADER_LEN) break;
+        const unsigned char *f = rx.p + rx.off;
+        unsigned type = f[0];
+        uint32_t len = get_be32(f + 1);
+        int ok;
+        switch (type) {
+          case VMR_STDOUT:
+          case VMR_STDERR: ok = len >= 1 && len <= VMR_MAX_DATA; break;
+          case VMR_EXIT: ok = len == 2; break;
+          case VMR_ERROR: ok = len >= 1 && len <= 1 + VMR_MAX_MESSAGE; break;
+          default: fail(VMR_STATUS_FAILURE, "protocol error from the agent: unknown frame type 0x%02x", type);
+        }
+        if (!ok) fail(VMR_STATUS_FAILURE, "protocol error from the agent: frame type 0x%02x with bad length %u", type, len);
+        if (rx.len < VMR_HEADER_LEN + len) break;
+        const unsigned char *p = f + VMR_HEADER_LEN;
+        if (type == VMR_STDOUT || type == VMR_STDERR) {
+          out(type == VMR_STDOUT ? STDOUT_FILENO : STDERR_FILENO, p, len);
+        } else if (type == VMR_EXIT) {
+          if (p[0] == VMR_EXITED) return p[1];
+          if (p[0] == VMR_SIGNALED && p[1] >= 1 && p[1] <= 127) return 128 + p[1];
+          fail(VMR_STATUS_FAILURE, "protocol error from the agent: bad exit frame (%u, %u)", p[0], p[1]);
+        } else {
+          print_error(p + 1, len - 1);
+          return status_of_error(p[0]);
+        }
+        buf_consume(&rx, VMR_HEADER_LEN + len);
+      }
+    }
+  }
+}

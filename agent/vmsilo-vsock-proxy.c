@@ -1,0 +1,484 @@
+/*
+ * vmsilo-vsock-proxy: host side of one vm-run connection (docs/protocol.md, "Host proxy").
+ *
+ *   vmsilo-vsock-proxy [--timeout SECONDS] [--listen-unix SOCKET | --listen-systemd] (--vsock CID:PORT | --hybrid PATH:PORT | --unix PATH)
+ *
+ * The client connection is stdin/stdout (systemd Accept=yes, StandardInput=socket); with --listen-unix
+ * or --listen-systemd (systemd Accept=no, the listening socket as fd 3) it accepts connections itself
+ * and forks one child per connection, which then does exactly the same. Connects to the
+ * guest agent, retrying until the deadline only while the connection itself fails (nothing of the
+ * session has been sent yet), then copies bytes both ways until both directions are closed; each
+ * end-of-stream is passed on as a half-close. A started session is never re-sent (ORIGINAL E.3.5).
+ *
+ * --vsock   AF_VSOCK to CID:PORT (crosvm, qemu: vhost-vsock)
+ * --hybrid  cloud-hypervisor hybrid vsock: connect to the unix socket PATH, send "CONNECT PORT\n",
+ *           expect a line starting "OK", then splice
+ * --unix    a unix stream socket (a stand-in transport for tests)
+ *
+ * When the agent cannot be reached it answers the client itself: the protocol preamble and an ERROR
+ * frame (code 5, unreachable) naming the target, the real time waited and the last error. Exit 1.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#if defined(__has_include)
+#if __has_include(<linux/vm_sockets.h>)
+#include <linux/vm_sockets.h>
+#define HAVE_VM_SOCKETS_H 1
+#endif
+#endif
+#ifndef HAVE_VM_SOCKETS_H
+/* The kernel ABI (linux/vm_sockets.h), for libcs built without kernel headers (Debian's musl-gcc). */
+#ifndef AF_VSOCK
+#define AF_VSOCK 40
+#endif
+struct sockaddr_vm {
+  sa_family_t svm_family;
+  unsigned short svm_reserved1;
+  unsigned int svm_port;
+  unsigned int svm_cid;
+  unsigned char svm_zero[sizeof(struct sockaddr) - sizeof(sa_family_t) - sizeof(unsigned short) - 2 * sizeof(unsigned int)];
+};
+#endif
+
+#include "common.h"
+#include "protocol.h"
+
+/* The deadline for reaching the agent when --timeout is not given (the generator passes startTimeout). */
+#define DEFAULT_TIMEOUT_S 30
+/* Pause between connection attempts: doubles from the first to the last value. */
+#define RETRY_FIRST_MS 10
+#define RETRY_MAX_MS 200
+#define HANDSHAKE_LINE_MAX 512
+#define SPLICE_BUF (256u * 1024u)
+
+enum transport { T_NONE, T_VSOCK, T_HYBRID, T_UNIX };
+
+static enum transport transport = T_NONE;
+static unsigned long cid, port;
+static char path[PATH_MAX];
+static char target[PATH_MAX + 64];
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: %s [--timeout SECONDS] [--listen-unix SOCKET | --listen-systemd] (--vsock CID:PORT | --hybrid PATH:PORT | --unix PATH)\n"
+          "Connects the connection on stdin/stdout (or each connection accepted on SOCKET, or on the\n"
+          "socket systemd passes with Accept=no) to the guest agent and copies bytes both ways.\n"
+          "Retries only failed connection attempts, until SECONDS (default %d) have passed.\n",
+          prog, DEFAULT_TIMEOUT_S);
+}
+
+static int parse_ulong(const char *s, unsigned long max, unsigned long *out) {
+  char *end;
+  if (*s < '0' || *s > '9') return -1;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno || *end || v > max) return -1;
+  *out = v;
+  return 0;
+}
+
+/* Errors that mean "not there yet": the VM is booting, the agent not yet listening, the socket not yet bound. */
+static int retryable(int err) {
+  switch (err) {
+    case ECONNREFUSED:
+    case ECONNRESET:
+    case ENOENT:
+    case ENODEV:
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case EAGAIN:
+    case EPIPE:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+struct attempt {
+  int fd;          /* the connected socket, or -1 */
+  int err;         /* errno of a failure */
+  int fatal;       /* do not retry */
+  char what[600];  /* description of a failure */
+  unsigned char early[HANDSHAKE_LINE_MAX]; /* bytes that followed the OK line */
+  size_t nearly;
+};
+
+static int connect_nb(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline) {
+  if (connect(fd, sa, len) == 0) return 0;
+  if (errno != EINPROGRESS && errno != EINTR) return -1;
+  struct pollfd pf = {.fd = fd, .events = POLLOUT};
+  for (;;) {
+    int r = poll(&pf, 1, remaining_ms(deadline));
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) {
+      errno = ETIMEDOUT;
+      return -1;
+    }
+    break;
+  }
+  int err = 0;
+  socklen_t el = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0) return -1;
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+/* cloud-hypervisor hybrid vsock: "CONNECT <port>\n", then a line "OK <host port>\n". */
+static void handshake(struct attempt *a, int64_t deadline) {
+  char req[32];
+  int n = snprintf(req, sizeof req, "CONNECT %lu\n", port);
+  if (send_all(a->fd, req, (size_t)n, deadline) < 0) {
+    a->err = errno;
+    a->fatal = !retryable(errno);
+    snprintf(a->what, sizeof a->what, "sending CONNECT %lu: %s", port, strerror(errno));
+    return;
+  }
+  char line[HANDSHAKE_LINE_MAX];
+  size_t got = 0;
+  for (;;) {
+    struct pollfd pf = {.fd = a->fd, .events = POLLIN};
+    int r = poll(&pf, 1, remaining_ms(deadline));
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) {
+      a->err = ETIMEDOUT;
+      snprintf(a->what, sizeof a->what, "no answer to CONNECT %lu", port);
+      return;
+    }
+    ssize_t rd = read(a->fd, line + got, sizeof line - got);
+    if (rd < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (rd <= 0) {
+      /* The muxer closes the stream when the guest refuses the port: the agent is not listening yet. */
+      a->err = rd < 0 ? errno : ECONNRESET;
+      a->fatal = !retryable(a->err);
+      snprintf(a->what, sizeof a->what, "the hybrid vsock socket closed the stream before answering CONNECT %lu (%s)", port, rd < 0 ? strerror(errno) : "guest port not listening yet?");
+      return;
+    }
+    got += (size_t)rd;
+    char *nl = memchr(line, '\n', got);
+    if (nl == NULL) {
+      if (got == sizeof line) {
+        a->fatal = 1;
+        snprintf(a->what, sizeof a->what, "the answer to CONNECT %lu is not a line of at most %d bytes", port, HANDSHAKE_LINE_MAX);
+        return;
+      }
+      continue;
+    }
+    size_t linelen = (size_t)(nl - line);
+    if (linelen < 2 || memcmp(line, "OK", 2) != 0) {
+      char shown[HANDSHAKE_LINE_MAX];
+      size_t m = 0;
+      for (size_t i = 0; i < linelen && i < 200; i++) shown[m++] = (line[i] >= 0x20 && line[i] < 0x7f) ? line[i] : '?';
+      shown[m] = '\0';
+      a->fatal = 1;
+      snprintf(a->what, sizeof a->what, "unexpected answer to CONNECT %lu: \"%s\"", port, shown);
+      return;
+    }
+    a->nearly = got - linelen - 1;
+    memcpy(a->early, nl + 1, a->nearly);
+    return;
+  }
+}
+
+static void try_connect(struct attempt *a, int64_t deadline) {
+  a->err = 0;
+  a->fatal = 0;
+  a->what[0] = '\0';
+  a->nearly = 0;
+  int family = transport == T_VSOCK ? AF_VSOCK : AF_UNIX;
+  a->fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (a->fd < 0) {
+    a->err = errno;
+    a->fatal = 1;
+    snprintf(a->what, sizeof a->what, "socket: %s", strerror(errno));
+    return;
+  }
+  int r;
+  if (transport == T_VSOCK) {
+    struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = (unsigned)cid, .svm_port = (unsigned)port};
+    r = connect_nb(a->fd, (struct sockaddr *)&sa, sizeof sa, deadline);
+  } else {
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, path);
+    r = connect_nb(a->fd, (struct sockaddr *)&sa, sizeof sa, deadline);
+  }
+  if (r < 0) {
+    a->err = errno;
+    a->fatal = !retryable(errno);
+    snprintf(a->what, sizeof a->what, "connect: %s", strerror(errno));
+  } else if (transport == T_HYBRID) {
+    handshake(a, deadline);
+  }
+  if (a->err || a->fatal) {
+    close(a->fd);
+    a->fd = -1;
+  }
+}
+
+static void sleep_ms(int ms) {
+  struct pollfd none;
+  (void)poll(&none, 0, ms);
+}
+
+/* Tell the client, in the protocol, why there is no agent; then exit 1. */
+static _Noreturn void unreachable(const char *text) {
+  msg("%s", text);
+  struct buf b;
+  buf_init(&b, 64 + VMR_MAX_MESSAGE);
+  buf_preamble(&b);
+  buf_error(&b, VMR_E_UNREACHABLE, "%s", text);
+  (void)send_all(STDOUT_FILENO, b.p + b.off, b.len, now_ms() + 2000);
+  exit(1);
+}
+
+/* ---- splicing ---- */
+
+struct dir {
+  int from, to;
+  unsigned char *buf;
+  size_t off, len;
+  int eof;  /* the source ended (or failed) */
+  int done; /* the end was passed on */
+};
+
+static void pass_on_end(struct dir *d) {
+  if (d->done) return;
+  d->done = 1;
+  if (shutdown(d->to, SHUT_WR) < 0 && errno == ENOTSOCK) close(d->to);
+}
+
+static void pump(struct dir *d, short rev_from, short rev_to) {
+  if (!d->eof && d->len == 0 && rev_from) {
+    ssize_t r = read(d->from, d->buf, SPLICE_BUF);
+    if (r > 0) {
+      d->off = 0;
+      d->len = (size_t)r;
+    } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+      d->eof = 1;
+    }
+  }
+  if (d->len > 0 && (rev_to || rev_from)) {
+    ssize_t w = send(d->to, d->buf + d->off, d->len, MSG_NOSIGNAL);
+    if (w < 0 && errno == ENOTSOCK) w = write(d->to, d->buf + d->off, d->len);
+    if (w > 0) {
+      d->off += (size_t)w;
+      d->len -= (size_t)w;
+    } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+      /* The receiver is gone: drop this direction. */
+      d->len = 0;
+      d->eof = 1;
+    }
+  }
+  if (d->eof && d->len == 0) pass_on_end(d);
+}
+
+static int splice_loop(int guest, const unsigned char *early, size_t nearly) {
+  set_nonblock(STDIN_FILENO);
+  set_nonblock(STDOUT_FILENO);
+  struct dir up = {.from = STDIN_FILENO, .to = guest, .buf = xmalloc(SPLICE_BUF)};
+  struct dir down = {.from = guest, .to = STDOUT_FILENO, .buf = xmalloc(SPLICE_BUF)};
+  memcpy(down.buf, early, nearly);
+  down.len = nearly;
+  while (!(up.done && down.done)) {
+    struct pollfd pf[4];
+    nfds_t n = 0;
+    int iu_f = -1, iu_t = -1, id_f = -1, id_t = -1;
+    if (!up.done) {
+      if (!up.eof && up.len == 0) iu_f = (int)n, pf[n++] = (struct pollfd){.fd = up.from, .events = POLLIN};
+      if (up.len > 0) iu_t = (int)n, pf[n++] = (struct pollfd){.fd = up.to, .events = POLLOUT};
+    }
+    if (!down.done) {
+      if (!down.eof && down.len == 0) id_f = (int)n, pf[n++] = (struct pollfd){.fd = down.from, .events = POLLIN};
+      if (down.len > 0) id_t = (int)n, pf[n++] = (struct pollfd){.fd = down.to, .events = POLLOUT};
+    }
+    if (n == 0) {
+      pump(&up, 0, 0);
+      pump(&down, 0, 0);
+      continue;
+    }
+    if (poll(pf, n, -1) < 0) {
+      if (errno == EINTR) continue;
+      msg("poll: %s", strerror(errno));
+      return 1;
+    }
+    pump(&up, iu_f >= 0 ? pf[iu_f].revents : 0, iu_t >= 0 ? pf[iu_t].revents : 0);
+    pump(&down, id_f >= 0 ? pf[id_f].revents : 0, id_t >= 0 ? pf[id_t].revents : 0);
+  }
+  return 0;
+}
+
+/* One connection, on stdin and stdout: reach the agent, then splice. */
+static int proxy_one(unsigned long timeout_s) {
+  int64_t start = now_ms();
+  int64_t deadline = start + (int64_t)timeout_s * 1000;
+  struct attempt a;
+  int attempts = 0, pause = RETRY_FIRST_MS;
+  for (;;) {
+    attempts++;
+    try_connect(&a, deadline);
+    if (a.fd >= 0) break;
+    int left = remaining_ms(deadline);
+    if (a.fatal || left == 0) {
+      char text[2048];
+      double waited = (double)(now_ms() - start) / 1000.0;
+      if (a.fatal)
+        snprintf(text, sizeof text, "cannot reach the guest agent at %.300s: %.600s", target, a.what);
+      else
+        snprintf(text, sizeof text, "gave up reaching the guest agent at %.300s after %.1f s and %d attempts (timeout %lu s); last error: %.600s", target, waited, attempts, timeout_s, a.what);
+      unreachable(text);
+    }
+    sleep_ms(pause < left ? pause : left);
+    if (pause < RETRY_MAX_MS) pause = pause * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : pause * 2;
+  }
+  return splice_loop(a.fd, a.early, a.nearly);
+}
+
+static int accept_loop(int lfd, unsigned long timeout_s) {
+  struct sigaction sc = {.sa_handler = SIG_DFL, .sa_flags = SA_NOCLDWAIT};
+  sigaction(SIGCHLD, &sc, NULL);
+  for (;;) {
+    int c = accept4(lfd, NULL, NULL, 0);
+    if (c < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      msg("accept: %s", strerror(errno));
+      return 1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(lfd);
+      struct sigaction dfl = {.sa_handler = SIG_DFL};
+      sigaction(SIGCHLD, &dfl, NULL);
+      dup2(c, STDIN_FILENO);
+      dup2(c, STDOUT_FILENO);
+      if (c > STDOUT_FILENO) close(c);
+      _exit(proxy_one(timeout_s));
+    }
+    if (pid < 0) msg("fork: %s", strerror(errno));
+    close(c);
+  }
+}
+
+static int listen_unix(const char *lpath, unsigned long timeout_s) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(lpath) >= sizeof sa.sun_path) {
+    msg("socket path too long: %s", lpath);
+    return 2;
+  }
+  strcpy(sa.sun_path, lpath);
+  struct stat st;
+  if (lstat(lpath, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(lpath);
+  int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 128) < 0) {
+    msg("cannot listen on %s: %s", lpath, strerror(errno));
+    return 1;
+  }
+  msg("listening on %s", lpath);
+  return accept_loop(lfd, timeout_s);
+}
+
+/* systemd socket activation with Accept=no: the listening socket is fd 3 (sd_listen_fds(3)). */
+static int listen_systemd(unsigned long timeout_s) {
+  const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+  if (pid == NULL || fds == NULL || strtol(pid, NULL, 10) != (long)getpid() || strcmp(fds, "1") != 0) {
+    msg("--listen-systemd: expected exactly one socket from systemd (LISTEN_PID=%s LISTEN_FDS=%s)", pid ? pid : "unset", fds ? fds : "unset");
+    return 1;
+  }
+  unsetenv("LISTEN_PID");
+  unsetenv("LISTEN_FDS");
+  unsetenv("LISTEN_FDNAMES");
+  fcntl(3, F_SETFD, FD_CLOEXEC);
+  return accept_loop(3, timeout_s);
+}
+
+int main(int argc, char **argv) {
+  set_prog(argv[0]);
+  unsigned long timeout_s = DEFAULT_TIMEOUT_S;
+  const char *listen_path = NULL;
+  int listen_sd = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      usage(stdout);
+      return 0;
+    }
+    if (strcmp(a, "--listen-systemd") == 0) {
+      listen_sd = 1;
+      continue;
+    }
+    if (v == NULL) {
+      msg("%s: missing value", a);
+      usage(stderr);
+      return 2;
+    }
+    i++;
+    if (strcmp(a, "--listen-unix") == 0) {
+      listen_path = v;
+      continue;
+    }
+    if (strcmp(a, "--timeout") == 0) {
+      if (parse_ulong(v, 86400, &timeout_s) < 0) {
+        msg("--timeout %s: expected whole seconds from 0 to 86400", v);
+        return 2;
+      }
+      continue;
+    }
+    if (transport != T_NONE) {
+      msg("give exactly one of --vsock, --hybrid, --unix");
+      return 2;
+    }
+    if (strcmp(a, "--vsock") == 0) {
+      const char *colon = strchr(v, ':');
+      char c[32];
+      if (colon == NULL || (size_t)(colon - v) >= sizeof c) goto bad_target;
+      memcpy(c, v, (size_t)(colon - v));
+      c[colon - v] = '\0';
+      if (parse_ulong(c, 0xfffffffeUL, &cid) < 0 || parse_ulong(colon + 1, 0xfffffffeUL, &port) < 0) goto bad_target;
+      transport = T_VSOCK;
+      snprintf(target, sizeof target, "vsock CID %lu port %lu", cid, port);
+    } else if (strcmp(a, "--hybrid") == 0) {
+      const char *colon = strrchr(v, ':');
+      if (colon == NULL || (size_t)(colon - v) >= sizeof((struct sockaddr_un *)0)->sun_path || colon == v) goto bad_target;
+      memcpy(path, v, (size_t)(colon - v));
+      path[colon - v] = '\0';
+      if (parse_ulong(colon + 1, 0xfffffffeUL, &port) < 0) goto bad_target;
+      transport = T_HYBRID;
+      snprintf(target, sizeof target, "port %lu through the hybrid vsock socket %s", port, path);
+    } else if (strcmp(a, "--unix") == 0) {
+      if (*v == '\0' || strlen(v) >= sizeof((struct sockaddr_un *)0)->sun_path) goto bad_target;
+      strcpy(path, v);
+      transport = T_UNIX;
+      snprintf(target, sizeof target, "unix socket %s", path);
+    } else {
+      msg("bad argument: %s", a);
+      usage(stderr);
+      return 2;
+    }
+    continue;
+  bad_target:
+    msg("%s %s: expected %s", a, v, strcmp(a, "--vsock") == 0 ? "CID:PORT" : strcmp(a, "--hybrid") == 0 ? "PATH:PORT (PATH shorter than 108 bytes)" : "a PATH shorter than 108 bytes");
+    return 2;
+  }
+  if (transport == T_NONE) {
+    usage(stderr);
+    return 2;
+  }
+
+  if (listen_path) return listen_unix(listen_path, timeout_s);
+  if (listen_sd) return listen_systemd(timeout_s);
+  return proxy_one(timeout_s);
+}
