@@ -154,6 +154,8 @@ const rows: Row[] = [
   // ── kernel parameters, log levels, PCI, id maps, colours, vhost-user ──────────────────────────
   { what: "kernel parameter with a space", mutate: (c) => void (work(c).kernelParams = ["quiet splash"]), expected: [`nixosVms.work.kernelParams[0]: must be ${KPARAM_TEXT}, got "quiet splash"`] },
   { what: "kernel parameter starting with '-'", mutate: (c) => void (work(c).kernelParams = ["quiet", "-s"]), expected: [`nixosVms.work.kernelParams[1]: must be ${KPARAM_TEXT}, got "-s"`] },
+  { what: "a program path with a quote", mutate: (c) => void (c.programs.socat = "/nix/store/x'y-socat"), expected: [`programs.socat: must be a store path (letters, digits and + . _ ? = - /), got "/nix/store/x'y-socat"`] },
+  { what: "a program path with a space", mutate: (c) => void (c.programs.bash = "/nix/store/x y-bash"), expected: ['programs.bash: must be a store path (letters, digits and + . _ ? = - /), got "/nix/store/x y-bash"'] },
   { what: "init path with a space (one kernel word)", mutate: (c) => void (work(c).init = "/nix/store/x y/init"), expected: ['nixosVms.work.init: must be an absolute path without spaces or control characters, got "/nix/store/x y/init"'] },
   { what: "empty kernel parameter", mutate: (c) => void (work(c).kernelParams = [""]), expected: [`nixosVms.work.kernelParams[0]: must be ${KPARAM_TEXT}, got ""`] },
   { what: "global log level with a space", mutate: (c) => void (c.crosvm = { logLevel: "info debug" }), expected: [`crosvm.logLevel: must be ${LOG_TEXT}, got "info debug"`] },
