@@ -10,19 +10,22 @@
       pkgs = nixpkgs.legacyPackages.${system};
       inherit (nixpkgs) lib;
       vmsilo-gen = pkgs.callPackage ./nixos-module/pkgs/vmsilo-gen.nix { };
+      vmsilo-tools = pkgs.callPackage ./nixos-module/pkgs/vmsilo-tools.nix { };
     in
     {
-      # programs.vmsilo. The generator package defaults to pkgs.vmsilo-gen when the overlay is
-      # applied, else to the same package built from this repository with the host's pkgs.
+      # programs.vmsilo. Its packages (the generator, the vm-run programs) default to
+      # pkgs.vmsilo-gen and pkgs.vmsilo-tools when the overlay is applied, else to the same
+      # packages built from this repository with the host's pkgs.
       nixosModules.vmsilo = ./nixos-module;
       nixosModules.default = self.nixosModules.vmsilo;
 
       overlays.default = final: _prev: {
         vmsilo-gen = final.callPackage ./nixos-module/pkgs/vmsilo-gen.nix { };
+        vmsilo-tools = final.callPackage ./nixos-module/pkgs/vmsilo-tools.nix { };
       };
 
       packages.${system} = {
-        inherit vmsilo-gen;
+        inherit vmsilo-gen vmsilo-tools;
         default = vmsilo-gen;
       };
 

@@ -78,8 +78,12 @@ let
     sharedHome = vm: vm.sharedHome != false;
     "network.interfaces" = vm: vm.network.interfaces != { };
     "rootOverlay.type" = vm: vm.rootOverlay.type == "raw";
+    "crosvm.logLevel" = vm: vm.crosvm.logLevel != null;
     "crosvm.extraArgs" = vm: vm.crosvm.extraArgs != [ ];
     "crosvm.extraRunArgs" = vm: vm.crosvm.extraRunArgs != [ ];
+    "cloudHypervisor.logLevel" = vm: vm.cloudHypervisor.logLevel != null;
+    "cloudHypervisor.extraArgs" = vm: vm.cloudHypervisor.extraArgs != [ ];
+    "cloudHypervisor.extraConfig" = vm: vm.cloudHypervisor.extraConfig != { };
   };
   featureAssertions = lib.concatMap (
     { name, vm }:
@@ -120,6 +124,8 @@ let
         )
       )
       (needPackage "vulkanLoader" "the GPU" (vm: vm.gpu != false))
+      # The GPU backend is crosvm's vhost-user device whatever the VMM.
+      (needPackage "crosvm" "the GPU backend (crosvm device gpu)" (vm: vm.gpu != false && vm.hypervisor != "crosvm"))
     ];
 
   # --- per-VM shapes the types cannot see ----------------------------------------------------------

@@ -3,13 +3,27 @@
 # `features` in assertions.nix) to the reason the hypervisor refuses it, so an unsupported
 # combination fails evaluation with the VM and the option named (microvm.nix style).
 #
-# Only crosvm exists in vmsilo.json schema version 1 today; cloud-hypervisor and qemu are added
-# here (and to the generator's schema) when their drivers land.
+# The generator refuses the same combinations (src/hypervisors/*.ts `refusals`), with finer detail
+# (option keys, versions); these fail evaluation first.
 {
   crosvm = {
     description = "crosvm";
     # The package option whose `bin/` the generated launcher calls.
     package = "crosvm";
-    unsupported = { };
+    unsupported = {
+      "cloudHypervisor.logLevel" = "applies to cloud-hypervisor only";
+      "cloudHypervisor.extraArgs" = "applies to cloud-hypervisor only";
+      "cloudHypervisor.extraConfig" = "applies to cloud-hypervisor only";
+    };
+  };
+  "cloud-hypervisor" = {
+    description = "cloud-hypervisor";
+    package = "cloudHypervisor";
+    unsupported = {
+      vhostUser = "these are crosvm `--vhost-user` devices; cloud-hypervisor VMs get GPU, sound and shares from their own options";
+      "crosvm.logLevel" = "a crosvm option; set cloudHypervisor.logLevel";
+      "crosvm.extraArgs" = "crosvm options; use cloudHypervisor.extraArgs";
+      "crosvm.extraRunArgs" = "crosvm options; use cloudHypervisor.extraArgs or cloudHypervisor.extraConfig";
+    };
   };
 }

@@ -98,6 +98,10 @@ let
       re = "[A-Za-z0-9_:=,.-]+";
       text = ''a log level or filter like "info" or "info,devices=debug"'';
     };
+    version = {
+      re = "[0-9]{1,6}(\\.[0-9]{1,6}){0,3}([-+~][0-9A-Za-z.+~-]{1,64})?";
+      text = ''a version like "53.0" (digits and dots, then an optional -suffix)'';
+    };
     pciDevice = {
       re = "${pciBdf}|${absPath}";
       text = ''a PCI address like "0000:01:00.0" or "01:00.0", or an absolute sysfs path'';
@@ -208,6 +212,7 @@ in
     ip = grammarType "ip";
     kernelParam = grammarType "kernelParam";
     logLevel = grammarType "logLevel";
+    version = grammarType "version";
     pciDevice = grammarType "pciDevice";
     idMap = grammarType "idMap";
     color = grammarType "color";

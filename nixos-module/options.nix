@@ -19,6 +19,14 @@ let
   hypervisors = import ./hypervisors.nix;
   hypervisorNames = builtins.attrNames hypervisors;
   honouredBy = "Honoured by: ${lib.concatStringsSep ", " hypervisorNames}.";
+  # cloud-hypervisor honours only its `-v` count (src/config/grammar.ts CH_LOG_LEVELS).
+  chLogLevels = [
+    "warn"
+    "info"
+    "debug"
+    "trace"
+  ];
+  chVerbosity = "cloud-hypervisor `-v` (warn: none, info: 1, debug: 2, trace: 3)";
 
   # description = what it is; produces = what it turns into in the generated artifacts.
   doc = text: produces: "${text}\n\nProduces: ${produces}. ${honouredBy}";
@@ -47,7 +55,12 @@ let
       defaultText = literalExpression defaultText;
       description = ''
         Package whose store path vmsilo.json carries as `programs.${name}`; ${neededFor}.
-        It is written only when a VM needs it, so an unused package is never evaluated or built.
+        ${
+          if nullable then
+            "It is written only when a VM needs it, so an unused package is never evaluated or built."
+          else
+            "It is always written."
+        }
       '';
     };
 
@@ -571,6 +584,20 @@ let
           extraArgs = argList "Global crosvm options, before `run`." "crosvm global options";
           extraRunArgs = argList "Extra `run` options, after vmsilo's." "crosvm `run` options";
         };
+        cloudHypervisor = {
+          logLevel = mkOption {
+            type = types.nullOr (types.enum chLogLevels);
+            default = null;
+            description = doc "Log level; null takes `programs.vmsilo.\"cloud-hypervisor\".logLevel`." chVerbosity;
+          };
+          extraArgs = argList "Extra cloud-hypervisor options, after `--api-socket` (VMM options: VM settings belong in `extraConfig`)." "cloud-hypervisor options";
+          extraConfig = mkOption {
+            type = types.attrsOf types.anything;
+            default = { };
+            example = literalExpression ''{ cpus.kvm_hyperv = true; platform.oem_strings = [ "x" ]; }'';
+            description = doc "Merged over the generated cloud-hypervisor VM config (objects key by key, lists and values replaced, `null` removes a key)." "`share/vmsilo/<vm>/cloud-hypervisor.json` (`ch-remote create`)";
+          };
+        };
         guestPrograms = mkOption {
           type = types.listOf types.package;
           default = [ ];
@@ -639,6 +666,21 @@ in
       extraRunArgs = argList "Extra `run` options for every VM." "crosvm `run` options";
     };
 
+    "cloud-hypervisor" = {
+      logLevel = mkOption {
+        type = types.enum chLogLevels;
+        default = "info";
+        description = doc "Default cloud-hypervisor log level (it honours only its `-v` count, so only these four)." chVerbosity;
+      };
+      extraArgs = argList "Extra cloud-hypervisor options for every VM, after `--api-socket`." "cloud-hypervisor options";
+      version = mkOption {
+        type = types.nullOr vt.version;
+        default = config.programs.vmsilo.packages.cloudHypervisor.version or null;
+        defaultText = literalExpression "programs.vmsilo.packages.cloudHypervisor.version";
+        description = doc "Version of `packages.cloudHypervisor`; a cloud-hypervisor VM with a GPU or sound needs 52 or later (`generic_vhost_user`). Written only when a VM uses cloud-hypervisor." "the check that refuses GPU and sound on an older cloud-hypervisor";
+      };
+    };
+
     gpu.allowWX = mkOption {
       type = types.bool;
       default = false;
@@ -678,7 +720,20 @@ in
         name = "crosvm";
         default = pkgs.crosvm;
         defaultText = "pkgs.crosvm";
-        neededFor = "required when a VM uses crosvm";
+        neededFor = "required when a VM uses crosvm or has a GPU (the GPU backend is crosvm's)";
+      };
+      cloudHypervisor = packageOption {
+        name = "cloudHypervisor";
+        default = pkgs.cloud-hypervisor or null;
+        defaultText = "pkgs.cloud-hypervisor";
+        neededFor = "required when a VM uses cloud-hypervisor (its `bin/cloud-hypervisor` and `bin/ch-remote`)";
+      };
+      vmsiloTools = packageOption {
+        name = "vmsiloTools";
+        default = pkgs.vmsilo-tools or (pkgs.callPackage ./pkgs/vmsilo-tools.nix { });
+        defaultText = "pkgs.vmsilo-tools (from this flake's overlay) or the package built from this repository";
+        nullable = false;
+        neededFor = "the vm-run programs: `vm-run` and the per-connection `vmsilo-vsock-proxy` of every VM's command socket on the host, and `vmsilo-agent`, the command agent on vsock port 5000 of every built guest (the same package)";
       };
       virtiofsd = packageOption {
         name = "virtiofsd";

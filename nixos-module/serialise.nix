@@ -11,6 +11,7 @@ let
   cfg = config.programs.vmsilo;
   vms = builtins.attrValues cfg.nixosVms;
   anyVm = pred: lib.any pred vms;
+  anyCloudHypervisor = anyVm (vm: vm.hypervisor == "cloud-hypervisor");
 
   # A package's store path as a string (the generator calls `<path>/bin/<program>`).
   storePath = p: if p == null then null else "${p}";
@@ -137,6 +138,7 @@ let
         inherit (vm.network) nameservers;
       };
       crosvm = { inherit (vm.crosvm) logLevel extraArgs extraRunArgs; };
+      cloudHypervisor = { inherit (vm.cloudHypervisor) logLevel extraArgs extraConfig; };
     };
 
   json = {
@@ -153,7 +155,10 @@ let
       coreutils = storePath cfg.packages.coreutils;
       systemd = storePath cfg.packages.systemd;
       socat = storePath cfg.packages.socat;
-      crosvm = ifUsed (anyVm (vm: vm.hypervisor == "crosvm")) cfg.packages.crosvm;
+      # Always: every VM has a command channel (vm-run, the command socket's proxy).
+      vmsiloTools = storePath cfg.packages.vmsiloTools;
+      crosvm = ifUsed (anyVm (vm: vm.hypervisor == "crosvm" || vm.gpu != false)) cfg.packages.crosvm;
+      cloudHypervisor = ifUsed anyCloudHypervisor cfg.packages.cloudHypervisor;
       virtiofsd = ifUsed (anyVm (vm: vm.sharedDirectories != { } || vm.sharedHome != false)) cfg.packages.virtiofsd;
       openssh = storePath cfg.packages.openssh;
       iproute2 = ifUsed (anyVm (vm: vm.network.interfaces != { })) cfg.packages.iproute2;
@@ -163,6 +168,11 @@ let
     };
     inherit (cfg) schedulerIsolation startTimeout stopTimeout;
     crosvm = { inherit (cfg.crosvm) logLevel extraArgs extraRunArgs; };
+    cloudHypervisor = {
+      inherit (cfg."cloud-hypervisor") logLevel extraArgs;
+      # Read (and so the package evaluated) only when a VM uses cloud-hypervisor.
+      version = if anyCloudHypervisor then cfg."cloud-hypervisor".version else null;
+    };
     gpu = { inherit (cfg.gpu) allowWX; };
     nixosVms = lib.listToAttrs (map (vm: lib.nameValuePair vm.name (vmJson vm)) vms);
   };

@@ -1,4 +1,5 @@
 import { buildModel, type Model } from "./model/model.js";
+import { hypervisorRefusals } from "./hypervisors/index.js";
 import { OUT } from "./model/paths.js";
 import { validate } from "./config/validate.js";
 import type { Issue } from "./config/types.js";
@@ -28,7 +29,8 @@ export function resolve(input: unknown): Model {
   const v = validate(input);
   if (!v.config) throw new ConfigError(v.issues);
   const m = buildModel(v.config);
-  if (!m.model) throw new ConfigError(m.issues);
+  const refused = hypervisorRefusals(v.config);
+  if (!m.model || refused.length) throw new ConfigError([...m.issues, ...refused]);
   return m.model;
 }
 
@@ -54,7 +56,7 @@ export function generate(input: unknown, options: GenerateOptions): FileTree {
   const issues: Issue[] = [];
   files.push(...units.system.map(unitText(OUT.systemUnits)), ...units.user.map(unitText(OUT.userUnits)));
   for (const vm of model.vms) files.push(...renderVmScripts(model, vm, t));
-  files.push(...renderSharedScripts(t), ...renderUserClis(model, t), renderTmpfiles(model), renderPolkit(model));
+  files.push(...renderSharedScripts(t, model), ...renderUserClis(model, t), renderTmpfiles(model), renderPolkit(model));
 
   if (issues.length) throw new ConfigError(issues);
   const tree: FileTree = new Map(files.map((f) => [f.path, f]));

@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { ROOT, TEST_PREFIX, example, runCli, tempDir } from "./support/harness.js";
 import { parseUnit } from "../src/systemd/unit.js";
 
@@ -41,7 +42,11 @@ for (const file of readdirSync(CASES).filter((f) => f.endsWith(".case")).sort())
   test(`case ${file}`, () => {
     const text = readFileSync(join(CASES, file), "utf8");
     const lines = text.split("\n");
-    const asserts = lines.filter((l) => l.startsWith("## ")).map((l) => words(l.slice(3)));
+    // `assert-json PATH POINTER JSON`: the JSON is the rest of the line, as written.
+    const asserts = lines.filter((l) => l.startsWith("## ")).map((l) => {
+      const json = /^(!?assert-json)\s+(\S+)\s+(\S+)\s+(.+)$/.exec(l.slice(3));
+      return json ? json.slice(1, 5) : words(l.slice(3));
+    });
     assert.ok(asserts.length > 0, "a case needs at least one assertion");
     const body = lines.filter((l) => !l.startsWith("##")).join("\n");
     const config = merge(example("minimal"), JSON.parse(body));
@@ -86,6 +91,15 @@ for (const file of readdirSync(CASES).filter((f) => f.endsWith(".case")).sort())
           ok = files.has(args[0]!);
           what = `file ${args[0]} exists\nfiles: ${[...files.keys()].join("\n")}`;
           break;
+        case "assert-json": {
+          // A JSON file's value at an RFC 6901 pointer equals the given JSON.
+          const [path, pointer, value] = args;
+          let at: unknown = files.has(path!) ? JSON.parse(files.get(path!)!) : undefined;
+          for (const part of pointer!.split("/").slice(1)) at = (at as Record<string, unknown> | undefined)?.[part.replace(/~1/g, "/").replace(/~0/g, "~")];
+          ok = isDeepStrictEqual(at, JSON.parse(value!));
+          what = `${path} at ${pointer} is ${value}, got ${JSON.stringify(at)}`;
+          break;
+        }
         case "assert-file-contains":
           ok = files.get(args[0]!)?.includes(args[1]!) ?? false;
           what = `${args[0]} contains ${JSON.stringify(args[1])}\n${files.get(args[0]!) ?? "(no such file)"}`;

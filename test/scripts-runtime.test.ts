@@ -47,6 +47,7 @@ function setup(vmName = "work", overrides: Record<string, unknown> = {}) {
     systemd: stubPackage(join(dir, "systemd"), ["systemctl"]),
     socat: stubPackage(join(dir, "socat"), ["socat"]),
     openssh: stubPackage(join(dir, "openssh"), ["ssh"]),
+    vmsiloTools: stubPackage(join(dir, "vmsilo-tools"), ["vmsilo-run", "vmsilo-vsock-proxy"]),
     crosvm: stubPackage(join(dir, "crosvm"), ["crosvm"], 'if [ "$1" = powerbtn ] && [ -n "${STUB_KILL:-}" ]; then kill "$STUB_KILL"; fi\nexit "${STUB_STATUS:-0}"'),
   };
   Object.assign(config, overrides);
@@ -90,6 +91,24 @@ test("vm-start and vm-stop: usage, validated VM names, exit codes", () => {
   }
 });
 
+test("vm-run: usage, validated VM names, the socket and argv handed to the client unchanged", () => {
+  const { run, calls } = setup();
+  let r = run("bin/vm-run", []);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^usage: vm-run <vm> <command> \[args…\]\nVMs: work\n$/);
+  assert.equal(run("bin/vm-run", ["work"]).status, 2);
+  assert.equal(run("bin/vm-run", ["--help"]).status, 0);
+  for (const bad of ["nope", "wor*", "../work", "-n"]) {
+    r = run("bin/vm-run", [bad, "true"]);
+    assert.equal(r.status, 2, bad);
+    assert.match(r.stderr, /unknown VM/);
+  }
+  assert.deepEqual(calls("vmsilo-run"), [], "nothing reached the client for bad input");
+  r = run("bin/vm-run", ["work", "printf", "%s|", "-n", "a b", "", "$HOME"], { STUB_STATUS: "42" });
+  assert.equal(r.status, 42, "the client's status is vm-run's");
+  assert.deepEqual(calls("vmsilo-run"), ["/run/vmsilo/work/command.socket", "printf", "%s|", "-n", "a b", "", "$HOME"]);
+});
+
 test("vm-shell: options, console and ssh over vsock", () => {
   const vmName = `clitest${process.pid}`;
   const { run, calls } = setup(vmName);
@@ -125,7 +144,7 @@ test("vm-shell: options, console and ssh over vsock", () => {
   const ssh = calls("ssh");
   assert.equal(ssh.at(-1), `root@${vmName}`);
   assert.ok(ssh.includes(`HostKeyAlias=vmsilo-${vmName}`));
-  assert.match(ssh.find((a) => a.startsWith("ProxyCommand="))!, /^ProxyCommand=\S+\/bin\/socat - VSOCK-CONNECT:\d+:22$/);
+  assert.match(ssh.find((a) => a.startsWith("ProxyCommand="))!, /^ProxyCommand=\S+\/bin\/vmsilo-vsock-proxy --timeout 30 --vsock \d+:22$/);
 });
 
 test("wait-for-socket: succeeds when the socket appears, fails with the time waited, refuses bad arguments", async () => {

@@ -1,16 +1,18 @@
 # checks.x86_64-linux of the flake:
-# - vmsilo-gen: the package; its check phase is `npm test`;
+# - vmsilo-gen: the package; its check phase is `npm test` (the vm-run protocol tests included);
+# - vmsilo-tools: the vm-run programs; its install check is a round trip through the agent;
 # - eval-example: evaluates an example host configuration (every option, assertion, guest
 #   system), and runs the real generator over the vmsilo.json it produces, without building the
 #   guests;
-# - vm-lifecycle: a NixOS VM test booting a host with one VM, started and stopped as the user.
+# - vm-lifecycle: a NixOS VM test booting a host with one VM, started as the user, commands run
+#   in it with vm-run, stopped.
 {
   pkgs,
   lib,
   self,
 }:
 let
-  vmsilo-gen = self.packages.${pkgs.stdenv.hostPlatform.system}.vmsilo-gen;
+  inherit (self.packages.${pkgs.stdenv.hostPlatform.system}) vmsilo-gen vmsilo-tools;
   exampleHost = lib.nixosSystem {
     modules = [
       { nixpkgs.hostPlatform = pkgs.stdenv.hostPlatform.system; }
@@ -21,7 +23,7 @@ let
   vmsiloJson = builtins.toJSON exampleHost.config.programs.vmsilo.build.json;
 in
 {
-  inherit vmsilo-gen;
+  inherit vmsilo-gen vmsilo-tools;
 
   eval-example =
     pkgs.runCommand "vmsilo-eval-example"

@@ -1,7 +1,7 @@
 # What the host tells the guest build (set by rootfs/default.nix from programs.vmsilo.nixosVms.<vm>).
 # Everything that can change without a rebuild (addresses, MACs, the hostname, autoShutdown)
 # arrives on the kernel command line instead.
-{ lib, ... }:
+{ lib, pkgs, ... }:
 let
   inherit (lib) mkOption types;
 in
@@ -40,6 +40,12 @@ in
       type = types.str;
       default = "user";
       description = "The guest's desktop user (home /home/user), uid 1000.";
+    };
+    vmsiloTools = mkOption {
+      type = types.package;
+      default = pkgs.vmsilo-tools or (pkgs.callPackage ../pkgs/vmsilo-tools.nix { });
+      defaultText = lib.literalExpression "pkgs.vmsilo-tools or the package built from this repository";
+      description = "The vm-run programs; the command agent is its `bin/vmsilo-agent`. The host passes its own `programs.vmsilo.packages.vmsiloTools`, so both ends speak the same protocol version.";
     };
   };
 }

@@ -34,8 +34,9 @@ buildNpmPackage {
       (root + "/examples")
       (root + "/docs")
       (root + "/README.md")
-      # The guest command agent (C, built and tested by the vm-run tests) once it exists.
-      (lib.fileset.maybeMissing (root + "/agent"))
+      # The vm-run programs (C): the check phase builds and tests them (test/vmrun/); the
+      # package that installs them is vmsilo-tools.nix.
+      (root + "/agent")
     ];
   };
 

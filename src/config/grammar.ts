@@ -22,6 +22,10 @@ export const IFNAME_TEXT = "an interface name: a letter, then letters, digits, '
 
 export const ABS_PATH = /^\/[^\x00-\x1f\x7f]*$/;
 export const ABS_PATH_TEXT = "an absolute path without control characters";
+/** A program's package: a Nix store path's characters only. systemd refuses quotes and
+ * backslashes in an executable name and bash's `#!` line cannot quote at all. */
+export const STORE_PATH = /^\/[A-Za-z0-9+._?=\/-]+$/;
+export const STORE_PATH_TEXT = "a store path (letters, digits and + . _ ? = - /)";
 /** A path that becomes one kernel command-line word (`init=`): no whitespace either. */
 export const KERNEL_PATH = /^\/[^\x00-\x20\x7f]*$/;
 export const KERNEL_PATH_TEXT = "an absolute path without spaces or control characters";
@@ -36,6 +40,12 @@ const OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
 const IPV4_SRC = `${OCTET}(?:\\.${OCTET}){3}`;
 export const IPV4 = new RegExp(`^${IPV4_SRC}$`);
 export const IPV4_TEXT = "an IPv4 address";
+/** qemu's user-mode port forwards: an IPv4 address, or empty for qemu's default. */
+export const IPV4_OR_EMPTY = new RegExp(`^(?:${IPV4_SRC})?$`);
+export const IPV4_OR_EMPTY_TEXT = "an IPv4 address or \"\"";
+/** A qemu CPU model with optional features (`host`, `max`, `Skylake-Client,-hle`): no spaces or quotes. */
+export const QEMU_CPU = /^[A-Za-z0-9][A-Za-z0-9_.,=+-]*$/;
+export const QEMU_CPU_TEXT = "a qemu CPU model like \"host\", \"max\" or \"Skylake-Client,-hle\"";
 export const CIDR4 = new RegExp(`^${IPV4_SRC}/(?:3[0-2]|[12]?[0-9])$`);
 export const CIDR4_TEXT = "an IPv4 address with prefix length, like \"10.0.0.2/24\"";
 /** RFC 4291 text forms: eight groups, or fewer with exactly one "::"; an embedded IPv4 tail in
@@ -91,3 +101,10 @@ export const USER_NAME_TEXT = "a POSIX user or group name";
 
 export const KV_KEY = /^[a-z][a-z0-9-]*$/;
 export const KV_KEY_TEXT = "a crosvm option key like \"packed-queue\"";
+
+/** A program version as nixpkgs writes it (`53.0`, `52.1-unstable-2026-08-01`); the major number is compared. */
+export const VERSION = /^[0-9]{1,6}(?:\.[0-9]{1,6}){0,3}(?:[-+~][0-9A-Za-z.+~-]{1,64})?$/;
+export const VERSION_TEXT = "a version like \"53.0\" (digits and dots, then an optional -suffix)";
+
+/** The levels cloud-hypervisor can be set to: it honours only its `-v` count (0 warn, 1 info, 2 debug, 3+ trace). */
+export const CH_LOG_LEVELS = ["warn", "info", "debug", "trace"] as const;

@@ -5,7 +5,8 @@ import { bool, describe, either, int, list, nullable, object, oneOf, record, str
 export const SCHEMA_VERSION = 1;
 
 const path = (doc: string, produces?: string) => str(g.ABS_PATH, g.ABS_PATH_TEXT, { doc, produces });
-const optPath = (doc: string, produces?: string) => nullable(str(g.ABS_PATH, g.ABS_PATH_TEXT, { doc }), { doc, default: null, produces });
+const program = (doc: string, produces?: string) => str(g.STORE_PATH, g.STORE_PATH_TEXT, { doc, produces });
+const optProgram = (doc: string, produces?: string) => nullable(str(g.STORE_PATH, g.STORE_PATH_TEXT, { doc }), { doc, default: null, produces });
 const args = (doc: string, produces: string) => list(str(g.ANY_ARG, g.ANY_ARG_TEXT, { doc: "" }), { doc, default: [], produces });
 const logLevel = (doc: string, def: string | null, produces: string) =>
   def === null ? nullable(str(g.LOG_LEVEL, g.LOG_LEVEL_TEXT, { doc }), { doc, default: null, produces }) : str(g.LOG_LEVEL, g.LOG_LEVEL_TEXT, { doc, default: def, produces });
@@ -20,6 +21,34 @@ const kvValue: Node<string | number | boolean> = {
   },
 };
 const kvOptions = (doc: string, produces: string) => record(g.KV_KEY, g.KV_KEY_TEXT, kvValue, { doc, default: {}, produces });
+/** Any JSON object (cloud-hypervisor's `extraConfig`): checked for being JSON, not for its keys. */
+const jsonObject = (meta: { doc: string; default: Record<string, unknown>; produces: string }): Node<Record<string, unknown>> => ({
+  type: "JSON object",
+  ...meta,
+  check(value, p, ctx) {
+    const bad = (v: unknown, at: string): string | null => {
+      if (v === null || typeof v === "string" || typeof v === "boolean") return null;
+      if (typeof v === "number") return Number.isFinite(v) ? null : at;
+      if (Array.isArray(v)) return v.reduce<string | null>((r, x, i) => r ?? bad(x, `${at}[${i}]`), null);
+      if (typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) return Object.keys(v).reduce<string | null>((r, k) => r ?? bad((v as Record<string, unknown>)[k], `${at}.${JSON.stringify(k)}`), null);
+      return at;
+    };
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      ctx.issues.push({ path: p, message: `must be a JSON object, got ${describe(value)}` });
+      return undefined;
+    }
+    const where = bad(value, "");
+    if (where !== null) {
+      ctx.issues.push({ path: p, message: `must hold only JSON values, got something else at ${where || "(top)"}` });
+      return undefined;
+    }
+    // A copy with keys sorted at every level, so the validated config does not depend on key order.
+    const sorted = (v: unknown): unknown =>
+      Array.isArray(v) ? v.map(sorted) : typeof v === "object" && v !== null ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])])) : v;
+    return sorted(value) as Record<string, unknown>;
+  },
+});
+const CH_VERBOSITY = "cloud-hypervisor `-v` (warn: none, info: 1, debug: 2, trace: 3)";
 
 const user = object(
   {
@@ -35,17 +64,26 @@ const user = object(
 
 const programs = object(
   {
-    bash: path("Store path of bash.", "interpreter (`#!<bash>/bin/bash`) of every generated script"),
-    coreutils: path("Store path of coreutils.", "`install`, `rm`, `truncate`, `cp`, `timeout`, `tail`, `readlink` in units and scripts"),
-    systemd: path("Store path of systemd.", "`systemctl` in vm-start, vm-stop and session binding"),
-    socat: path("Store path of socat.", "console relay, vm-shell console, vsock proxy"),
-    crosvm: optPath("Store path of crosvm; required when a VM uses crosvm.", "`crosvm run`, `crosvm device gpu`, `crosvm powerbtn`/`stop`"),
-    virtiofsd: optPath("Store path of virtiofsd (the Rust one); required when a VM has a share.", "one virtiofsd unit per share"),
-    openssh: optPath("Store path of OpenSSH; vm-shell --ssh is refused without it.", "`ssh` in vm-shell --ssh"),
-    iproute2: optPath("Store path of iproute2; required when a VM has a network interface.", "`ip tuntap`/`ip link` creating and removing taps"),
-    vhostDeviceSound: optPath("Store path of vhost-device-sound; required when a VM has sound.", "the sound backend unit"),
-    waylandSeccontext: optPath("Store path of vmsilo-wayland-seccontext; required when a VM has a GPU.", "the Wayland security-context unit"),
-    vulkanLoader: optPath("Store path of vulkan-loader; required when a VM has a GPU.", "`LD_LIBRARY_PATH` of the GPU backend"),
+    bash: program("Store path of bash.", "interpreter (`#!<bash>/bin/bash`) of every generated script"),
+    coreutils: program("Store path of coreutils.", "`install`, `rm`, `truncate`, `cp`, `timeout`, `tail`, `readlink` in units and scripts"),
+    systemd: program("Store path of systemd.", "`systemctl` in vm-start, vm-stop and session binding"),
+    vmsiloTools: program("Store path of vmsilo-tools (bin/vmsilo-run, bin/vmsilo-vsock-proxy, bin/vmsilo-agent).", "vm-run's client and the per-connection vsock proxy"),
+    socat: program("Store path of socat.", "console relay, vm-shell console, vsock proxy"),
+    crosvm: optProgram("Store path of crosvm; required when a VM uses crosvm or has a GPU.", "`crosvm run`, `crosvm device gpu`, `crosvm powerbtn`/`stop`"),
+    cloudHypervisor: optProgram(
+      "Store path of cloud-hypervisor (its `bin/cloud-hypervisor` and `bin/ch-remote`); required when a VM uses cloud-hypervisor.",
+      "`cloud-hypervisor --api-socket`, `ch-remote create`/`boot`/`power-button`/`shutdown-vmm`",
+    ),
+    qemu: optProgram(
+      "Store path of QEMU (its `bin/qemu-system-x86_64` and `bin/qemu-img`); required when a VM uses qemu, when `vmExec.enable` is set, or a qcow2 disk is created.",
+      "qemu VMs' launcher, `vm-exec`, `qemu-img create` of `createSize` disks",
+    ),
+    virtiofsd: optProgram("Store path of virtiofsd (the Rust one); required when a VM has a share.", "one virtiofsd unit per share"),
+    openssh: optProgram("Store path of OpenSSH; vm-shell --ssh is refused without it.", "`ssh` in vm-shell --ssh"),
+    iproute2: optProgram("Store path of iproute2; required when a VM has a network interface.", "`ip tuntap`/`ip link` creating and removing taps"),
+    vhostDeviceSound: optProgram("Store path of vhost-device-sound; required when a VM has sound.", "the sound backend unit"),
+    waylandSeccontext: optProgram("Store path of vmsilo-wayland-seccontext; required when a VM has a GPU.", "the Wayland security-context unit"),
+    vulkanLoader: optProgram("Store path of vulkan-loader; required when a VM has a GPU.", "`LD_LIBRARY_PATH` of the GPU backend"),
   },
   { doc: "Every program the generated artifacts call, as store paths (no `PATH` lookups)." },
 );
@@ -74,6 +112,23 @@ const share = object(
   { doc: "One virtio-fs share." },
 );
 
+/** qemu's machine types and accelerators vmsilo renders for (docs/qemu.md). */
+export const QEMU_MACHINES = ["microvm", "q35", "pc"] as const;
+export const QEMU_ACCELS = ["kvm", "tcg"] as const;
+
+const share9p = object(
+  {
+    path: path("Host directory to share.", "qemu `-fsdev local,path=`"),
+    securityModel: oneOf(["mapped-xattr", "mapped-file", "passthrough", "none"] as const, {
+      doc: "How guest ownership and modes are stored (qemu-vm.nix `securityModel`).",
+      default: "mapped-xattr",
+      produces: "qemu `-fsdev security_model=`",
+    }),
+    readonly: bool({ doc: "Share read-only.", default: false, produces: "qemu `-fsdev readonly=on`" }),
+  },
+  { doc: "One 9p share." },
+);
+
 const disk = (doc: string, roDefault: boolean) =>
   object(
     {
@@ -85,15 +140,47 @@ const disk = (doc: string, roDefault: boolean) =>
         produces: "crosvm `--block id=`",
       }),
       options: kvOptions("Further crosvm `--block` keys (for example `\"block-size\": 4096`), over the defaults `packed-queue=true`, `direct=true`.", "crosvm `--block <key>=<value>`"),
+      format: oneOf(["raw", "qcow2"] as const, { doc: "Image format (crosvm detects it itself; qemu is told, so a raw image is never probed).", default: "raw", produces: "qemu `-drive format=`" }),
+      createSize: nullable(str(g.SIZE, g.SIZE_TEXT, { doc: "" }), {
+        doc: "Additional disks only: create the image (sparse raw, or qcow2) of this size at VM start when it does not exist (qemu-vm.nix `emptyDiskImages`); an existing image is never touched.",
+        default: null,
+        produces: "`libexec/vmsilo/create-disk` (`truncate -s` or `qemu-img create -f qcow2`) as `ExecStartPre=`",
+      }),
     },
     { doc },
   );
 
 const route = object({ via: str(g.IP, g.IP_TEXT, { doc: "Gateway." }) }, { doc: "A route." });
 
+const fwdEnd = (doc: string) =>
+  object(
+    {
+      address: str(g.IPV4_OR_EMPTY, g.IPV4_OR_EMPTY_TEXT, { doc: "Address (empty: qemu's default for that side).", default: "" }),
+      port: int(1, 65535, { doc: "Port." }),
+    },
+    { doc },
+  );
+
+/** A port forward of qemu's user-mode network (qemu-vm.nix `forwardPorts`). */
+const forwardPort = object(
+  {
+    from: oneOf(["host", "guest"] as const, { doc: "Which side connects: host (a host port reaches the guest) or guest (a guest address reaches a host port).", default: "host" }),
+    proto: oneOf(["tcp", "udp"] as const, { doc: "Protocol; guest forwards are TCP only.", default: "tcp" }),
+    host: fwdEnd("The host side."),
+    guest: fwdEnd("The guest side."),
+  },
+  { doc: "A port forward." },
+);
+
 const iface = object(
   {
-    type: oneOf(["tap"] as const, { doc: "Interface kind.", default: "tap" }),
+    type: oneOf(["tap", "user"] as const, {
+      doc: "Interface kind: a host tap, or (qemu only) qemu's user-mode network (SLiRP: NAT to the host's network, DHCP, no host set-up).",
+      default: "tap",
+      produces: "taps; qemu `-netdev tap` or `-netdev user`",
+    }),
+    forwardPorts: list(forwardPort, { doc: "User-mode interfaces: port forwards (qemu-vm.nix `forwardPorts`).", default: [], produces: "qemu `-netdev user,hostfwd=…` / `guestfwd=…`" }),
+    restrictNetwork: bool({ doc: "User-mode interfaces: isolate the guest from the host's network, keeping only the forwards (qemu-vm.nix `restrictNetwork`).", default: false, produces: "qemu `-netdev user,restrict=on`" }),
     macAddress: nullable(str(g.MAC, g.MAC_TEXT, { doc: "" }), { doc: "Guest MAC; derived from the VM and interface names when null.", default: null, produces: "crosvm `--net mac=`, `vmsilo.ifname=<if>,<mac>`" }),
     tap: object(
       {
@@ -125,7 +212,7 @@ const gpu = object(
 
 const vm = object(
   {
-    hypervisor: oneOf(["crosvm"] as const, { doc: "The VMM.", default: "crosvm" }),
+    hypervisor: oneOf(["crosvm", "cloud-hypervisor", "qemu"] as const, { doc: "The VMM.", default: "crosvm", produces: "the launcher `libexec/vmsilo/<vm>/launch` (docs/crosvm.md, docs/cloud-hypervisor.md, docs/qemu.md)" }),
     id: nullable(int(3, 4294967294, { doc: "" }), { doc: "vsock CID and id; derived from the name when null (stable, see docs/model.md).", default: null, produces: "crosvm `--vsock cid=`, tap names" }),
     memory: int(64, 16777216, { doc: "Memory in MiB.", default: 1024, produces: "crosvm `--mem size=`" }),
     cpus: int(1, 512, { doc: "Virtual CPUs.", default: 2, produces: "crosvm `--cpus num-cores=`" }),
@@ -212,6 +299,39 @@ const vm = object(
       },
       { doc: "Per-VM crosvm tuning." },
     ),
+    cloudHypervisor: object(
+      {
+        logLevel: nullable(oneOf(g.CH_LOG_LEVELS, { doc: "" }), { doc: "Log level; null takes the global `cloudHypervisor.logLevel`.", default: null, produces: CH_VERBOSITY }),
+        extraArgs: args("Extra cloud-hypervisor options, after `--api-socket` (VMM options: VM settings belong in `extraConfig`).", "cloud-hypervisor options"),
+        extraConfig: jsonObject({
+          doc: "Merged over the generated VM config (objects key by key, lists and values replaced, `null` removes a key).",
+          default: {},
+          produces: "`share/vmsilo/<vm>/cloud-hypervisor.json` (`ch-remote create`)",
+        }),
+      },
+      { doc: "Per-VM cloud-hypervisor tuning (NixOS: `nixosVms.<vm>.cloudHypervisor`)." },
+    ),
+    qemu: object(
+      {
+        machine: nullable(oneOf(QEMU_MACHINES, { doc: "" }), { doc: "Machine type; null takes `qemu.machine`.", default: null, produces: "qemu `-machine`" }),
+        accel: nullable(oneOf(QEMU_ACCELS, { doc: "" }), { doc: "Accelerator; null takes `qemu.accel`.", default: null, produces: "qemu `-accel`" }),
+        cpu: nullable(str(g.QEMU_CPU, g.QEMU_CPU_TEXT, { doc: "" }), { doc: "CPU model; null: `host` with kvm, `max` with tcg.", default: null, produces: "qemu `-cpu`" }),
+        console: oneOf(["virtio", "serial"] as const, {
+          doc: "The guest console: a virtio console (`hvc0`, as crosvm gives) or the serial port (`ttyS0`, prints from the first kernel message on); either is wired to the console relay.",
+          default: "virtio",
+          produces: "qemu `-device virtconsole` or `-serial`",
+        }),
+        vsock: bool({ doc: "Give the guest vhost-vsock with the VM's id as CID (vm-run and vm-shell --ssh need it; false only for a VM that must have no host channel).", default: true, produces: "qemu `-device vhost-vsock-*,guest-cid=`" }),
+        bios: nullable(str(g.ABS_PATH, g.ABS_PATH_TEXT, { doc: "" }), { doc: "Firmware image (qemu-vm.nix `bios`, e.g. qboot's `bios.bin`); null: qemu's default for the machine.", default: null, produces: "qemu `-bios`" }),
+        shares9p: record(g.SHARE_TAG, g.SHARE_TAG_TEXT, share9p, {
+          doc: "9p shares by tag (qemu-vm.nix `sharedDirectories`); mount them in the guest with `fsType = \"9p\"`, `options = [ \"trans=virtio\" \"version=9p2000.L\" ]`.",
+          default: {},
+          produces: "qemu `-fsdev local` + `-device virtio-9p-*` each",
+        }),
+        extraArgs: args("Extra qemu options for this VM, last on the command line (qemu-vm.nix `qemu.options`).", "qemu options"),
+      },
+      { doc: "Per-VM qemu settings (hypervisor \"qemu\" only; docs/qemu.md)." },
+    ),
   },
   { doc: "One VM, with its options resolved by the NixOS module." },
 );
@@ -236,6 +356,50 @@ export const configSchema = object(
       },
       { doc: "crosvm settings for every VM." },
     ),
+    cloudHypervisor: object(
+      {
+        logLevel: oneOf(g.CH_LOG_LEVELS, { doc: "Default cloud-hypervisor log level (it honours only its `-v` count, so only these four).", default: "info", produces: CH_VERBOSITY }),
+        extraArgs: args("Extra cloud-hypervisor options for every VM, after `--api-socket`.", "cloud-hypervisor options"),
+        version: nullable(str(g.VERSION, g.VERSION_TEXT, { doc: "" }), {
+          doc: "Version of `programs.cloudHypervisor` (the package's `version`); a cloud-hypervisor VM with a GPU or sound needs 52 or later (`generic_vhost_user`).",
+          default: null,
+          produces: "the check that refuses GPU and sound on an older cloud-hypervisor",
+        }),
+      },
+      { doc: "cloud-hypervisor settings for every VM (NixOS: `programs.vmsilo.\"cloud-hypervisor\"`)." },
+    ),
+    qemu: object(
+      {
+        accel: oneOf(QEMU_ACCELS, {
+          doc: "Accelerator of qemu VMs and vm-exec: kvm, or tcg (software emulation: slow, but it runs where KVM cannot; the end-to-end tests set it).",
+          default: "kvm",
+          produces: "qemu `-accel`",
+        }),
+        machine: oneOf(QEMU_MACHINES, { doc: "Machine type of qemu VMs and vm-exec: microvm (no firmware, no PCI, virtio-mmio) or a PC (q35, pc).", default: "microvm", produces: "qemu `-machine`" }),
+        extraArgs: args("Extra qemu options for every qemu VM, after vmsilo's and before the VM's own.", "qemu options"),
+      },
+      { doc: "qemu settings for every qemu VM (docs/qemu.md)." },
+    ),
+    vmExec: object(
+      {
+        enable: bool({ doc: "Generate `vm-exec` (docs/vm-exec.md).", default: false, produces: "`bin/vm-exec`" }),
+        kernel: nullable(str(g.ABS_PATH, g.ABS_PATH_TEXT, { doc: "" }), { doc: "Kernel of the throwaway VM; required when enabled.", default: null, produces: "qemu `-kernel`" }),
+        initramfs: nullable(str(g.ABS_PATH, g.ABS_PATH_TEXT, { doc: "" }), {
+          doc: "Initrd that runs the script (the guest side of docs/vm-exec.md); required when enabled.",
+          default: null,
+          produces: "qemu `-initrd`",
+        }),
+        memory: int(64, 16777216, { doc: "Memory in MiB.", default: 1024, produces: "qemu `-m`" }),
+        cpus: int(1, 512, { doc: "Virtual CPUs.", default: 1, produces: "qemu `-smp`" }),
+        accel: nullable(oneOf(QEMU_ACCELS, { doc: "" }), { doc: "Accelerator; null takes `qemu.accel`.", default: null, produces: "qemu `-accel`" }),
+        machine: nullable(oneOf(QEMU_MACHINES, { doc: "" }), { doc: "Machine type; null takes `qemu.machine`.", default: null, produces: "qemu `-machine`" }),
+        storeDir: str(g.ABS_PATH, g.ABS_PATH_TEXT, { doc: "The host store, shared read-only as tag `nix-store`.", default: "/nix/store", produces: "virtiofsd `--shared-dir`" }),
+        kernelParams: list(str(g.KERNEL_PARAM, g.KERNEL_PARAM_TEXT, { doc: "" }), { doc: "Extra kernel parameters, after vm-exec's own.", default: [], produces: "qemu `-append`" }),
+        extraArgs: args("Extra qemu options, before the ones given after `--`.", "qemu options"),
+        timeout: int(0, 604800, { doc: "Seconds the VM may run before vm-exec stops it and exits 125; 0: no limit.", default: 0, produces: "`timeout` around qemu" }),
+      },
+      { doc: "`vm-exec`: run a script in a throwaway qemu VM that shares the host's store (SPEC D14)." },
+    ),
     gpu: object({ allowWX: bool({ doc: "Default for `gpu.allowWX`.", default: false, produces: "`MemoryDenyWriteExecute=` of GPU backends" }) }, { doc: "GPU defaults." }),
     nixosVms: record(g.VM_NAME, g.VM_NAME_TEXT, vm, { doc: "The VMs, by name.", default: {} }),
   },
@@ -249,3 +413,6 @@ export type DiskConfig = Infer<ReturnType<typeof disk>>;
 export type InterfaceConfig = Infer<typeof iface>;
 export type GpuConfig = Infer<typeof gpu>;
 export type Programs = Infer<typeof programs>;
+export type QemuVmConfig = Infer<typeof vm>["qemu"];
+export type VmExecConfig = Config["vmExec"];
+export type ForwardPortConfig = Infer<typeof forwardPort>;

@@ -71,4 +71,10 @@ export const crosvm: HypervisorDriver = {
   gracefulStopArgv: (vm, model) => [bin(model), "powerbtn", vm.paths.controlSocket],
   forceStopArgv: (vm, model) => [bin(model), "stop", vm.paths.controlSocket],
   ownSockets: (vm) => [vm.paths.controlSocket],
+  refusals(name, vm) {
+    const at = `nixosVms.${name}.cloudHypervisor`;
+    const c = vm.cloudHypervisor;
+    const set = [c.logLevel !== null && "logLevel", c.extraArgs.length > 0 && "extraArgs", Object.keys(c.extraConfig).length > 0 && "extraConfig"].filter((k): k is string => k !== false);
+    return set.map((k) => ({ path: `${at}.${k}`, message: `applies to cloud-hypervisor only, but this VM's hypervisor is crosvm; remove it or set hypervisor = "cloud-hypervisor"` }));
+  },
 };

@@ -1,5 +1,5 @@
-import type { Config, DiskConfig, GpuConfig, ShareConfig, VmConfig } from "../config/schema.js";
-import { describe, type Issue } from "../config/types.js";
+import type { Config, DiskConfig, ForwardPortConfig, GpuConfig, ShareConfig, VmConfig } from "../config/schema.js";
+import { describe, pathKey, type Issue } from "../config/types.js";
 import { PCI_BDF, RESERVED_VM_NAMES } from "../config/grammar.js";
 import { derivedId, derivedMac, derivedTapName, netPciAddress, normalizeBdf, prefixToNetmask } from "./derive.js";
 import { type VmPaths, unitNames, vmPaths } from "./paths.js";
@@ -11,6 +11,21 @@ export interface InterfaceModel {
   readonly tap: string;
   readonly bridge: string | null;
   readonly pciAddress: string;
+}
+
+/** A qemu user-mode (SLiRP) interface: no host side to set up, only forwards (docs/qemu.md). */
+export interface UserInterfaceModel {
+  readonly name: string;
+  readonly mac: string;
+  readonly restrictNetwork: boolean;
+  readonly forwardPorts: readonly ForwardPortConfig[];
+}
+
+/** An image the VM service creates at start when it is missing (`additionalDisks[].createSize`). */
+export interface CreatedDiskModel {
+  readonly path: string;
+  readonly format: DiskConfig["format"];
+  readonly size: string;
 }
 
 export interface ShareModel extends ShareConfig {
@@ -25,7 +40,12 @@ export interface VmModel {
   readonly id: number;
   readonly paths: VmPaths;
   readonly units: ReturnType<typeof unitNames>;
+  /** Tap interfaces, sorted by name. */
   readonly interfaces: readonly InterfaceModel[];
+  /** User-mode interfaces (qemu), sorted by name. */
+  readonly userInterfaces: readonly UserInterfaceModel[];
+  /** Additional disks created at start when missing. */
+  readonly createdDisks: readonly CreatedDiskModel[];
   /** Effective shares, sorted by tag, including `home`. */
   readonly shares: readonly ShareModel[];
   readonly sharedHomePath: string | null;
@@ -88,6 +108,7 @@ export function buildModel(config: Config): { model?: Model; issues: Issue[] } {
   const vms = names.map((name) => buildVm(name, config.nixosVms[name]!, issues));
   checkAcrossVms(vms, issues);
   checkPrograms(config, vms, issues);
+  checkVmExec(config, issues);
   return issues.length ? { issues } : { model: { config, vms }, issues };
 }
 
@@ -98,16 +119,24 @@ function buildVm(name: string, vm: VmConfig, issues: Issue[]): VmModel {
   }
   const paths = vmPaths(name);
 
-  const interfaces = Object.keys(vm.network.interfaces)
+  // Every interface, sorted by name: the guest names each by its MAC (kernel parameters).
+  const allInterfaces = Object.keys(vm.network.interfaces)
     .sort()
-    .map((ifName, index) => {
+    .map((ifName) => {
       const i = vm.network.interfaces[ifName]!;
       const mac = i.macAddress ?? derivedMac(name, ifName);
       if (parseInt(mac.slice(0, 2), 16) & 1) {
         issues.push({ path: `${at}.network.interfaces.${ifName}.macAddress`, message: `must be a unicast MAC (first octet even), got ${JSON.stringify(mac)}` });
       }
-      return { name: ifName, mac, tap: i.tap.name ?? derivedTapName(name, ifName), bridge: i.tap.bridge, pciAddress: netPciAddress(index) };
+      checkInterfaceKind(`${at}.network.interfaces.${pathKey(ifName)}`, i, issues);
+      return { name: ifName, mac, config: i };
     });
+  const interfaces = allInterfaces
+    .filter((i) => i.config.type === "tap")
+    .map(({ name: ifName, mac, config: i }, index) => ({ name: ifName, mac, tap: i.tap.name ?? derivedTapName(name, ifName), bridge: i.tap.bridge, pciAddress: netPciAddress(index) }));
+  const userInterfaces = allInterfaces
+    .filter((i) => i.config.type === "user")
+    .map(({ name: ifName, mac, config: i }) => ({ name: ifName, mac, restrictNetwork: i.restrictNetwork, forwardPorts: i.forwardPorts }));
 
   const sharedHomePath = vm.sharedHome === false ? null : vm.sharedHome === true ? paths.defaultSharedHome : vm.sharedHome;
   const shares: ShareModel[] = Object.keys(vm.sharedDirectories).map((tag) => ({ ...vm.sharedDirectories[tag]!, tag, isSharedHome: false }));
@@ -120,8 +149,15 @@ function buildVm(name: string, vm: VmConfig, issues: Issue[]): VmModel {
   shares.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
 
   const disks: DiskConfig[] = [vm.rootDisk, ...vm.additionalDisks];
-  if (vm.rootOverlay.type === "raw") disks.push({ path: paths.ephemeralDisk, ro: false, id: EPHEMERAL_DISK_ID, options: {} });
+  if (vm.rootOverlay.type === "raw") disks.push({ path: paths.ephemeralDisk, ro: false, id: EPHEMERAL_DISK_ID, options: {}, format: "raw", createSize: null });
   checkDisks(at, vm, disks, issues);
+  if (vm.rootDisk.createSize !== null) {
+    issues.push({ path: `${at}.rootDisk.createSize`, message: `must be null: the root image is built by Nix, never created empty (createSize is for additionalDisks), got ${JSON.stringify(vm.rootDisk.createSize)}` });
+  }
+  const createdDisks = vm.additionalDisks.flatMap((d) => (d.createSize === null ? [] : [{ path: d.path, format: d.format, size: d.createSize }]));
+  vm.additionalDisks.forEach((d, i) => {
+    if (d.createSize !== null && d.ro) issues.push({ path: `${at}.additionalDisks[${i}].createSize`, message: "must be null for a read-only disk (ro = true): an empty image it cannot write is of no use" });
+  });
   checkKvKeys(`${at}.pciDevices`, "--vfio", vm.pciDevices.map((d) => d.options), KV_OPTION_TYPES.vfio, issues);
   checkKvKeys(`${at}.vhostUser`, "--vhost-user", vm.vhostUser.map((d) => d.options), KV_OPTION_TYPES.vhostUser, issues);
   vm.vhostUser.forEach((d, i) => {
@@ -154,12 +190,14 @@ function buildVm(name: string, vm: VmConfig, issues: Issue[]): VmModel {
     paths,
     units: unitNames(name),
     interfaces,
+    userInterfaces,
+    createdDisks,
     shares,
     sharedHomePath,
     gpu,
     soundStreams,
     disks,
-    kernelParams: kernelParams(name, vm, interfaces, sharedHomePath !== null),
+    kernelParams: kernelParams(name, vm, allInterfaces, sharedHomePath !== null),
     pciSysfsPaths,
   };
 }
@@ -187,7 +225,7 @@ const HOME_SHARE_DEFAULTS: Omit<ShareConfig, "path"> = {
 const GPU_DEFAULTS: GpuConfig = { wayland: true, opengl: true, vulkan: false, allowWX: null, logLevel: null, seccompPolicy: "enforcing" };
 
 /** The guest protocol's kernel command line (SPEC §2), in its fixed order; user params last. */
-function kernelParams(name: string, vm: VmConfig, interfaces: readonly InterfaceModel[], sharedHome: boolean): string[] {
+function kernelParams(name: string, vm: VmConfig, interfaces: ReadonlyArray<{ readonly name: string; readonly mac: string }>, sharedHome: boolean): string[] {
   const p: string[] = [];
   if (vm.init !== null) p.push(`init=${vm.init}`);
   p.push(`vmsilo.hostname=${name}`);
@@ -216,6 +254,26 @@ function kernelParams(name: string, vm: VmConfig, interfaces: readonly Interface
   if (sharedHome) p.push("systemd.mount-extra=home:/home/user:virtiofs:");
   p.push(...vm.kernelParams);
   return p;
+}
+
+/** Tap settings belong to taps, user-mode settings to user-mode interfaces. */
+function checkInterfaceKind(at: string, i: VmConfig["network"]["interfaces"][string], issues: Issue[]): void {
+  if (i.type === "tap") {
+    if (i.forwardPorts.length) issues.push({ path: `${at}.forwardPorts`, message: 'applies to user-mode interfaces only (type = "user"); a tap interface forwards nothing, got ' + `${i.forwardPorts.length} forward${i.forwardPorts.length === 1 ? "" : "s"}` });
+    if (i.restrictNetwork) issues.push({ path: `${at}.restrictNetwork`, message: 'applies to user-mode interfaces only (type = "user"), got true' });
+    return;
+  }
+  if (i.tap.name !== null) issues.push({ path: `${at}.tap.name`, message: `must be null for a user-mode interface (type = "user" has no host tap), got ${JSON.stringify(i.tap.name)}` });
+  if (i.tap.bridge !== null) issues.push({ path: `${at}.tap.bridge`, message: `must be null for a user-mode interface (type = "user" has no host tap), got ${JSON.stringify(i.tap.bridge)}` });
+  i.forwardPorts.forEach((f, n) => {
+    const fat = `${at}.forwardPorts[${n}]`;
+    if (f.from === "guest") {
+      // qemu-vm.nix's assertions: guestfwd is TCP only, and the guest address is inside SLiRP's 10.0.2.0/24.
+      if (f.proto !== "tcp") issues.push({ path: `${fat}.proto`, message: `must be "tcp" for a forward from the guest (qemu's guestfwd), got ${JSON.stringify(f.proto)}` });
+      if (!/^10\.0\.2\.[0-9]+$/.test(f.guest.address)) issues.push({ path: `${fat}.guest.address`, message: `must be an address of the user-mode network 10.0.2.0/24 for a forward from the guest, got ${JSON.stringify(f.guest.address)}` });
+      if (f.host.address === "") issues.push({ path: `${fat}.host.address`, message: 'must be set for a forward from the guest (the host address the guest\'s connections go to), got ""' });
+    }
+  });
 }
 
 function checkDisks(at: string, vm: VmConfig, disks: readonly DiskConfig[], issues: Issue[]): void {
@@ -338,12 +396,27 @@ function findCycle(vms: readonly VmModel[]): string[] | null {
   return null;
 }
 
+/** vm-exec boots what vmExec names: both must be given when it is enabled. */
+function checkVmExec(config: Config, issues: Issue[]): void {
+  const x = config.vmExec;
+  if (!x.enable) return;
+  if (x.kernel === null) issues.push({ path: "vmExec.kernel", message: "is required when vmExec.enable is true, got null" });
+  if (x.initramfs === null) issues.push({ path: "vmExec.initramfs", message: "is required when vmExec.enable is true, got null" });
+}
+
 /** Each program is needed by some feature; a missing one names the feature that needs it. */
 function checkPrograms(config: Config, vms: readonly VmModel[], issues: Issue[]): void {
   const need = (program: keyof Config["programs"], why: string, vm: VmModel | undefined) => {
     if (vm && config.programs[program] === null) issues.push({ path: `programs.${program}`, message: `is required by ${why} of VM ${JSON.stringify(vm.name)}, got null` });
   };
   need("crosvm", "hypervisor \"crosvm\"", vms.find((v) => v.config.hypervisor === "crosvm"));
+  // The GPU backend is crosvm's vhost-user GPU device, whatever the VMM.
+  if (!vms.some((v) => v.config.hypervisor === "crosvm")) need("crosvm", "the GPU backend (crosvm device gpu)", vms.find((v) => v.gpu !== null));
+  need("cloudHypervisor", "hypervisor \"cloud-hypervisor\"", vms.find((v) => v.config.hypervisor === "cloud-hypervisor"));
+  need("qemu", "hypervisor \"qemu\"", vms.find((v) => v.config.hypervisor === "qemu"));
+  need("qemu", "a qcow2 disk created at start (additionalDisks[].createSize)", vms.find((v) => v.createdDisks.some((d) => d.format === "qcow2")));
+  if (config.vmExec.enable && config.programs.qemu === null) issues.push({ path: "programs.qemu", message: "is required by vmExec.enable, got null" });
+  if (config.vmExec.enable && config.programs.virtiofsd === null) issues.push({ path: "programs.virtiofsd", message: "is required by vmExec.enable (the store is shared with virtiofs), got null" });
   need("virtiofsd", "the shares", vms.find((v) => v.shares.length > 0));
   need("iproute2", "the network interfaces", vms.find((v) => v.interfaces.length > 0));
   need("vhostDeviceSound", "sound", vms.find((v) => v.soundStreams !== null));

@@ -10,6 +10,12 @@ export const vmPaths = (vm: string) => {
     run,
     commandSocket: `${run}/command.socket`,
     controlSocket: `${run}/crosvm-control.socket`,
+    /** cloud-hypervisor's HTTP API socket (`--api-socket`; `ch-remote --api-socket`). */
+    chApiSocket: `${run}/cloud-hypervisor-control.socket`,
+    /** cloud-hypervisor's hybrid vsock socket (host-initiated `CONNECT <port>`), handed to the user. */
+    vsockSocket: `${run}/vsock.socket`,
+    /** qemu's QMP control socket (qemu binds it; the stop script's QMP client connects). */
+    qmpSocket: `${run}/qmp.socket`,
     consoleBackend: `${run}/console-backend.socket`,
     console: `${run}/console`,
     virtiofsDir: `${run}/virtiofs`,

@@ -15,13 +15,31 @@ export function toolPaths(model: Model, prefix: string) {
     tail: core("tail"),
     readlink: core("readlink"),
     sleep: core("sleep"),
+    chown: core("chown"),
+    chmod: core("chmod"),
+    cat: core("cat"),
+    mv: core("mv"),
+    mktemp: core("mktemp"),
+    stat: core("stat"),
     systemctl: `${p.systemd}/bin/systemctl`,
+    systemdNotify: `${p.systemd}/bin/systemd-notify`,
     socat: `${p.socat}/bin/socat`,
+    vmsiloRun: `${p.vmsiloTools}/bin/vmsilo-run`,
+    vsockProxy: `${p.vmsiloTools}/bin/vmsilo-vsock-proxy`,
     ip: p.iproute2 === null ? null : `${p.iproute2}/bin/ip`,
     virtiofsd: p.virtiofsd === null ? null : `${p.virtiofsd}/bin/virtiofsd`,
     ssh: p.openssh === null ? null : `${p.openssh}/bin/ssh`,
     waitForSocket: `${prefix}/${OUT.libexec}/wait-for-socket`,
     vmScript: (vm: VmModel, name: string) => `${prefix}/${OUT.libexec}/${vm.name}/${name}`,
+    /** cloud-hypervisor's hybrid vsock, for `socat`-era helpers: HYBRID_CONNECT SOCKET PORT SECONDS. */
+    /** A file of the output tree, as installed. */
+    installed: (path: string) => `${prefix}/${path}`,
+    qemuSystem: p.qemu === null ? null : `${p.qemu}/bin/qemu-system-x86_64`,
+    qemuImg: p.qemu === null ? null : `${p.qemu}/bin/qemu-img`,
+    /** QMP client of qemu VMs (graceful and hard stop): QMP SOCKET COMMAND. */
+    qmp: `${prefix}/${OUT.libexec}/qmp`,
+    /** Creates a missing `createSize` disk: CREATE_DISK FORMAT PATH SIZE. */
+    createDisk: `${prefix}/${OUT.libexec}/create-disk`,
   };
 }
 

@@ -1,10 +1,13 @@
 import type { Model, VmModel } from "../model/model.js";
 import { OUT } from "../model/paths.js";
 import { driverFor } from "../hypervisors/index.js";
+import { agentTransportOf, launchPlanOf } from "../hypervisors/driver.js";
 import { shellJoin, shellLines, shellQuote } from "../shell/quote.js";
 import type { Tools } from "./context.js";
 import { type GeneratedFile, provenance, vmSource } from "./files.js";
 import { renderTemplate } from "./templates.js";
+import { renderVmExec } from "./vm-exec.js";
+import { SSH_VSOCK_PORT, vsockConnectArgv } from "./units.js";
 
 const header = (source: string) => provenance(source).map((l) => `# ${l}`).join("\n");
 
@@ -19,29 +22,60 @@ export function renderVmScripts(model: Model, vm: VmModel, t: Tools): GeneratedF
   const driver = driverFor(vm.config.hypervisor);
   const dir = `${OUT.libexec}/${vm.name}`;
   const ownBdfs = vm.pciSysfsPaths.map((p) => p.slice(p.lastIndexOf("/") + 1));
-  const launch = script(`${dir}/launch`, "launch.sh.hbs", {
+  const common = {
     bash: t.bash,
     header: header(vmSource(vm.name)),
     vm: vm.name,
     iommu: ownBdfs.length ? { ownPattern: casePattern(ownBdfs), readlink: shellQuote(t.readlink), devices: ownBdfs.map(shellQuote) } : false,
     rmSockets: shellJoin([t.rm, "-f", "--", ...driver.ownSockets(vm)]),
-    argv: shellLines(driver.launchCommand(vm, model)),
-  });
+  };
+  const plan = launchPlanOf(driver, vm, model);
+  const extra: GeneratedFile[] = [];
+  let launch: GeneratedFile;
+  if (plan.kind === "exec") launch = script(`${dir}/launch`, "launch.sh.hbs", { ...common, argv: shellLines(driver.launchCommand(vm, model)) });
+  else {
+    // Two-step launch (cloud-hypervisor): the VMM in the background, then create and boot over its API.
+    const { uid, gid } = model.config.user;
+    extra.push({ path: plan.configPath, mode: 0o644, content: plan.config });
+    launch = script(`${dir}/launch`, "launch-api.sh.hbs", {
+      ...common,
+      apiSocket: shellQuote(plan.apiSocket),
+      configFile: shellQuote(t.installed(plan.configPath)),
+      seconds: model.config.startTimeout,
+      sleep: shellQuote(t.sleep),
+      vmm: shellLines(driver.launchCommand(vm, model)),
+      // Program names for the messages (`cloud-hypervisor`, `ch-remote`).
+      vmmName: driver.launchCommand(vm, model)[0]![0]!.replace(/^.*\//, ""),
+      remoteName: plan.create[0]!.replace(/^.*\//, ""),
+      create: shellJoin(plan.create),
+      boot: shellJoin(plan.boot),
+      userSockets: plan.userSockets.length ? [shellJoin([t.chown, `${uid}:${gid}`, "--", ...plan.userSockets]), shellJoin([t.chmod, "0600", "--", ...plan.userSockets])].join("\n") : false,
+      notify: shellJoin([t.systemdNotify, "--ready"]),
+    });
+  }
   const seconds = model.config.stopTimeout;
   const stop = script(`${dir}/stop`, "stop.sh.hbs", {
     bash: t.bash,
     header: header(vmSource(vm.name)),
     vm: vm.name,
     seconds,
-    graceful: shellJoin(driver.gracefulStopArgv(vm, model)),
-    force: shellJoin(driver.forceStopArgv(vm, model)),
+    graceful: shellJoin(driver.gracefulStopArgv(vm, model, t)),
+    force: shellJoin(driver.forceStopArgv(vm, model, t)),
     waitExit: shellJoin([t.timeout, String(seconds), t.tail, "-s", "0.2", "-f", "/dev/null"]),
   });
-  return [launch, stop];
+  return [launch, stop, ...extra];
 }
 
-export function renderSharedScripts(t: Tools): GeneratedFile[] {
-  return [script(`${OUT.libexec}/wait-for-socket`, "wait-for-socket.sh.hbs", { bash: t.bash, header: header("programs.vmsilo.startTimeout"), sleep: shellQuote(t.sleep) })];
+export function renderSharedScripts(t: Tools, model?: Model): GeneratedFile[] {
+  const files = [script(`${OUT.libexec}/wait-for-socket`, "wait-for-socket.sh.hbs", { bash: t.bash, header: header("programs.vmsilo.startTimeout"), sleep: shellQuote(t.sleep) })];
+  if (model) files.push(...renderQemuHelpers(model, t));
+  return files;
+}
+
+/** ssh's ProxyCommand: the guest's port 22 over the VM's vsock transport (the driver's). */
+function sshConnect(vm: VmModel, model: Model, t: Tools): string[] {
+  const transport = agentTransportOf(driverFor(vm.config.hypervisor), vm);
+  return vsockConnectArgv(transport, SSH_VSOCK_PORT, model, t);
 }
 
 export function renderUserClis(model: Model, t: Tools): GeneratedFile[] {
@@ -63,11 +97,45 @@ export function renderUserClis(model: Model, t: Tools): GeneratedFile[] {
     vmList,
     ssh: t.ssh === null ? false : shellQuote(t.ssh),
     socat: shellQuote(t.socat),
-    vms: model.vms.map((v) => ({ pattern: casePattern([v.name]), cid: v.id, console: shellQuote(v.paths.console) })),
+    vms: model.vms.map((v) => ({
+      pattern: casePattern([v.name]),
+      // ssh runs ProxyCommand with `sh -c` after expanding %-tokens: shell-quote it, then double `%`.
+      proxyCommand: t.ssh === null ? false : shellQuote(`ProxyCommand=${shellJoin(sshConnect(v, model, t)).replace(/%/g, "%%")}`),
+      console: shellQuote(v.paths.console),
+    })),
   });
   return [
     verbCli("vm-start", "start", "start a VM (authorised by polkit for the vmsilo user)"),
     verbCli("vm-stop", "stop", "shut a VM down cleanly, then stop it"),
+    script(`${OUT.bin}/vm-run`, "vm-run.sh.hbs", {
+      bash: t.bash,
+      header: header("programs.vmsilo.nixosVms"),
+      vmList,
+      client: shellQuote(t.vmsiloRun),
+      vms: model.vms.map((v) => ({ pattern: casePattern([v.name]), socket: shellQuote(v.paths.commandSocket) })),
+    }),
     shell,
+    ...renderVmExec(model, t),
   ];
+}
+
+/** The QMP client (trees with a qemu VM) and the disk creator (trees with a `createSize` disk). */
+function renderQemuHelpers(model: Model, t: Tools): GeneratedFile[] {
+  const files: GeneratedFile[] = [];
+  if (model.vms.some((v) => v.config.hypervisor === "qemu")) {
+    files.push(script(`${OUT.libexec}/qmp`, "qmp.sh.hbs", { bash: t.bash, header: header("programs.vmsilo.nixosVms.*.hypervisor"), socat: shellQuote(t.socat), seconds: model.config.startTimeout }));
+  }
+  if (model.vms.some((v) => v.createdDisks.length > 0)) {
+    files.push(
+      script(`${OUT.libexec}/create-disk`, "create-disk.sh.hbs", {
+        bash: t.bash,
+        header: header("programs.vmsilo.nixosVms.*.additionalDisks.*.createSize"),
+        rm: shellQuote(t.rm),
+        truncate: shellQuote(t.truncate),
+        mv: shellQuote(t.mv),
+        qemuImg: t.qemuImg === null ? false : shellQuote(t.qemuImg),
+      }),
+    );
+  }
+  return files;
 }

@@ -1,5 +1,5 @@
 import Handlebars from "handlebars";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /**
  * Handlebars with `noEscape` (HTML escaping would corrupt scripts) and `strict` (a missing field
@@ -8,6 +8,11 @@ import { readFileSync } from "node:fs";
 const hb = Handlebars.create();
 const cache = new Map<string, Handlebars.TemplateDelegate>();
 const TEMPLATE_DIR = new URL("../../../templates/", import.meta.url);
+const PARTIAL_DIR = new URL("partials/", TEMPLATE_DIR);
+// Shared blocks (`{{> name}}`): templates/partials/<name>.sh.hbs, registered once.
+for (const f of readdirSync(PARTIAL_DIR).filter((f) => f.endsWith(".hbs")).sort()) {
+  hb.registerPartial(f.replace(/\.sh\.hbs$|\.hbs$/, ""), readFileSync(new URL(f, PARTIAL_DIR), "utf8"));
+}
 
 export function renderTemplate(name: string, data: object): string {
   let t = cache.get(name);

@@ -72,3 +72,26 @@ export function crosvmKv(pairs: ReadonlyArray<readonly [string, KvValue]>): stri
     .map(([k, v]) => (typeof v === "string" ? `${k}=${crosvmKvString(v)}` : `${k}=${String(v)}`))
     .join(",");
 }
+
+/**
+ * A qemu option value in QemuOpts syntax (`-drive`, `-device`, `-netdev`, `-chardev`, …):
+ * `first,key=value,…`, where a comma inside a value is written twice (qemu-options.hx: "to
+ * include a comma in a value, double it"). Keys are the caller's fixed names; `true`/`false`
+ * become `on`/`off`. A value cannot start a new option this way, whatever it holds.
+ */
+export function qemuOpts(first: string | null, pairs: ReadonlyArray<readonly [string, KvValue]>): string {
+  const esc = (v: string) => {
+    if (v.includes("\0")) throw new Error("a qemu option value cannot contain a NUL byte");
+    return v.replace(/,/g, ",,");
+  };
+  const words = pairs.map(([k, v]) => `${k}=${typeof v === "string" ? esc(v) : typeof v === "boolean" ? (v ? "on" : "off") : String(v)}`);
+  return [...(first === null ? [] : [esc(first)]), ...words].join(",");
+}
+
+/**
+ * A word inside a bash array literal `( … )`: as shellQuote, but a word with a comma is always
+ * single-quoted, so `(a,b)` cannot read as a mistaken list separator (shellcheck SC2054).
+ */
+export function shellArrayWord(word: string): string {
+  return word.includes(",") ? `'${word.replace(/'/g, `'\\''`)}'` : shellQuote(word);
+}

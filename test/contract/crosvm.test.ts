@@ -197,7 +197,9 @@ function generatedCrosvmArgvs(name: string): Array<[string, string[]]> {
   const config = example(name);
   const model = resolve(config);
   const out: Array<[string, string[]]> = [];
-  for (const vm of model.vms) {
+  // Other hypervisors' VMs have their own contracts (test/contract/cloud-hypervisor.test.ts); their GPU
+  // backend is crosvm's and is checked below with the units.
+  for (const vm of model.vms.filter((v) => v.config.hypervisor === "crosvm")) {
     const d = driverFor(vm.config.hypervisor);
     out.push([`${vm.name} launch`, [...d.launchCommand(vm, model).flat()]]);
     out.push([`${vm.name} graceful stop`, [...d.gracefulStopArgv(vm, model)]]);
@@ -218,7 +220,7 @@ for (const name of EXAMPLES) {
   test(`every crosvm command line of examples/${name}.json passes the upstream contract`, () => {
     const argvs = generatedCrosvmArgvs(name);
     const model = resolve(example(name));
-    assert.equal(argvs.filter(([w]) => w.endsWith(" launch")).length, model.vms.length);
+    assert.equal(argvs.filter(([w]) => w.endsWith(" launch")).length, model.vms.filter((v) => v.config.hypervisor === "crosvm").length);
     const gpuVms = model.vms.filter((v) => v.gpu).length;
     assert.equal(argvs.filter(([w]) => w.includes("-gpu.service")).length, gpuVms, "a GPU unit's crosvm ExecStart was not found");
     for (const [where, argv] of argvs) assert.deepEqual(checkCrosvmArgv(argv, cli), [], `${where}: ${JSON.stringify(argv)}`);
@@ -275,7 +277,7 @@ test("well-typed options of every allowed key give crosvm command lines that mee
       c.nixosVms.work.vhostUser = [{ type: "net", socket: "/run/net,1.sock", options: vhost }];
       c.nixosVms.net.pciDevices[0].options = vfio;
       const model = resolve(c);
-      for (const vm of model.vms) {
+      for (const vm of model.vms.filter((v) => v.config.hypervisor === "crosvm")) {
         const argv = driverFor(vm.config.hypervisor).launchCommand(vm, model).flat();
         assert.deepEqual(checkCrosvmArgv(argv, cli), [], JSON.stringify(argv));
       }

@@ -28,7 +28,7 @@ const KIND: Record<Kind, { scope: "system" | "user"; target: number; note: strin
   vm: {
     scope: "system",
     target: 8.7,
-    note: "Runs the launcher and crosvm as root: creates and removes taps (CAP_NET_ADMIN), opens /dev/kvm, vhost and VFIO devices, hugepages and core scheduling, and creates the raw overlay disk. crosvm then sandboxes every device in its own minijail (user, mount, pid, net namespaces, pivot_root, seccomp), so the unit cannot restrict namespaces, system calls, capabilities or devices without breaking that; the score does not see crosvm's own jails.",
+    note: "Runs the launcher and crosvm as root: creates and removes taps (CAP_NET_ADMIN), opens /dev/kvm, vhost and VFIO devices, hugepages and core scheduling, and creates the raw overlay disk. crosvm then sandboxes every device in its own minijail (user, mount, pid, net namespaces, pivot_root, seccomp), so the unit cannot restrict namespaces, system calls, capabilities or devices without breaking that; the score does not see crosvm's own jails. cloud-hypervisor VMs (Type=notify, the launcher also runs ch-remote) score the same way; cloud-hypervisor applies its own seccomp filters per thread.",
   },
   "console-relay": {
     scope: "system",

@@ -22,6 +22,7 @@ import { TEST_PREFIX, tempDir, writeTree } from "../support/harness.js";
  */
 export const PACKAGE_CONTENTS: { readonly [K in keyof Programs]-?: { bin?: readonly string[]; dirs?: readonly string[] } } = {
   bash: { bin: ["bash", "sh"] },
+  vmsiloTools: { bin: ["vmsilo-run", "vm-run", "vmsilo-agent", "vmsilo-vsock-proxy"] },
   // GNU coreutils 9.x, every program.
   coreutils: {
     bin: (
@@ -37,6 +38,8 @@ export const PACKAGE_CONTENTS: { readonly [K in keyof Programs]-?: { bin?: reado
   socat: { bin: ["filan", "procan", "socat"] },
   crosvm: { bin: ["crosvm"] },
   cloudHypervisor: { bin: ["cloud-hypervisor", "ch-remote"] },
+  // nixpkgs' qemu (x86_64 host): the system emulators and the tools.
+  qemu: { bin: ["qemu-system-x86_64", "qemu-system-i386", "qemu-img", "qemu-io", "qemu-nbd", "qemu-storage-daemon", "qemu-pr-helper", "qemu-edid", "qemu-ga"] },
   virtiofsd: { bin: ["virtiofsd"] },
   openssh: { bin: ["scp", "sftp", "ssh", "ssh-add", "ssh-agent", "ssh-keygen", "ssh-keyscan", "sshd"] },
   iproute2: { bin: ["bridge", "ip", "rtmon", "ss", "tc"] },
@@ -274,8 +277,13 @@ export function hostileConfig(base: Record<string, unknown>, programSuffix: stri
     vm.init = `/srv/hostile${HOSTILE.replace(/\s/g, "")}/init`; // a kernel parameter: no whitespace
     vm.rootDisk = { ...vm.rootDisk, path: p("root.erofs") };
     vm.kernelParams = params;
-    vm.crosvm = { logLevel: null, extraArgs: [HOSTILE], extraRunArgs: ["--y", `${HOSTILE}\n${HOSTILE}`] };
-    vm.vhostUser = [{ type: "net", socket: p("vhost.sock") }];
+    if (vm.hypervisor === "cloud-hypervisor") {
+      // crosvm's options are refused for cloud-hypervisor VMs; its own pass-through arguments get the hostile values.
+      vm.cloudHypervisor = { ...vm.cloudHypervisor, extraArgs: [HOSTILE, "--x=$(reboot)", `${HOSTILE}\n${HOSTILE}`] };
+    } else {
+      vm.crosvm = { logLevel: null, extraArgs: [HOSTILE], extraRunArgs: ["--y", `${HOSTILE}\n${HOSTILE}`] };
+      vm.vhostUser = [{ type: "net", socket: p("vhost.sock") }];
+    }
     for (const s of Object.values(vm.sharedDirectories ?? {}) as any[]) s.path = p("share");
     for (const d of vm.additionalDisks ?? []) d.path = p("disk.img");
     if (vm.pciDevices) vm.pciDevices = [...vm.pciDevices, { path: p("sys/0000:05:00.0") }];

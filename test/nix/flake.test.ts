@@ -24,14 +24,18 @@ test("flake outputs: modules, packages, overlay, checks, formatter, dev shell", 
     overlays: ["default"],
     packages: ["x86_64-linux"],
   });
-  assert.deepEqual(out.perSystem.packages, ["default", "vmsilo-gen"]);
+  assert.deepEqual(out.perSystem.packages, ["default", "vmsilo-gen", "vmsilo-tools"]);
   assert.ok(out.perSystem.defaultIsGen);
   assert.match(out.perSystem.packageFile, /nixos-module\/pkgs\/vmsilo-gen\.nix$/);
-  assert.deepEqual(out.perSystem.checks, ["eval-example", "vm-lifecycle", "vmsilo-gen"]);
+  assert.match(out.perSystem.toolsFile, /nixos-module\/pkgs\/vmsilo-tools\.nix$/);
+  assert.deepEqual(out.perSystem.checks, ["eval-example", "vm-lifecycle", "vmsilo-gen", "vmsilo-tools"]);
+  assert.ok(out.perSystem.toolsCheckIsPackage, "checks.vmsilo-tools is the package (its install check)");
   assert.deepEqual(out.perSystem.devShells, ["default"]);
   assert.equal(out.perSystem.formatter, "nixfmt-rfc-style");
   assert.equal(out.perSystem.devShellLib, "/nix/store/00000000000000000000000000000000-nixpkgs");
-  assert.deepEqual(out.overlay, ["vmsilo-gen"]);
+  assert.deepEqual(out.overlay, ["vmsilo-gen", "vmsilo-tools"]);
+  assert.match(out.overlayFiles["vmsilo-gen"], /nixos-module\/pkgs\/vmsilo-gen\.nix$/);
+  assert.match(out.overlayFiles["vmsilo-tools"], /nixos-module\/pkgs\/vmsilo-tools\.nix$/);
   assert.ok(out.moduleIsDirectory, "nixosModules.default is nixos-module/");
   assert.ok(out.vmsiloIsDefault);
 });

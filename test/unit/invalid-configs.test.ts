@@ -25,14 +25,14 @@ interface Row {
 }
 
 /** The option lists the "unknown option" messages print, spelled out so a change to them is seen. */
-const TOP_KEYS = "schemaVersion, user, programs, schedulerIsolation, startTimeout, stopTimeout, crosvm, gpu, nixosVms";
+const TOP_KEYS = "schemaVersion, user, programs, schedulerIsolation, startTimeout, stopTimeout, crosvm, cloudHypervisor, qemu, vmExec, gpu, nixosVms";
 const USER_KEYS = "name, uid, gid, group, home, runtimeDir";
-const PROGRAM_KEYS = "bash, coreutils, systemd, socat, crosvm, virtiofsd, openssh, iproute2, vhostDeviceSound, waylandSeccontext, vulkanLoader";
+const PROGRAM_KEYS = "bash, coreutils, systemd, vmsiloTools, socat, crosvm, cloudHypervisor, qemu, virtiofsd, openssh, iproute2, vhostDeviceSound, waylandSeccontext, vulkanLoader";
 const VM_KEYS =
-  "hypervisor, id, memory, cpus, autoStart, dependsOn, color, autoShutdown, kernel, initramfs, init, rootDisk, additionalDisks, rootOverlay, kernelParams, sharedDirectories, sharedHome, gpu, sound, pciDevices, vhostUser, network, crosvm";
+  "hypervisor, id, memory, cpus, autoStart, dependsOn, color, autoShutdown, kernel, initramfs, init, rootDisk, additionalDisks, rootOverlay, kernelParams, sharedDirectories, sharedHome, gpu, sound, pciDevices, vhostUser, network, crosvm, cloudHypervisor, qemu";
 const SHARE_KEYS =
   "path, threadPoolSize, inodeFileHandles, cache, logLevel, xattr, posixAcl, readonly, allowMmap, enableReaddirplus, writeback, allowDirectIo, killprivV2, preserveNoatime, uidMap, gidMap, translateUid, translateGid";
-const IFACE_KEYS = "type, macAddress, tap, dhcp, addresses, routes, v6Addresses, v6Routes";
+const IFACE_KEYS = "type, forwardPorts, restrictNetwork, macAddress, tap, dhcp, addresses, routes, v6Addresses, v6Routes";
 const BLOCK_KEYS = "sparse, direct, lock, block-size, multiple-workers, async-executor, packed-queue, bootindex, pci-address, dontcache";
 
 const VM_NAME_TEXT = "a VM name: a lower-case letter, then lower-case letters, digits or '-', not ending in '-', at most 32 characters";
@@ -74,9 +74,9 @@ const rows: Row[] = [
   { what: "explicit id in the reserved CID range", mutate: (c) => void (work(c).id = 2), expected: ["nixosVms.work.id: must be an integer from 3 to 4294967294, got 2"] },
   { what: "autoShutdown.after of a week and a second", mutate: (c) => void (work(c).autoShutdown = { enable: true, after: 604801 }), expected: ["nixosVms.work.autoShutdown.after: must be an integer from 1 to 604800, got 604801"] },
   { what: "bad enum: schedulerIsolation", mutate: (c) => void (c.schedulerIsolation = "partial"), expected: ['schedulerIsolation: must be one of "full", "vm", "off", got "partial"'] },
-  { what: "bad enum: hypervisor", mutate: (c) => void (work(c).hypervisor = "qemu"), expected: ['nixosVms.work.hypervisor: must be one of "crosvm", got "qemu"'] },
+  { what: "bad enum: hypervisor", mutate: (c) => void (work(c).hypervisor = "kvmtool"), expected: ['nixosVms.work.hypervisor: must be one of "crosvm", "cloud-hypervisor", "qemu", got "kvmtool"'] },
   { what: "bad enum: rootOverlay.type", mutate: (c) => void (work(c).rootOverlay = { type: "disk" }), expected: ['nixosVms.work.rootOverlay.type: must be one of "tmpfs", "raw", got "disk"'] },
-  { what: "bad enum: interface type", mutate: (c) => void (eth0(c).type = "macvtap"), expected: ['nixosVms.work.network.interfaces.eth0.type: must be one of "tap", got "macvtap"'] },
+  { what: "bad enum: interface type", mutate: (c) => void (eth0(c).type = "macvtap"), expected: ['nixosVms.work.network.interfaces.eth0.type: must be one of "tap", "user", got "macvtap"'] },
   { what: "user is a string", mutate: (c) => void (c.user = "alice"), expected: ['user: must be an object, got "alice"'] },
   { what: "nixosVms is a list", mutate: (c) => void (c.nixosVms = [work(c)]), expected: ['nixosVms: must be an attribute set (JSON object), got [{"kernel":"/nix/store/5h2q8h3b9b3f0w7ryf2l0fqb6c4q5zpx-v...'] },
   { what: "kernelParams is a string", mutate: (c) => void (work(c).kernelParams = "quiet"), expected: ['nixosVms.work.kernelParams: must be a list, got "quiet"'] },
@@ -123,7 +123,7 @@ const rows: Row[] = [
 
   // ── paths ─────────────────────────────────────────────────────────────────────────────────────
   { what: "kernel path not absolute", mutate: (c) => void (work(c).kernel = "bzImage"), expected: [`nixosVms.work.kernel: must be ${PATH_TEXT}, got "bzImage"`] },
-  { what: "program path not absolute", mutate: (c) => void (c.programs.bash = "bash"), expected: [`programs.bash: must be ${PATH_TEXT}, got "bash"`] },
+  { what: "program path not absolute", mutate: (c) => void (c.programs.bash = "bash"), expected: [`programs.bash: must be a store path (letters, digits and + . _ ? = - /), got "bash"`] },
   {
     what: "share path with a newline",
     mutate: (c) => void ((c.programs.virtiofsd = VIRTIOFSD), (work(c).sharedDirectories = { data: { path: "/srv/a\nb" } })),
@@ -183,7 +183,7 @@ const rows: Row[] = [
   // ── unknown keys at every level ──────────────────────────────────────────────────────────────
   { what: "unknown top-level key", mutate: (c) => void (c.version = 1), expected: [`version: unknown option (known: ${TOP_KEYS})`] },
   { what: "unknown user key", mutate: (c) => void (c.user.shell = "/bin/sh"), expected: [`user.shell: unknown option (known: ${USER_KEYS})`] },
-  { what: "unknown program", mutate: (c) => void (c.programs.qemu = "/nix/store/x-qemu"), expected: [`programs.qemu: unknown option (known: ${PROGRAM_KEYS})`] },
+  { what: "unknown program", mutate: (c) => void (c.programs.kvmtool = "/nix/store/x-kvmtool"), expected: [`programs.kvmtool: unknown option (known: ${PROGRAM_KEYS})`] },
   { what: "unknown VM key (typo)", mutate: (c) => void (work(c).memroy = 1), expected: [`nixosVms.work.memroy: unknown option (known: ${VM_KEYS})`] },
   { what: "unknown VM key with a space (path quoted)", mutate: (c) => void (work(c)["max memory"] = 1), expected: [`nixosVms.work."max memory": unknown option (known: ${VM_KEYS})`] },
   { what: "unknown share key", base: "desktop", mutate: (c) => void (c.nixosVms.work.sharedDirectories.projects.readOnly = true), expected: [`nixosVms.work.sharedDirectories.projects.readOnly: unknown option (known: ${SHARE_KEYS})`] },
@@ -192,7 +192,7 @@ const rows: Row[] = [
   { what: "unknown route key", mutate: (c) => void (eth0(c).routes = { "0.0.0.0/0": { via: "10.0.0.1", metric: 10 } }), expected: ['nixosVms.work.network.interfaces.eth0.routes."0.0.0.0/0".metric: unknown option (known: via)'] },
   { what: "unknown GPU key", base: "desktop", mutate: (c) => void (c.nixosVms.work.gpu = { virgl: true }), expected: ["nixosVms.work.gpu.virgl: unknown option (known: wayland, opengl, vulkan, allowWX, logLevel, seccompPolicy)"] },
   { what: "unknown network key", mutate: (c) => void (work(c).network = { dns: [] }), expected: ["nixosVms.work.network.dns: unknown option (known: interfaces, nameservers)"] },
-  { what: "unknown rootDisk key", mutate: (c) => void (work(c).rootDisk.readonly = true), expected: ["nixosVms.work.rootDisk.readonly: unknown option (known: path, ro, id, options)"] },
+  { what: "unknown rootDisk key", mutate: (c) => void (work(c).rootDisk.readonly = true), expected: ["nixosVms.work.rootDisk.readonly: unknown option (known: path, ro, id, options, format, createSize)"] },
   { what: "unknown autoShutdown key", mutate: (c) => void (work(c).autoShutdown = { enable: true, delay: 5 }), expected: ["nixosVms.work.autoShutdown.delay: unknown option (known: enable, after)"] },
 
   // ── missing required fields, schema version ──────────────────────────────────────────────────
@@ -210,7 +210,7 @@ const rows: Row[] = [
   { what: "schemaVersion as a string", mutate: (c) => void (c.schemaVersion = "1"), expected: ['schemaVersion: must be 1 (this vmsilo-gen reads schema version 1), got "1"'] },
 
   // ── dependencies ──────────────────────────────────────────────────────────────────────────────
-  { what: "dependsOn naming a missing VM", base: "desktop", mutate: (c) => void (c.nixosVms.work.dependsOn = ["net", "nett"]), expected: ['nixosVms.work.dependsOn[1]: must name a configured VM (banking, net, work), got "nett"'] },
+  { what: "dependsOn naming a missing VM", base: "desktop", mutate: (c) => void (c.nixosVms.work.dependsOn = ["net", "nett"]), expected: ['nixosVms.work.dependsOn[1]: must name a configured VM (banking, dev, net, work), got "nett"'] },
   { what: "dependsOn naming an invalid VM name", mutate: (c) => void (work(c).dependsOn = ["Net"]), expected: [`nixosVms.work.dependsOn[0]: must be ${VM_NAME_TEXT}, got "Net"`] },
   { what: "dependsOn listing a VM twice", base: "desktop", mutate: (c) => void (c.nixosVms.work.dependsOn = ["net", "net"]), expected: ['nixosVms.work.dependsOn[1]: duplicates an earlier entry "net"'] },
   { what: "a VM depending on itself", mutate: (c) => void (work(c).dependsOn = ["work"]), expected: ['nixosVms.work.dependsOn[0]: must name another VM, got the VM itself "work"'] },
@@ -357,12 +357,12 @@ const rows: Row[] = [
   { what: "virtiofsd null with a share", base: "desktop", mutate: (c) => void (c.programs.virtiofsd = null), expected: ['programs.virtiofsd: is required by the shares of VM "banking", got null'] },
   { what: "virtiofsd missing with only sharedHome", mutate: (c) => void (work(c).sharedHome = true), expected: ['programs.virtiofsd: is required by the shares of VM "work", got null'] },
   { what: "iproute2 null with an interface", base: "desktop", mutate: (c) => void (c.programs.iproute2 = null), expected: ['programs.iproute2: is required by the network interfaces of VM "banking", got null'] },
-  { what: "vhostDeviceSound null with sound", base: "desktop", mutate: (c) => void (c.programs.vhostDeviceSound = null), expected: ['programs.vhostDeviceSound: is required by sound of VM "work", got null'] },
+  { what: "vhostDeviceSound null with sound", base: "desktop", mutate: (c) => void (c.programs.vhostDeviceSound = null), expected: ['programs.vhostDeviceSound: is required by sound of VM "dev", got null'] },
   {
     what: "GPU programs null with a GPU",
     base: "desktop",
     mutate: (c) => void ((c.programs.waylandSeccontext = null), (c.programs.vulkanLoader = null)),
-    expected: ['programs.waylandSeccontext: is required by the GPU of VM "work", got null', 'programs.vulkanLoader: is required by the GPU of VM "work", got null'],
+    expected: ['programs.waylandSeccontext: is required by the GPU of VM "dev", got null', 'programs.vulkanLoader: is required by the GPU of VM "dev", got null'],
   },
 
   // ── generated names that collide ─────────────────────────────────────────────────────────────
@@ -416,9 +416,9 @@ const rows: Row[] = [
       'nixosVms.host: VM name "host" is reserved (reserved: session, usb, usb-attach, usb-detach, balloond, gen, host, target)',
       `nixosVms.work.rootDisk.options.turbo: unknown crosvm --block key (known: ${BLOCK_KEYS})`,
       "nixosVms.work.gpu: must enable at least one context type (wayland, opengl or vulkan), got none; or set gpu to false",
-      'nixosVms.banking.dependsOn[1]: must name a configured VM (banking, host, net, work), got "ghost"',
+      'nixosVms.banking.dependsOn[1]: must name a configured VM (banking, dev, host, net, work), got "ghost"',
       'nixosVms.work.id: id 7 is used by both VM "net" (set explicitly) and VM "work" (set explicitly); set a different nixosVms.<vm>.id on one of them',
-      'programs.vhostDeviceSound: is required by sound of VM "work", got null',
+      'programs.vhostDeviceSound: is required by sound of VM "dev", got null',
     ],
   },
 

@@ -62,6 +62,7 @@ test("derived ids are fixed values: a change to the hash is caught", () => {
     m.vms.map((v) => [v.name, v.id]),
     [
       ["banking", 1850248471],
+      ["dev", 204989737],
       ["net", 1975728321],
       ["work", 1458968006],
     ],

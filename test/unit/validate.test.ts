@@ -55,7 +55,7 @@ test("defaults are filled at every level", () => {
   assert.equal(w.color, "gray");
   assert.deepEqual(w.dependsOn, []);
   assert.deepEqual(w.autoShutdown, { enable: false, after: 300 });
-  assert.deepEqual(w.rootDisk, { path: "/nix/store/5h2q8h3b9b3f0w7ryf2l0fqb6c4q5zpx-vmsilo-rootfs-work/nixos.erofs", ro: true, id: null, options: {} });
+  assert.deepEqual(w.rootDisk, { path: "/nix/store/5h2q8h3b9b3f0w7ryf2l0fqb6c4q5zpx-vmsilo-rootfs-work/nixos.erofs", ro: true, id: null, options: {}, format: "raw", createSize: null });
   assert.deepEqual(w.rootOverlay, { type: "tmpfs", size: "10G" });
   assert.equal(w.sharedHome, false);
   assert.equal(w.gpu, false);
@@ -74,7 +74,7 @@ test("defaults inside lists and records: extra disks are writable, shares and in
     }),
   );
   const w = c.nixosVms.work!;
-  assert.deepEqual(w.additionalDisks, [{ path: "/var/lib/d.img", ro: false, id: null, options: {} }]);
+  assert.deepEqual(w.additionalDisks, [{ path: "/var/lib/d.img", ro: false, id: null, options: {}, format: "raw", createSize: null }]);
   assert.deepEqual(w.sharedDirectories.data, {
     path: "/srv/data",
     threadPoolSize: 0,
@@ -95,7 +95,7 @@ test("defaults inside lists and records: extra disks are writable, shares and in
     translateUid: null,
     translateGid: null,
   });
-  assert.deepEqual(w.network.interfaces.eth0, { type: "tap", macAddress: null, tap: { name: null, bridge: null }, dhcp: false, addresses: [], routes: {}, v6Addresses: [], v6Routes: {} });
+  assert.deepEqual(w.network.interfaces.eth0, { type: "tap", forwardPorts: [], restrictNetwork: false, macAddress: null, tap: { name: null, bridge: null }, dhcp: false, addresses: [], routes: {}, v6Addresses: [], v6Routes: {} });
 });
 
 test("given values are kept over defaults", () => {
@@ -227,9 +227,9 @@ test("resolve() throws a ConfigError with every issue (schema or model)", () => 
     () => resolve(modelBad),
     (e) =>
       e instanceof ConfigError &&
-      e.message === 'nixosVms.work.dependsOn[0]: must name another VM, got the VM itself "work"\nnixosVms.work.dependsOn[1]: must name a configured VM (banking, net, work), got "nobody"',
+      e.message === 'nixosVms.work.dependsOn[0]: must name another VM, got the VM itself "work"\nnixosVms.work.dependsOn[1]: must name a configured VM (banking, dev, net, work), got "nobody"',
   );
-  assert.equal(resolve(example("desktop")).vms.length, 3);
+  assert.equal(resolve(example("desktop")).vms.length, 4);
 });
 
 test("option paths quote attribute names that are not plain identifiers", () => {

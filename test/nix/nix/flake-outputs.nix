@@ -48,10 +48,13 @@ in
     devShells = names outputs.devShells.x86_64-linux;
     formatter = outputs.formatter.x86_64-linux.kind;
     packageFile = toString outputs.packages.x86_64-linux.vmsilo-gen.passthru.path;
+    toolsFile = toString outputs.packages.x86_64-linux.vmsilo-tools.passthru.path;
+    toolsCheckIsPackage = outputs.checks.x86_64-linux.vmsilo-tools == outputs.packages.x86_64-linux.vmsilo-tools;
     defaultIsGen = outputs.packages.x86_64-linux.default == outputs.packages.x86_64-linux.vmsilo-gen;
     devShellLib = outputs.devShells.x86_64-linux.default.passthru.NIXPKGS_LIB;
   };
   overlay = names (outputs.overlays.default pkgs { });
+  overlayFiles = lib.mapAttrs (_: p: toString p.passthru.path) (outputs.overlays.default pkgs { });
   moduleIsDirectory = toString outputs.nixosModules.default == toString ../../../nixos-module;
   vmsiloIsDefault = outputs.nixosModules.vmsilo == outputs.nixosModules.default;
 }

@@ -1,5 +1,6 @@
 # The NixOS configuration equivalent to examples/desktop.json: a network VM holding a PCI NIC,
-# a work VM with GPU, sound, shares and a raw overlay, a banking VM on DHCP.
+# a work VM with GPU, sound, shares and a raw overlay, a banking VM on DHCP, and a cloud-hypervisor
+# VM (dev).
 stubs:
 { ... }:
 {
@@ -95,6 +96,49 @@ stubs:
       };
       crosvm.logLevel = "warn";
       dependsOn = [ "net" ];
+    };
+
+    # A cloud-hypervisor VM: GPU and sound through generic_vhost_user, a shared home, a raw overlay.
+    nixosVms.dev = {
+      hypervisor = "cloud-hypervisor";
+      memory = 8192;
+      cpus = 8;
+      dependsOn = [ "net" ];
+      color = "purple";
+      sharedHome = true;
+      additionalDisks = [
+        {
+          path = "/var/lib/vmsilo/dev-cache.img";
+          id = "cache";
+          options.direct = false;
+        }
+      ];
+      rootOverlay = {
+        type = "raw";
+        size = "40G";
+      };
+      network.interfaces.eth0 = {
+        tap.bridge = "br-work";
+        addresses = [ "10.20.0.3/24" ];
+        routes."0.0.0.0/0".via = "10.20.0.1";
+      };
+      network.nameservers = [ "10.20.0.1" ];
+      gpu.vulkan = true;
+      sound = {
+        playback = true;
+        capture = true;
+      };
+      cloudHypervisor = {
+        logLevel = "debug";
+        extraArgs = [
+          "--seccomp"
+          "log"
+        ];
+        extraConfig = {
+          cpus.nested = false;
+          platform.oem_strings = [ "io.systemd.credential:vmsilo.vm=dev" ];
+        };
+      };
     };
   };
 }

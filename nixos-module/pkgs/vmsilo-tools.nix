@@ -1,0 +1,70 @@
+# vmsilo-tools: the vm-run programs of agent/ (docs/protocol.md), C with libc only:
+#   bin/vmsilo-run, bin/vm-run -> vmsilo-run   host client (vm-run <vm> <cmd> [args…])
+#   bin/vmsilo-vsock-proxy                     host, one per connection of a VM's command socket
+#   bin/vmsilo-agent                           guest, one per connection on vsock port 5000
+# The host's vmsilo.json carries this package as `programs.vmsiloTools`; every guest runs its
+# vmsilo-agent (guest/command-agent.nix). The protocol tests (test/vmrun/) run in vmsilo-gen's
+# check phase; the install check here is a smoke test of the binaries this toolchain built.
+{
+  lib,
+  stdenv,
+}:
+let
+  root = ../..;
+  agent = root + "/agent";
+in
+stdenv.mkDerivation {
+  pname = "vmsilo-tools";
+  # One version for the project: the generator's.
+  inherit (lib.importJSON (root + "/package.json")) version;
+
+  # The sources and the Makefile only: no README (editing it must not rebuild), no local build
+  # directory (agent/build, whose binaries make would take as up to date).
+  src = lib.fileset.toSource {
+    root = agent;
+    fileset = lib.fileset.fileFilter (f: f.hasExt "c" || f.hasExt "h" || f.name == "Makefile") agent;
+  };
+
+  strictDeps = true;
+  enableParallelBuilding = true;
+
+  # stdenv's compiler wrapper adds its own hardening flags (fortify, stack protector, PIE, relro,
+  # bindnow); the Makefile's would duplicate or contradict them (agent/Makefile).
+  makeFlags = [
+    "CC=${stdenv.cc.targetPrefix}cc"
+    "HARDEN_CFLAGS="
+    "HARDEN_LDFLAGS="
+  ];
+  installFlags = [ "PREFIX=${placeholder "out"}" ];
+
+  doInstallCheck = true;
+  installCheckPhase = ''
+    runHook preInstallCheck
+    "$out/bin/vmsilo-agent" --help > /dev/null
+    "$out/bin/vmsilo-vsock-proxy" --help > /dev/null
+    "$out/bin/vm-run" --help > /dev/null
+
+    # One round trip over the agent's unix-socket transport: argv byte-exact, stdin, the status.
+    sock="$TMPDIR/agent.sock"
+    "$out/bin/vmsilo-agent" --path "$PATH" --listen-unix "$sock" &
+    agent=$!
+    for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
+    got=$("$out/bin/vmsilo-run" "$sock" printf '%s|' -n 'a b' "" '$HOME' < /dev/null)
+    [ "$got" = '-n|a b||$HOME|' ] || { echo "vmsilo-run printed: $got" >&2; exit 1; }
+    got=$(printf 'in\n' | "$out/bin/vmsilo-run" "$sock" cat)
+    [ "$got" = in ] || { echo "stdin came back as: $got" >&2; exit 1; }
+    status=0; "$out/bin/vmsilo-run" "$sock" bash -c 'exit 42' < /dev/null || status=$?
+    [ "$status" = 42 ] || { echo "exit status $status, expected 42" >&2; exit 1; }
+    status=0; "$out/bin/vmsilo-run" "$sock" vmsilo-no-such-command < /dev/null 2> /dev/null || status=$?
+    [ "$status" = 127 ] || { echo "exit status $status for a missing command, expected 127" >&2; exit 1; }
+    kill "$agent"
+    runHook postInstallCheck
+  '';
+
+  meta = {
+    description = "vm-run for vmsilo: the command client, the host vsock proxy and the guest agent";
+    license = lib.licenses.mit;
+    mainProgram = "vm-run";
+    platforms = lib.platforms.linux;
+  };
+}

@@ -1,0 +1,166 @@
+/**
+ * The generated units of a qemu VM, run for real by systemd inside systemd-nspawn (a container booted
+ * over this machine's own /usr, ../shared/E2E.md): a connection to the command socket starts the
+ * proxy, which starts the prep unit, the console relay and the VM service, whose launcher boots the
+ * test guest (TCG); the console relay's PTY yields the guest's console; `systemctl stop` is the
+ * graceful stop through QMP (D9); ExecStopPost leaves no sockets or ephemeral disk, after a stop and
+ * after a `kill -9` of qemu.
+ *
+ * The container runs one driver unit (the shell script below) that records a line per check in
+ * /results/result and powers the container off; the test reads the file.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { render, writeTree } from "../support/harness.js";
+import { CACHE, ensureDebs, have, qemuTestConfig, readOr, skip, testGuest, uniqueVmName } from "./support.js";
+
+const DRIVER = String.raw`#!/bin/bash
+# vmsilo e2e driver, run inside the container as vmsilo-e2e.service.
+set -u
+vm=$1
+R=/results
+run=/run/vmsilo/$vm
+check() {
+  if eval "$2"; then echo "ok $1" >>"$R/result"; else echo "FAIL $1 ($2)" >>"$R/result"; fi
+}
+# Wait up to $2 seconds for the condition $1.
+until_() {
+  local end=$((SECONDS + $2))
+  until eval "$1"; do
+    [ "$SECONDS" -ge "$end" ] && return 1
+    sleep 0.1
+  done
+}
+read_console() {
+  # The relay's PTY: what the guest printed, and prints.
+  timeout "$2" cat "$run/console" >>"$1" 2>/dev/null &
+}
+
+systemctl start vmsilo.target
+check socket-listening "test -S $run/command.socket"
+check vm-not-started "! systemctl is-active -q vmsilo-$vm-vm.service"
+
+# Socket activation: a connection starts the proxy, which requires (and so starts) the VM service.
+timeout 5 socat -u /dev/null "UNIX-CONNECT:$run/command.socket"
+check vm-started "until_ 'systemctl is-active -q vmsilo-$vm-vm.service' 30"
+check prep-active "systemctl is-active -q vmsilo-$vm-prep.service"
+check relay-active "systemctl is-active -q vmsilo-$vm-console-relay.service"
+check console-pty "until_ 'test -e $run/console' 10"
+read_console "$R/console1.txt" 90
+check guest-ready "until_ 'grep -q \"VMSILO-TEST ready\" $R/console1.txt' 90"
+check console-hostname "grep -q 'VMSILO-TEST hostname $vm' $R/console1.txt"
+check console-root "grep -q 'VMSILO-TEST root vd. erofs ro erofs-root-ok' $R/console1.txt"
+check console-overlay "grep -q 'VMSILO-TEST overlay raw ephemeral /dev/vd. 65536 writable' $R/console1.txt"
+check qmp-socket "test -S $run/qmp.socket"
+check ephemeral-disk "test -f /var/lib/vmsilo/$vm-ephemeral.raw"
+check ephemeral-disk-private "[ \"\$(stat -c %a /var/lib/vmsilo/$vm-ephemeral.raw)\" = 600 ]"
+mainpid=$(systemctl show -P MainPID "vmsilo-$vm-vm.service")
+check launcher-execs-qemu "grep -q qemu-system /proc/$mainpid/cmdline"
+
+# The graceful stop: ExecStop= asks through QMP, the guest powers off, ExecStopPost= cleans up.
+start=$(date +%s%N)
+timeout 60 systemctl stop "vmsilo-$vm-vm.service"
+echo "stop-ms $((($(date +%s%N) - start) / 1000000))" >>"$R/result"
+sleep 0.5
+check guest-saw-powerbutton "grep -q 'VMSILO-TEST powerbutton' $R/console1.txt"
+check not-forced "! journalctl -q -u vmsilo-$vm-vm.service | grep -q 'did not shut down\|could not ask'"
+check stopped-inactive "systemctl is-active -q vmsilo-$vm-vm.service; [ \$? -ne 0 ] && ! systemctl is-failed -q vmsilo-$vm-vm.service"
+check stopped-no-qmp-socket "! test -e $run/qmp.socket"
+check stopped-no-ephemeral-disk "! test -e /var/lib/vmsilo/$vm-ephemeral.raw"
+check stopped-relay-down "until_ '! systemctl is-active -q vmsilo-$vm-console-relay.service' 10"
+check stopped-no-console-socket "! test -e $run/console-backend.socket && ! test -e $run/console"
+check stopped-no-qemu "! pgrep -f qemu-system >/dev/null"
+
+# A VMM that dies (kill -9): ExecStopPost= runs on that path too.
+timeout 60 systemctl start "vmsilo-$vm-vm.service"
+check restarted "systemctl is-active -q vmsilo-$vm-vm.service"
+check restarted-qmp "until_ 'test -S $run/qmp.socket' 30"
+mainpid=$(systemctl show -P MainPID "vmsilo-$vm-vm.service")
+kill -9 "$mainpid"
+check killed-failed "until_ 'systemctl is-failed -q vmsilo-$vm-vm.service' 30"
+check killed-no-qmp-socket "until_ '! test -e $run/qmp.socket' 10"
+check killed-no-ephemeral-disk "! test -e /var/lib/vmsilo/$vm-ephemeral.raw"
+check killed-no-qemu "! pgrep -f qemu-system >/dev/null"
+# Nothing stale blocks the next start: the VM boots again after the kill.
+: >"$R/console2.txt"
+# The relay outlived the VMM (PartOf= does not follow a failure); each VMM connection gets a new PTY
+# behind the same link, so read once the link points at the new one.
+old_pty=$(readlink "$run/console")
+timeout 60 systemctl start "vmsilo-$vm-vm.service"
+until_ '[ "$(readlink "$run/console")" != "$old_pty" ]' 30
+read_console "$R/console2.txt" 90
+check restart-after-kill "until_ 'grep -q \"VMSILO-TEST ready\" $R/console2.txt' 90"
+timeout 60 systemctl stop "vmsilo-$vm-vm.service"
+check final-no-qmp-socket "! test -e $run/qmp.socket"
+check final-no-ephemeral-disk "! test -e /var/lib/vmsilo/$vm-ephemeral.raw"
+check final-no-qemu "! pgrep -f qemu-system >/dev/null"
+
+journalctl -q --no-pager -u "vmsilo-*" >"$R/journal.txt" 2>&1
+echo done >>"$R/result"
+systemctl poweroff --no-block
+`;
+
+test("in systemd-nspawn: the socket, prep and VM units start the launcher; the relay shows the console; stop and kill -9 leave nothing", (t) => {
+  if (process.getuid?.() !== 0) return skip(t, "systemd-nspawn e2e: needs root");
+  const g = testGuest();
+  if (typeof g === "string") return skip(t, `systemd-nspawn e2e: ${g}`);
+  const debs = ensureDebs(["systemd-container"]);
+  if (debs) return skip(t, `systemd-nspawn e2e: ${debs}`);
+  if (!have("systemd-nspawn")) return skip(t, "systemd-nspawn e2e: systemd-nspawn not found after installing systemd-container");
+
+  const vm = uniqueVmName("ns");
+  const config = qemuTestConfig(g, vm, { kernelParams: ["console=ttyS0", "quiet"], rootOverlay: { type: "raw", size: "32M" }, stopTimeout: 20 });
+  // The container's own users: nobody exists there (systemd-sysusers), alice would not.
+  config.user = { name: "nobody", uid: 65534, gid: 65534, group: "nogroup", home: "/nonexistent", runtimeDir: "/run/user/65534" };
+  // Outside /tmp: the helper units have PrivateTmp= and would not see a tree there.
+  const dir = join(CACHE, `nspawn-run-${process.pid}-${vm}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, "out");
+  writeTree(render(config, out), out);
+  const units = join(dir, "units");
+  const results = join(dir, "results");
+  mkdirSync(results);
+  cpSync(join(out, "lib", "systemd", "system"), units, { recursive: true });
+  writeFileSync(join(dir, "driver.sh"), DRIVER, { mode: 0o755 });
+  writeFileSync(
+    join(units, "vmsilo-e2e.service"),
+    ["[Unit]", "Description=vmsilo e2e driver", "After=basic.target", "", "[Service]", "Type=oneshot", `ExecStart=${join(dir, "driver.sh")} ${vm}`, "StandardOutput=journal", ""].join("\n"),
+  );
+  const tmpfiles = join(dir, "tmpfiles");
+  mkdirSync(tmpfiles);
+  cpSync(join(out, "lib", "tmpfiles.d", "vmsilo.conf"), join(tmpfiles, "vmsilo.conf"));
+
+  const r = spawnSync(
+    "timeout",
+    [
+      "-k", "10", "240",
+      "systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--directory=/", "--volatile=yes",
+      `--bind-ro=${units}:/etc/systemd/system`,
+      `--bind-ro=${tmpfiles}:/etc/tmpfiles.d`,
+      `--bind-ro=${CACHE}`,
+      `--bind=${results}:/results`,
+      "--boot", "--", "systemd.unit=vmsilo-e2e.service", "systemd.firstboot=off",
+    ],
+    { encoding: "utf8", maxBuffer: 64 << 20 },
+  );
+  const result = readOr(join(results, "result"));
+  const context = () =>
+    `nspawn exit ${r.status}\n--- result\n${result}\n--- console\n${readOr(join(results, "console1.txt"))}\n--- journal\n${readOr(join(results, "journal.txt")).split("\n").slice(-60).join("\n")}\n--- nspawn\n${(r.stdout + r.stderr).slice(-3000)}`;
+  if (!result.includes("done") && /Failed to|not supported|cannot/i.test(r.stderr) && !readdirSync(results).length) {
+    return skip(t, `systemd-nspawn cannot boot a container here: ${r.stderr.trim().split("\n").slice(-2).join(" | ")}`);
+  }
+  assert.match(result, /^done$/m, context());
+  const failed = result.split("\n").filter((l) => l.startsWith("FAIL"));
+  assert.deepEqual(failed, [], context());
+  for (const check of ["vm-started", "guest-ready", "console-hostname", "guest-saw-powerbutton", "stopped-no-qmp-socket", "stopped-no-ephemeral-disk", "killed-failed", "killed-no-qmp-socket", "killed-no-ephemeral-disk"]) {
+    assert.match(result, new RegExp(`^ok ${check}$`, "m"), check);
+  }
+  const stopMs = Number(/^stop-ms (\d+)$/m.exec(result)?.[1]);
+  assert.ok(stopMs < 20000, `the graceful stop took ${stopMs} ms (stopTimeout 20 s)`);
+  assert.ok(readFileSync(join(results, "console1.txt"), "utf8").includes(`VMSILO-TEST hostname ${vm}`));
+});
