@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -234,4 +236,23 @@ int check_preamble(const unsigned char *p, char *out, size_t outlen) {
     return -1;
   }
   return 0;
+}
+
+int unix_listen(const char *path) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof sa.sun_path) {
+    msg("socket path too long: %s", path);
+    return -2;
+  }
+  strcpy(sa.sun_path, path);
+  struct stat st;
+  if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path);
+  int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 128) < 0) {
+    msg("cannot listen on %s: %s", path, strerror(errno));
+    if (lfd >= 0) close(lfd);
+    return -1;
+  }
+  msg("listening on %s", path);
+  return lfd;
 }

@@ -53,5 +53,8 @@ int buf_send(struct buf *b, int fd);
 int check_preamble(const unsigned char *p, char *out, size_t outlen);
 
 void *xmalloc(size_t n);
+/* A listening unix stream socket at path (a stale socket there is replaced); says why on failure
+ * and returns -2 when the path is too long, -1 on any other error. */
+int unix_listen(const char *path);
 
 #endif

@@ -641,20 +641,9 @@ static int accept_loop(int lfd) {
 }
 
 static int listen_unix(const char *path) {
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof sa.sun_path) {
-    msg("socket path too long: %s", path);
-    return 1;
-  }
-  strcpy(sa.sun_path, path);
-  struct stat st;
-  if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path);
-  int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 128) < 0) {
-    msg("cannot listen on %s: %s", path, strerror(errno));
-    return 1;
-  }
-  msg("listening on %s", path);
+  int lfd = unix_listen(path);
+  if (lfd == -2) return 1;
+  if (lfd < 0) return 1;
   return accept_loop(lfd);
 }
 

@@ -373,20 +373,9 @@ static int accept_loop(int lfd, unsigned long timeout_s) {
 }
 
 static int listen_unix(const char *lpath, unsigned long timeout_s) {
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  if (strlen(lpath) >= sizeof sa.sun_path) {
-    msg("socket path too long: %s", lpath);
-    return 2;
-  }
-  strcpy(sa.sun_path, lpath);
-  struct stat st;
-  if (lstat(lpath, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(lpath);
-  int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 128) < 0) {
-    msg("cannot listen on %s: %s", lpath, strerror(errno));
-    return 1;
-  }
-  msg("listening on %s", lpath);
+  int lfd = unix_listen(lpath);
+  if (lfd == -2) return 2;
+  if (lfd < 0) return 1;
   return accept_loop(lfd, timeout_s);
 }
 
