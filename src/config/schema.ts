@@ -315,7 +315,7 @@ const vm = object(
       {
         machine: nullable(oneOf(QEMU_MACHINES, { doc: "" }), { doc: "Machine type; null takes `qemu.machine`.", default: null, produces: "qemu `-machine`" }),
         accel: nullable(oneOf(QEMU_ACCELS, { doc: "" }), { doc: "Accelerator; null takes `qemu.accel`.", default: null, produces: "qemu `-accel`" }),
-        cpu: nullable(str(g.QEMU_CPU, g.QEMU_CPU_TEXT, { doc: "" }), { doc: "CPU model; null: `host` with kvm, `max` with tcg.", default: null, produces: "qemu `-cpu`" }),
+        cpu: nullable(str(g.QEMU_CPU, g.QEMU_CPU_TEXT, { doc: "" }), { doc: "CPU model; null: `host` with kvm, `qemu64` with tcg (where `max` would have the guest run AVX code that TCG emulates slowly).", default: null, produces: "qemu `-cpu`" }),
         console: oneOf(["virtio", "serial"] as const, {
           doc: "The guest console: a virtio console (`hvc0`, as crosvm gives) or the serial port (`ttyS0`, prints from the first kernel message on); either is wired to the console relay.",
           default: "virtio",

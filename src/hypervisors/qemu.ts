@@ -34,7 +34,9 @@ export function qemuSettings(vm: VmConfig | { qemu: QemuVmConfig }, config: Conf
   return {
     machine,
     accel,
-    cpu: vm.qemu.cpu ?? (accel === "kvm" ? "host" : "max"),
+    // Under TCG, `max` offers AVX/AVX2, which guests then use and TCG emulates expensively; the
+    // baseline qemu64 keeps them on SSE2 paths (docs/qemu.md).
+    cpu: vm.qemu.cpu ?? (accel === "kvm" ? "host" : "qemu64"),
     /** virtio devices: `-device` suffix, `virtio-blk-device` on microvm, `virtio-blk-pci` on a PC. */
     bus: machine === "microvm" ? ("device" as const) : ("pci" as const),
   };
@@ -167,7 +169,7 @@ function refusals(name: string, vm: VmConfig, config: Config): Issue[] {
   const ch = vm.cloudHypervisor;
   const chSet = [ch.logLevel !== null && "logLevel", ch.extraArgs.length > 0 && "extraArgs", Object.keys(ch.extraConfig).length > 0 && "extraConfig"];
   for (const k of chSet) if (k) refuse(`cloudHypervisor.${k}`, 'applies to cloud-hypervisor only, but this VM\'s hypervisor is qemu; remove it or use qemu.extraArgs');
-  if (q.accel === "tcg" && /^host(?:,|$)/.test(q.cpu)) refuse("qemu.cpu", `must not be "host" with accel "tcg" (qemu's host CPU model needs KVM); use "max" or leave it null`);
+  if (q.accel === "tcg" && /^host(?:,|$)/.test(q.cpu)) refuse("qemu.cpu", `must not be "host" with accel "tcg" (qemu's host CPU model needs KVM); use "qemu64" or "max", or leave it null`);
   for (const tag of Object.keys(vm.qemu.shares9p)) {
     if (tag.length > NINEP_TAG_MAX) refuse(`qemu.shares9p.${tag}`, `tag must be at most ${NINEP_TAG_MAX} characters for 9p (qemu's mount_tag limit), got ${tag.length}`);
     if (tag in vm.sharedDirectories || (tag === "home" && vm.sharedHome !== false)) refuse(`qemu.shares9p.${tag}`, `tag ${JSON.stringify(tag)} is also a virtio-fs share of this VM; the guest could not tell them apart, rename one`);

@@ -24,6 +24,7 @@ import { ROOT, example, render, tempDir, writeTree } from "../support/harness.js
 
 export const CACHE = process.env.VMSILO_E2E_CACHE ?? join(ROOT, "test", "e2e", ".cache");
 export const GUEST_INIT = join(ROOT, "test", "e2e", "guest", "init");
+export const MODALIAS_MATCH = join(ROOT, "test", "e2e", "guest", "modalias-match.c");
 /** Debian's C virtiofsd (qemu-system-common), behind the Rust-flag stand-in. */
 export const C_VIRTIOFSD = "/usr/lib/qemu/virtiofsd";
 /** Every qemu of the tests is wrapped in `timeout` with at most this (seconds). */
@@ -172,10 +173,10 @@ function extractVmlinux(bzImage: string, out: string): void {
  */
 export const MODULE_SETS = {
   vm: ["virtio_mmio", "virtio_pci", "virtio_blk", "virtio_console", "virtio_net", "erofs", "overlay", "virtiofs", "button", "evdev", "9pnet_virtio", "9p"],
-  exec: ["virtio_mmio", "virtio_pci", "virtio_blk", "virtiofs"],
+  exec: ["virtio_mmio", "virtio_blk", "virtiofs"],
   seedexec: ["virtio_mmio", "virtio_pci", "virtio_blk", "9pnet_virtio", "9p"],
 } as const;
-export const COLDPLUG = ["virtio_rng", "virtio_input", "virtio_net", "virtio_console", "virtio_balloon", "uhci_hcd", "ehci_pci", "xhci_pci", "usbhid", "hid_generic", "ahci", "i2c_i801", "lpc_ich", "bochs"];
+export const COLDPLUG = ["virtio_pci", "virtio_rng", "virtio_input", "virtio_net", "virtio_console", "virtio_balloon", "uhci_hcd", "ehci_pci", "xhci_pci", "usbhid", "hid_generic", "ahci", "i2c_i801", "lpc_ich", "bochs"];
 
 /** A module's insmod chain (its dependencies first), or null when this kernel lacks it. */
 function moduleChain(k: Kernel, m: string): string[] | null {
@@ -239,13 +240,15 @@ export function testInitramfs(k: Kernel): string {
     return chain ? [[m, chain] as const] : [];
   });
   const modules = [...new Set([...Object.values(sets).flat(), ...coldplug.flatMap(([, c]) => c)])];
-  const key = hash(readFileSync(GUEST_INIT), readFileSync(agent), readFileSync(busybox), readFileSync(bash), k.version, JSON.stringify([sets, coldplug]));
+  const key = hash(readFileSync(GUEST_INIT), readFileSync(MODALIAS_MATCH), readFileSync(agent), readFileSync(busybox), readFileSync(bash), k.version, JSON.stringify([sets, coldplug]));
   const dir = cached(join(CACHE, `initramfs-${key}`), (tmp) => {
     const r = join(tmp, "root");
     for (const d of ["bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "run", "mnt", "root", "lib/modules", "nix/store"]) mkdirSync(join(r, d), { recursive: true });
     copyFileSync(busybox, join(r, "bin", "busybox"));
     copyFileSync(bash, join(r, "bin", "bash"));
     copyFileSync(agent, join(r, "bin", "vmsilo-agent"));
+    const cc = sh("cc", ["-O2", "-static", "-o", join(r, "bin", "modalias-match"), MODALIAS_MATCH]);
+    if (cc.status !== 0) throw new Error(`cc modalias-match.c failed: ${cc.stderr}`);
     for (const lib of libsOf(bash)) {
       mkdirSync(join(r, dirname(lib)), { recursive: true });
       copyFileSync(lib, join(r, lib));
@@ -253,7 +256,8 @@ export function testInitramfs(k: Kernel): string {
     for (const m of modules) copyFileSync(m, join(r, "lib", "modules", basename(m)));
     const names = (files: readonly string[]) => files.map((m) => basename(m).replace(/\.ko$/, "")).join("\n") + "\n";
     for (const [role, files] of Object.entries(sets)) writeFileSync(join(r, "etc", `modules-${role}`), names(files));
-    // Coldplug: "<modalias pattern> <module>" lines from the kernel's modules.alias, and each module's chain.
+    // Coldplug: "<modalias glob> <module>" lines from the kernel's modules.alias, each module's
+    // chain, and the matcher (fnmatch, in C: what udev's kmod builtin costs a NixOS guest).
     mkdirSync(join(r, "etc", "modules.d"));
     const wanted = new Map(coldplug.map(([m, chain]) => [m, chain]));
     const aliases = readFileSync(join(k.modulesRoot, "lib", "modules", k.version, "modules.alias"), "utf8")

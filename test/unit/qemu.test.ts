@@ -106,7 +106,7 @@ test("refusals name the VM and the option", () => {
     ["disk options", qemuConfig({ additionalDisks: [{ path: "/d.img", options: { sparse: false } }] }), "nixosVms.work.additionalDisks[0].options: not supported by hypervisor qemu: these are crosvm `--block` keys (sparse); remove them"],
     ["vfio options", qemuConfig({ qemu: { machine: "q35" }, pciDevices: [{ path: "01:00.0", options: { iommu: "viommu" } }] }), "nixosVms.work.pciDevices[0].options: not supported by hypervisor qemu: these are crosvm `--vfio` keys; remove them"],
     ["cloud-hypervisor settings", qemuConfig({ cloudHypervisor: { extraArgs: ["-v"] } }), "nixosVms.work.cloudHypervisor.extraArgs: applies to cloud-hypervisor only, but this VM's hypervisor is qemu; remove it or use qemu.extraArgs"],
-    ["global tcg with host cpu", qemuConfig({ qemu: { cpu: "host,+x2apic" } }, { qemu: { accel: "tcg" } }), 'nixosVms.work.qemu.cpu: must not be "host" with accel "tcg" (qemu\'s host CPU model needs KVM); use "max" or leave it null'],
+    ["global tcg with host cpu", qemuConfig({ qemu: { cpu: "host,+x2apic" } }, { qemu: { accel: "tcg" } }), 'nixosVms.work.qemu.cpu: must not be "host" with accel "tcg" (qemu\'s host CPU model needs KVM); use "qemu64" or "max", or leave it null'],
     ["9p tag too long", qemuConfig({ qemu: { shares9p: { ["t".repeat(32)]: { path: "/srv" } } } }), `nixosVms.work.qemu.shares9p.${"t".repeat(32)}: tag must be at most 31 characters for 9p (qemu's mount_tag limit), got 32`],
     ["9p tag also virtio-fs", qemuConfig({ sharedDirectories: { data: { path: "/a" } }, qemu: { shares9p: { data: { path: "/b" } } } }), 'nixosVms.work.qemu.shares9p.data: tag "data" is also a virtio-fs share of this VM; the guest could not tell them apart, rename one'],
     [
