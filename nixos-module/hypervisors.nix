@@ -5,6 +5,20 @@
 #
 # The generator refuses the same combinations (src/hypervisors/*.ts `refusals`), with finer detail
 # (option keys, versions); these fail evaluation first.
+let
+  # qemu's own settings, refused on the other hypervisors (docs/qemu.md).
+  qemuOnly = {
+    "qemu.machine" = "applies to qemu only";
+    "qemu.accel" = "applies to qemu only";
+    "qemu.cpu" = "applies to qemu only";
+    "qemu.console" = "applies to qemu only";
+    "qemu.vsock" = "applies to qemu only";
+    "qemu.bios" = "applies to qemu only";
+    "qemu.shares9p" = "applies to qemu only";
+    "qemu.extraArgs" = "applies to qemu only";
+    "network.interfaces.<name>.type" = "\"user\" is qemu's user-mode network; use a tap";
+  };
+in
 {
   crosvm = {
     description = "crosvm";
@@ -14,7 +28,8 @@
       "cloudHypervisor.logLevel" = "applies to cloud-hypervisor only";
       "cloudHypervisor.extraArgs" = "applies to cloud-hypervisor only";
       "cloudHypervisor.extraConfig" = "applies to cloud-hypervisor only";
-    };
+    }
+    // qemuOnly;
   };
   "cloud-hypervisor" = {
     description = "cloud-hypervisor";
@@ -24,6 +39,22 @@
       "crosvm.logLevel" = "a crosvm option; set cloudHypervisor.logLevel";
       "crosvm.extraArgs" = "crosvm options; use cloudHypervisor.extraArgs";
       "crosvm.extraRunArgs" = "crosvm options; use cloudHypervisor.extraArgs or cloudHypervisor.extraConfig";
+    }
+    // qemuOnly;
+  };
+  qemu = {
+    description = "qemu";
+    package = "qemu";
+    unsupported = {
+      gpu = "vmsilo's GPU is crosvm's vhost-user virtio-gpu backend, which qemu cannot attach";
+      sound = "vhost-device-sound needs a vhost-user sound device";
+      vhostUser = "these are crosvm `--vhost-user` devices; attach qemu devices with qemu.extraArgs";
+      "crosvm.logLevel" = "a crosvm option";
+      "crosvm.extraArgs" = "crosvm options; use qemu.extraArgs";
+      "crosvm.extraRunArgs" = "crosvm options; use qemu.extraArgs";
+      "cloudHypervisor.logLevel" = "applies to cloud-hypervisor only";
+      "cloudHypervisor.extraArgs" = "applies to cloud-hypervisor only";
+      "cloudHypervisor.extraConfig" = "applies to cloud-hypervisor only";
     };
   };
 }

@@ -66,6 +66,14 @@ let
       re = ipv4;
       text = "an IPv4 address";
     };
+    ipv4OrEmpty = {
+      re = "(${ipv4})?";
+      text = ''an IPv4 address or ""'';
+    };
+    qemuCpu = {
+      re = "[A-Za-z0-9][A-Za-z0-9_.,=+-]*";
+      text = ''a qemu CPU model like "host", "max" or "Skylake-Client,-hle"'';
+    };
     cidr4 = {
       re = "${ipv4}/${prefix4}";
       text = ''an IPv4 address with prefix length, like "10.0.0.2/24"'';

@@ -95,6 +95,20 @@ let
           };
           description = doc "Further crosvm `--block` keys, over the defaults `packed-queue=true`, `direct=true`." "crosvm `--block <key>=<value>`";
         };
+        format = mkOption {
+          type = types.enum [
+            "raw"
+            "qcow2"
+          ];
+          default = "raw";
+          description = doc "Image format (crosvm detects it itself; qemu is told, so a raw image is never probed)." "qemu `-drive format=`";
+        };
+        createSize = mkOption {
+          type = types.nullOr vt.size;
+          default = null;
+          example = "20G";
+          description = doc "Additional disks only: create the image (sparse raw, or qcow2) of this size at VM start when it does not exist (qemu-vm.nix `emptyDiskImages`); an existing image is never touched." "`libexec/vmsilo/create-disk` as `ExecStartPre=`";
+        };
       };
     };
 
@@ -242,6 +256,76 @@ let
       };
     };
 
+  forwardEnd = side: {
+    address = mkOption {
+      type = vlib.grammarType "ipv4OrEmpty";
+      default = "";
+      description = doc "The ${side} address (empty: qemu's default for that side)." "qemu `hostfwd=`/`guestfwd=`";
+    };
+    port = mkOption {
+      type = types.ints.between 1 65535;
+      description = doc "The ${side} port." "qemu `hostfwd=`/`guestfwd=`";
+    };
+  };
+
+  forwardPortModule = {
+    options = {
+      from = mkOption {
+        type = types.enum [
+          "host"
+          "guest"
+        ];
+        default = "host";
+        description = doc "Which side connects: host (a host port reaches the guest) or guest (a guest address reaches a host port; TCP only)." "qemu `hostfwd=` or `guestfwd=`";
+      };
+      proto = mkOption {
+        type = types.enum [
+          "tcp"
+          "udp"
+        ];
+        default = "tcp";
+        description = doc "Protocol." "qemu `hostfwd=`";
+      };
+      host = forwardEnd "host";
+      guest = forwardEnd "guest";
+    };
+  };
+
+  share9pModule = {
+    options = {
+      path = mkOption {
+        type = vt.absPath;
+        example = "/srv/media";
+        description = doc "Host directory to share." "qemu `-fsdev local,path=`";
+      };
+      securityModel = mkOption {
+        type = types.enum [
+          "mapped-xattr"
+          "mapped-file"
+          "passthrough"
+          "none"
+        ];
+        default = "mapped-xattr";
+        description = doc "How guest ownership and modes are stored (qemu-vm.nix `securityModel`)." "qemu `-fsdev security_model=`";
+      };
+      readonly = mkOption {
+        type = types.bool;
+        default = false;
+        description = doc "Share read-only." "qemu `-fsdev readonly=on`";
+      };
+    };
+  };
+
+  qemuMachines = [
+    "microvm"
+    "q35"
+    "pc"
+  ];
+  qemuAccels = [
+    "kvm"
+    "tcg"
+  ];
+
   interfaceModule =
     { name, ... }:
     {
@@ -254,9 +338,23 @@ let
           description = "The guest interface name: the attribute name, checked against the interface-name grammar.";
         };
         type = mkOption {
-          type = types.enum [ "tap" ];
+          type = types.enum [
+            "tap"
+            "user"
+          ];
           default = "tap";
-          description = doc "Interface kind." "a host tap device";
+          description = doc "Interface kind: a host tap, or (qemu only) qemu's user-mode network (NAT to the host's network, DHCP, nothing to set up on the host)." "a host tap device; qemu `-netdev tap` or `-netdev user`";
+        };
+        forwardPorts = mkOption {
+          type = types.listOf (types.submodule forwardPortModule);
+          default = [ ];
+          example = literalExpression ''[ { host.port = 2222; guest.port = 22; } ]'';
+          description = doc "User-mode interfaces: port forwards (qemu-vm.nix `forwardPorts`)." "qemu `-netdev user,hostfwd=…`/`guestfwd=…`";
+        };
+        restrictNetwork = mkOption {
+          type = types.bool;
+          default = false;
+          description = doc "User-mode interfaces: isolate the guest from the host's network, keeping only the forwards (qemu-vm.nix `restrictNetwork`)." "qemu `-netdev user,restrict=on`";
         };
         macAddress = mkOption {
           type = types.nullOr vt.mac;
@@ -598,6 +696,49 @@ let
             description = doc "Merged over the generated cloud-hypervisor VM config (objects key by key, lists and values replaced, `null` removes a key)." "`share/vmsilo/<vm>/cloud-hypervisor.json` (`ch-remote create`)";
           };
         };
+        qemu = {
+          machine = mkOption {
+            type = types.nullOr (types.enum qemuMachines);
+            default = null;
+            description = doc "Machine type; null takes `programs.vmsilo.qemu.machine`." "qemu `-machine`";
+          };
+          accel = mkOption {
+            type = types.nullOr (types.enum qemuAccels);
+            default = null;
+            description = doc "Accelerator; null takes `programs.vmsilo.qemu.accel`." "qemu `-accel`";
+          };
+          cpu = mkOption {
+            type = types.nullOr (vlib.grammarType "qemuCpu");
+            default = null;
+            example = "host";
+            description = doc "CPU model; null: `host` with kvm, `qemu64` with tcg." "qemu `-cpu`";
+          };
+          console = mkOption {
+            type = types.enum [
+              "virtio"
+              "serial"
+            ];
+            default = "virtio";
+            description = doc "The guest console: a virtio console (`hvc0`, as crosvm gives) or the serial port (`ttyS0`); either is wired to the console relay." "qemu `-device virtconsole` or `-serial`";
+          };
+          vsock = mkOption {
+            type = types.bool;
+            default = true;
+            description = doc "Give the guest vhost-vsock with the VM's id as CID (vm-run and `vm-shell --ssh` need it)." "qemu `-device vhost-vsock-*,guest-cid=`";
+          };
+          bios = mkOption {
+            type = types.nullOr vt.absPath;
+            default = null;
+            example = literalExpression ''"''${pkgs.qboot}/bios.bin"'';
+            description = doc "Firmware image (qemu-vm.nix `bios`); null: qemu's default for the machine." "qemu `-bios`";
+          };
+          shares9p = mkOption {
+            type = types.attrsOf (types.submodule share9pModule);
+            default = { };
+            description = doc "9p shares by tag (qemu-vm.nix `sharedDirectories`); mount them in the guest with `fsType = \"9p\"`." "qemu `-fsdev local` + `-device virtio-9p-*` each";
+          };
+          extraArgs = argList "Extra qemu options for this VM, last on the command line (qemu-vm.nix `qemu.options`)." "qemu options";
+        };
         guestPrograms = mkOption {
           type = types.listOf types.package;
           default = [ ];
@@ -681,6 +822,74 @@ in
       };
     };
 
+    qemu = {
+      accel = mkOption {
+        type = types.enum qemuAccels;
+        default = "kvm";
+        description = doc "Accelerator of qemu VMs and vm-exec: kvm, or tcg (software emulation: slow, but it runs where KVM cannot)." "qemu `-accel`";
+      };
+      machine = mkOption {
+        type = types.enum qemuMachines;
+        default = "microvm";
+        description = doc "Machine type of qemu VMs and vm-exec." "qemu `-machine`";
+      };
+      extraArgs = argList "Extra qemu options for every qemu VM, after vmsilo's and before the VM's own." "qemu options";
+    };
+
+    vmExec = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+        description = doc "Generate `vm-exec`: run a script in a throwaway qemu VM that shares the host's store (docs/vm-exec.md)." "`bin/vm-exec`";
+      };
+      kernel = mkOption {
+        type = types.nullOr vt.absPath;
+        default = null;
+        description = doc "Kernel of the throwaway VM; required when enabled (the module does not build the vm-exec guest yet)." "qemu `-kernel`";
+      };
+      initramfs = mkOption {
+        type = types.nullOr vt.absPath;
+        default = null;
+        description = doc "Initrd that runs the script (the guest side of docs/vm-exec.md); required when enabled." "qemu `-initrd`";
+      };
+      memory = mkOption {
+        type = types.ints.between 64 16777216;
+        default = 1024;
+        description = doc "Memory in MiB." "qemu `-m`";
+      };
+      cpus = mkOption {
+        type = types.ints.between 1 512;
+        default = 1;
+        description = doc "Virtual CPUs." "qemu `-smp`";
+      };
+      accel = mkOption {
+        type = types.nullOr (types.enum qemuAccels);
+        default = null;
+        description = doc "Accelerator; null takes `programs.vmsilo.qemu.accel`." "qemu `-accel`";
+      };
+      machine = mkOption {
+        type = types.nullOr (types.enum qemuMachines);
+        default = null;
+        description = doc "Machine type; null takes `programs.vmsilo.qemu.machine`." "qemu `-machine`";
+      };
+      storeDir = mkOption {
+        type = vt.absPath;
+        default = "/nix/store";
+        description = doc "The host store, shared read-only as tag `nix-store`." "virtiofsd `--shared-dir`";
+      };
+      kernelParams = mkOption {
+        type = types.listOf vt.kernelParam;
+        default = [ ];
+        description = doc "Extra kernel parameters, after vm-exec's own." "qemu `-append`";
+      };
+      extraArgs = argList "Extra qemu options, before the ones given after `--`." "qemu options";
+      timeout = mkOption {
+        type = types.ints.between 0 604800;
+        default = 0;
+        description = doc "Seconds the VM may run before vm-exec stops it and exits 125; 0: no limit." "`timeout` around qemu";
+      };
+    };
+
     gpu.allowWX = mkOption {
       type = types.bool;
       default = false;
@@ -734,6 +943,12 @@ in
         defaultText = "pkgs.vmsilo-tools (from this flake's overlay) or the package built from this repository";
         nullable = false;
         neededFor = "the vm-run programs: `vm-run` and the per-connection `vmsilo-vsock-proxy` of every VM's command socket on the host, and `vmsilo-agent`, the command agent on vsock port 5000 of every built guest (the same package)";
+      };
+      qemu = packageOption {
+        name = "qemu";
+        default = pkgs.qemu_kvm or null;
+        defaultText = "pkgs.qemu_kvm";
+        neededFor = "required when a VM uses qemu, when `vmExec.enable` is set, or a qcow2 disk is created (its `bin/qemu-system-x86_64` and `bin/qemu-img`)";
       };
       virtiofsd = packageOption {
         name = "virtiofsd";

@@ -34,7 +34,13 @@ let
   pick = names: attrs: lib.genAttrs names (n: attrs.${n});
 
   disk = d: {
-    inherit (d) path ro id;
+    inherit (d)
+      path
+      ro
+      id
+      format
+      createSize
+      ;
     options = d.options;
   };
 
@@ -64,9 +70,17 @@ let
 
   route = r: { inherit (r) via; };
 
+  forward = f: {
+    inherit (f) from proto;
+    host = { inherit (f.host) address port; };
+    guest = { inherit (f.guest) address port; };
+  };
+
   iface = i: {
+    forwardPorts = map forward i.forwardPorts;
     inherit (i)
       type
+      restrictNetwork
       macAddress
       dhcp
       addresses
@@ -122,6 +136,8 @@ let
             ro = vm.rootDiskReadonly;
             id = null;
             options = { };
+            format = "raw";
+            createSize = null;
           };
       additionalDisks = map disk vm.additionalDisks;
       rootOverlay = { inherit (vm.rootOverlay) type size; };
@@ -139,6 +155,18 @@ let
       };
       crosvm = { inherit (vm.crosvm) logLevel extraArgs extraRunArgs; };
       cloudHypervisor = { inherit (vm.cloudHypervisor) logLevel extraArgs extraConfig; };
+      qemu = {
+        inherit (vm.qemu)
+          machine
+          accel
+          cpu
+          console
+          vsock
+          bios
+          extraArgs
+          ;
+        shares9p = lib.mapAttrs (_: s: { inherit (s) path securityModel readonly; }) vm.qemu.shares9p;
+      };
     };
 
   json = {
@@ -159,7 +187,11 @@ let
       vmsiloTools = storePath cfg.packages.vmsiloTools;
       crosvm = ifUsed (anyVm (vm: vm.hypervisor == "crosvm" || vm.gpu != false)) cfg.packages.crosvm;
       cloudHypervisor = ifUsed anyCloudHypervisor cfg.packages.cloudHypervisor;
-      virtiofsd = ifUsed (anyVm (vm: vm.sharedDirectories != { } || vm.sharedHome != false)) cfg.packages.virtiofsd;
+      qemu = ifUsed (
+        cfg.vmExec.enable
+        || anyVm (vm: vm.hypervisor == "qemu" || lib.any (d: d.createSize != null && d.format == "qcow2") vm.additionalDisks)
+      ) cfg.packages.qemu;
+      virtiofsd = ifUsed (cfg.vmExec.enable || anyVm (vm: vm.sharedDirectories != { } || vm.sharedHome != false)) cfg.packages.virtiofsd;
       openssh = storePath cfg.packages.openssh;
       iproute2 = ifUsed (anyVm (vm: vm.network.interfaces != { })) cfg.packages.iproute2;
       vhostDeviceSound = ifUsed (anyVm (vm: vm.sound.playback || vm.sound.capture)) cfg.packages.vhostDeviceSound;
@@ -172,6 +204,22 @@ let
       inherit (cfg."cloud-hypervisor") logLevel extraArgs;
       # Read (and so the package evaluated) only when a VM uses cloud-hypervisor.
       version = if anyCloudHypervisor then cfg."cloud-hypervisor".version else null;
+    };
+    qemu = { inherit (cfg.qemu) accel machine extraArgs; };
+    vmExec = {
+      inherit (cfg.vmExec)
+        enable
+        kernel
+        initramfs
+        memory
+        cpus
+        accel
+        machine
+        storeDir
+        kernelParams
+        extraArgs
+        timeout
+        ;
     };
     gpu = { inherit (cfg.gpu) allowWX; };
     nixosVms = lib.listToAttrs (map (vm: lib.nameValuePair vm.name (vmJson vm)) vms);

@@ -24,8 +24,6 @@ export const QEMU_SYSTEM = "qemu-system-x86_64";
 export const MICROVM_TRANSPORTS = 24;
 /** 9p mount tags hold at most 31 bytes (hw/9pfs: MAX_TAG_LEN 32, with the NUL). */
 export const NINEP_TAG_MAX = 31;
-/** The network qemu's user mode gives the guest (SLiRP's default). */
-export const USER_NET = "10.0.2.0/24";
 
 /** The effective qemu settings of one VM: its own, else the global ones. */
 export function qemuSettings(vm: VmConfig | { qemu: QemuVmConfig }, config: Config) {

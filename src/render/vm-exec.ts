@@ -36,7 +36,12 @@ export const VM_EXEC = {
     "8250.nr_uarts=1",
     "audit=0",
     "nowatchdog",
+    "tsc=reliable",
+    "no_timer_check",
+    "rcupdate.rcu_expedited=1",
   ],
+  /** On microvm there is no PCI bus to probe. */
+  microvmParams: ["pci=off"],
   /** Exit status when the VM itself failed (no status came back). */
   vmFailed: 125,
 } as const;
@@ -87,7 +92,7 @@ export function renderVmExec(model: Model, t: Tools): GeneratedFile[] {
     seconds: model.config.startTimeout,
     storeFs: shellJoin([virtiofsd, "--shared-dir", x.storeDir, "--tag", VM_EXEC.storeTag, "--readonly", "--cache", "always", "--log-level", "error", "--socket-path"]),
     sharedFs: shellJoin([virtiofsd, "--cache", "auto", "--log-level", "error", "--shared-dir"]),
-    kernelParams: VM_EXEC.params.map(shellArrayWord).join(" "),
+    kernelParams: [...VM_EXEC.params, ...(q.machine === "microvm" ? VM_EXEC.microvmParams : [])].map(shellArrayWord).join(" "),
     userParams: x.kernelParams.map(shellArrayWord),
     tscKhz: q.accel === "tcg" && q.machine === "microvm",
     qemu: shellLines(lines),

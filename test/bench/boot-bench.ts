@@ -18,7 +18,6 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { tempDir } from "../support/harness.js";
 import {
   ConsoleCapture,
   cleanRuntime,
@@ -26,6 +25,7 @@ import {
   qemuPrerequisites,
   qemuTestConfig,
   renderTree,
+  tempDir,
   testInitramfs,
   testKernel,
   testRootImage,

@@ -8,7 +8,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { example, render, tempDir, writeTree } from "../support/harness.js";
@@ -118,10 +118,12 @@ test("vm-exec's virtiofsd daemons (store, --shared=DIR; as root and as a user) s
     writeFileSync(join(dir, name, "bin", name === "qemu" ? "qemu-system-x86_64" : name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
     return join(dir, name);
   };
-  const log = join(dir, "argv.log");
+  // One file per call: the two daemons start at once.
+  const log = join(dir, "argv");
+  mkdirSync(log);
   const config = example("minimal") as any;
   config.nixosVms = {};
-  config.programs = { ...config.programs, bash: "/usr", coreutils: "/usr", crosvm: null, qemu: stub("qemu", "exit 1"), virtiofsd: stub("virtiofsd", `printf '%s\\0' "$@" >>'${log}'; printf '\\n' >>'${log}'; exit 3`) };
+  config.programs = { ...config.programs, bash: "/usr", coreutils: "/usr", crosvm: null, qemu: stub("qemu", "exit 1"), virtiofsd: stub("virtiofsd", `printf '%s\\0' "$@" >'${log}/'$$; sleep 0.3; exit 3`) };
   config.startTimeout = 1;
   config.vmExec = { enable: true, kernel: "/k", initramfs: "/i" };
   const out = join(dir, "out");
@@ -130,8 +132,8 @@ test("vm-exec's virtiofsd daemons (store, --shared=DIR; as root and as a user) s
   mkdirSync(shared);
   const r = spawnSync(join(out, "bin", "vm-exec"), [`--shared=${shared}`, "true"], { encoding: "utf8", env: { ...process.env, TMPDIR: dir } });
   assert.equal(r.status, 125, r.stderr);
-  const calls = readFileSync(log, "utf8").split("\n").filter(Boolean).map((l) => l.split("\0").slice(0, -1));
-  assert.equal(calls.length, 2, readFileSync(log, "utf8"));
+  const calls = readdirSync(log).map((f) => readFileSync(join(log, f), "utf8").split("\0").slice(0, -1));
+  assert.equal(calls.length, 2, JSON.stringify(calls));
   for (const argv of calls) assert.deepEqual(rustVirtiofsdProblems(argv), [], argv.join(" "));
   const store = calls.find((a) => a.includes("nix-store"))!;
   assert.deepEqual(store.slice(0, 10), ["--shared-dir", "/nix/store", "--tag", "nix-store", "--readonly", "--cache", "always", "--log-level", "error", "--socket-path"]);

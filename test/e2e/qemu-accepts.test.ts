@@ -12,8 +12,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { tempDir } from "../support/harness.js";
-import { ConsoleCapture, Proc, cleanRuntime, execArgv, qemuTestConfig, renderTree, skip, testGuest, uniqueVmName, unitValues, waitFor, type TestGuest } from "./support.js";
+import { ConsoleCapture, Proc, cleanRuntime, execArgv, qemuTestConfig, renderTree, skip, testGuest, uniqueVmName, tempDir, unitValues, waitFor, type TestGuest } from "./support.js";
 
 interface Variant {
   label: string;

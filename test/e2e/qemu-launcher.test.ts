@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { tempDir } from "../support/harness.js";
 import {
   ConsoleCapture,
   Proc,
@@ -23,6 +22,7 @@ import {
   skip,
   testGuest,
   uniqueVmName,
+  tempDir,
   unitValues,
   waitFor,
 } from "./support.js";

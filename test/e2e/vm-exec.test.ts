@@ -8,8 +8,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { tempDir } from "../support/harness.js";
-import { renderTree, skip, testGuest, vmExecTestConfig, waitFor, type TestGuest } from "./support.js";
+import { renderTree, skip, testGuest, vmExecTestConfig, tempDir, waitFor, type TestGuest } from "./support.js";
 
 let tree: { out: string; tmp: string } | undefined;
 function setup(t: { skip(msg?: string): void }): { g: TestGuest; out: string; tmp: string } | null {

@@ -9,8 +9,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { ROOT, tempDir } from "../support/harness.js";
-import { bootAgentGuest, skip, testGuest } from "./support.js";
+import { ROOT } from "../support/harness.js";
+import { bootAgentGuest, skip, testGuest, tempDir } from "./support.js";
 
 test("vm-run round trip with a booted guest: argv exactly, stdin, stdout/stderr apart, exit status", async (t) => {
   const g = testGuest();

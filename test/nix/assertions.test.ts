@@ -90,6 +90,38 @@ const ASSERTIONS: AssertionCase[] = [
     expected: ["programs.vmsilo.nixosVms.work.cloudHypervisor.extraConfig: not supported by crosvm (applies to cloud-hypervisor only)."],
   },
   {
+    what: "qemu refuses sound, and crosvm settings",
+    module: vm("work", `{ hypervisor = "qemu"; sound.playback = true; crosvm.extraRunArgs = [ "--no-usb" ]; }`),
+    expected: [
+      "programs.vmsilo.nixosVms.work.crosvm.extraRunArgs: not supported by qemu (crosvm options; use qemu.extraArgs).",
+      "programs.vmsilo.nixosVms.work.sound: not supported by qemu (vhost-device-sound needs a vhost-user sound device).",
+    ],
+  },
+  {
+    what: "qemu refuses the GPU",
+    base: "desktop",
+    module: `{ lib, ... }: { programs.vmsilo.nixosVms = lib.mkForce { dev = { hypervisor = "qemu"; gpu = true; }; }; }`,
+    expected: ["programs.vmsilo.nixosVms.dev.gpu: not supported by qemu (vmsilo's GPU is crosvm's vhost-user virtio-gpu backend, which qemu cannot attach)."],
+  },
+  {
+    what: "crosvm refuses qemu settings and user-mode networking",
+    module: vm("work", `{ qemu.console = "serial"; network.interfaces.eth0.type = "user"; }`),
+    expected: [
+      'programs.vmsilo.nixosVms.work.network.interfaces.<name>.type: not supported by crosvm ("user" is qemu\'s user-mode network; use a tap).',
+      "programs.vmsilo.nixosVms.work.qemu.console: not supported by crosvm (applies to qemu only).",
+    ],
+  },
+  {
+    what: "vm-exec without its kernel and initramfs",
+    module: `{ ... }: { programs.vmsilo.vmExec.enable = true; }`,
+    expected: ["programs.vmsilo.vmExec: kernel and initramfs must be set when vmExec.enable is true (an initrd implementing docs/vm-exec.md's guest side)."],
+  },
+  {
+    what: "vm-exec without qemu",
+    module: `{ ... }: { programs.vmsilo.vmExec = { enable = true; kernel = "/k"; initramfs = "/i"; }; programs.vmsilo.packages.qemu = null; }`,
+    expected: ["programs.vmsilo.vmExec: packages.qemu and packages.virtiofsd are required by vmExec.enable, got null."],
+  },
+  {
     what: "no cloud-hypervisor package for a cloud-hypervisor VM",
     module: `{ ... }: { programs.vmsilo.packages.cloudHypervisor = null; programs.vmsilo.nixosVms.work.hypervisor = "cloud-hypervisor"; }`,
     expected: ["programs.vmsilo.packages.cloudHypervisor: is required by the hypervisor of VM work, got null."],
@@ -214,7 +246,9 @@ const TYPES: TypeCase[] = [
   { what: "an empty crosvm option value", module: vm("work", `{ pciDevices = [ { path = "01:00.0"; options.iommu = ""; } ]; }`), expected: ["programs.vmsilo.nixosVms.work.pciDevices", "non-empty string, non-negative integer or boolean"] },
   { what: "sharedHome as a relative path", module: vm("work", `{ sharedHome = "shared/work"; }`), expected: ["programs.vmsilo.nixosVms.work.sharedHome", "an absolute path without control characters"] },
   { what: "a size without digits", module: vm("work", `{ rootOverlay.size = "G"; }`), expected: ["programs.vmsilo.nixosVms.work.rootOverlay.size", 'a size like "10G"'] },
-  { what: "an unknown hypervisor", module: vm("work", `{ hypervisor = "qemu"; }`), expected: ["programs.vmsilo.nixosVms.work.hypervisor", '"crosvm"'] },
+  { what: "an unknown hypervisor", module: vm("work", `{ hypervisor = "kvmtool"; }`), expected: ["programs.vmsilo.nixosVms.work.hypervisor", '"qemu"'] },
+  { what: "a qemu machine type qemu-vm.nix has but vmsilo does not render", module: vm("work", `{ qemu.machine = "isapc"; }`), expected: ["programs.vmsilo.nixosVms.work.qemu.machine", '"microvm"'] },
+  { what: "a forwarded port of 0", module: vm("work", `{ hypervisor = "qemu"; network.interfaces.nat = { type = "user"; forwardPorts = [ { host.port = 0; guest.port = 22; } ]; }; }`), expected: ["programs.vmsilo.nixosVms.work.network.interfaces.nat.forwardPorts", "between 1 and 65535"] },
   { what: "a colour name with digits", module: vm("work", `{ color = "red2"; }`), expected: ["programs.vmsilo.nixosVms.work.color", "a CSS colour name or #RRGGBB"] },
   { what: "no vm-run programs (every VM has a command channel)", module: `{ ... }: { programs.vmsilo.packages.vmsiloTools = null; }`, expected: ["programs.vmsilo.packages.vmsiloTools", "is not of type `package'"] },
   { what: "a user name with upper case", module: `{ lib, ... }: { programs.vmsilo.user = lib.mkForce "Alice"; }`, expected: ["programs.vmsilo.user", "a POSIX user or group name"] },

@@ -37,6 +37,8 @@ const PAIRS: Record<string, { re: RegExp; text?: string }> = {
   color: { re: g.COLOR, text: g.COLOR_TEXT },
   userName: { re: g.USER_NAME, text: g.USER_NAME_TEXT },
   kvKey: { re: g.KV_KEY, text: g.KV_KEY_TEXT },
+  ipv4OrEmpty: { re: g.IPV4_OR_EMPTY, text: g.IPV4_OR_EMPTY_TEXT },
+  qemuCpu: { re: g.QEMU_CPU, text: g.QEMU_CPU_TEXT },
   // Inline in src/config/schema.ts.
   diskId: { re: /^[A-Za-z0-9_-]{1,20}$/ },
   vhostUserType: { re: /^[a-z][a-z0-9-]*$/ },

@@ -26,6 +26,7 @@ in
     crosvm = pkg "${s}4d6x0a0k3kr6n7w6gqmrb3mqafmmb0nn-crosvm-140.0";
     cloud-hypervisor = pkg "${s}5e1z9g4e7y5b8s0h2it1k3f5a7m9o0p2-cloud-hypervisor-53.0" // { version = "53.0"; };
     virtiofsd = pkg "${s}7m2p0x5v8n6r9h1y3zk2b4w6q8d0f1g3-virtiofsd-1.13.2";
+    qemu_kvm = pkg "${s}7q3ma1k6lq7w0b4j5b5n7m5ax9w5q2yz-qemu-10.1.2";
     openssh = pkg "${s}8n3q1y6w9p7s0j2z4al3c5x7r9e1g2h4-openssh-10.2p1";
     iproute2 = pkg "${s}9p4r2z7x0q8t1k3a5bm4d6y8s0f2h3i5-iproute2-6.17.0";
     vhost-device-sound = pkg "${s}aq5s3a8y1r9v2l4b6cn5e7z9t1g3i4j6-vhost-device-sound-0.2.0";
