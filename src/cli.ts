@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { basename, dirname, join, resolve as resolvePath } from "node:path";
+import { readFileSync } from "node:fs";
+import { resolve as resolvePath } from "node:path";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { ConfigError, generate, resolve } from "./generate.js";
-import type { FileTree } from "./render/files.js";
+import { isLink } from "./render/files.js";
+import { writeTreeAtomically } from "./write-tree.js";
 import { schemaReference } from "./config/reference.js";
 
 /** Exit statuses (D16): 0 success, 1 internal error, 2 bad input (nothing written). */
@@ -24,30 +25,6 @@ function readConfig(file: string): unknown {
     return JSON.parse(text);
   } catch (e) {
     throw new BadInput(`${file}: not valid JSON: ${(e as Error).message}`);
-  }
-}
-
-/** Write the whole tree into a sibling temporary directory, then move it into place. */
-function writeTree(tree: FileTree, out: string): void {
-  const parent = dirname(out);
-  mkdirSync(parent, { recursive: true });
-  const tmp = mkdtempSync(join(parent, `.${basename(out)}.tmp-`));
-  try {
-    for (const d of new Set([...tree.keys()].map((p) => dirname(join(tmp, p))))) mkdirSync(d, { recursive: true });
-    for (const f of tree.values()) {
-      const p = join(tmp, f.path);
-      writeFileSync(p, f.content, { mode: f.mode });
-      chmodSync(p, f.mode); // the process umask must not change the modes
-    }
-    if (existsSync(out)) {
-      const old = `${tmp}.old`;
-      renameSync(out, old);
-      renameSync(tmp, out);
-      rmSync(old, { recursive: true, force: true });
-    } else renameSync(tmp, out);
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
   }
 }
 
@@ -87,8 +64,8 @@ await yargs(hideBin(process.argv))
         if (argv.prefix !== undefined && !argv.prefix.startsWith("/")) throw new BadInput(`--prefix must be an absolute path, got ${JSON.stringify(argv.prefix)}`);
         const tree = generate(readConfig(argv.config), { prefix: argv.prefix ?? out });
         if (argv["dry-run"]) {
-          for (const f of tree.values()) process.stdout.write(`---${f.path}---\n${f.content}`);
-        } else writeTree(tree, out);
+          for (const f of tree.values()) process.stdout.write(isLink(f) ? `---${f.path} -> ${f.link}---\n` : `---${f.path}---\n${f.content}`);
+        } else writeTreeAtomically(tree, out);
       }),
   )
   .command(

@@ -5,7 +5,7 @@ import { validate } from "./config/validate.js";
 import type { Issue } from "./config/types.js";
 import { serialiseUnit } from "./systemd/unit.js";
 import { toolPaths } from "./render/context.js";
-import { type FileTree, type GeneratedFile, provenance } from "./render/files.js";
+import { type FileTree, type GeneratedEntry, provenance } from "./render/files.js";
 import { renderManifest } from "./render/manifest.js";
 import { renderPolkit } from "./render/polkit.js";
 import { renderSharedScripts, renderUserClis, renderVmScripts } from "./render/scripts.js";
@@ -39,7 +39,7 @@ export function generate(input: unknown, options: GenerateOptions): FileTree {
   if (!options.prefix.startsWith("/")) throw new Error(`prefix must be absolute, got ${options.prefix}`);
   const model = resolve(input);
   const t = toolPaths(model, options.prefix.replace(/\/+$/, ""));
-  const files: GeneratedFile[] = [];
+  const files: GeneratedEntry[] = [];
   const units = renderUnits(model, t);
   // Where each unit comes from, to name both sides of a file-name clash.
   const sources = new Map<string, string>();

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { runInNewContext } from "node:vm";
-import { example, render } from "./support/harness.js";
+import { example, fileAt, render } from "./support/harness.js";
 import { OUT } from "../src/model/paths.js";
 
 type Rule = (action: unknown, subject: unknown) => string;
@@ -18,7 +18,7 @@ function loadRule(text: string): Rule {
 const action = (unit: string, verb: string, id = "org.freedesktop.systemd1.manage-units") => ({ id, lookup: (k: string) => (k === "unit" ? unit : k === "verb" ? verb : undefined) });
 
 test("the user may start, stop and restart exactly the configured VM services", () => {
-  const rule = loadRule(render(example("desktop")).get(OUT.polkit)!.content);
+  const rule = loadRule(fileAt(render(example("desktop")), OUT.polkit).content);
   const alice = { user: "alice" };
   for (const vm of ["banking", "net", "work"]) {
     for (const verb of ["start", "stop", "restart"]) assert.equal(rule(action(`vmsilo-${vm}-vm.service`, verb), alice), "yes", `${verb} ${vm}`);

@@ -91,24 +91,6 @@ test("vm-start and vm-stop: usage, validated VM names, exit codes", () => {
   }
 });
 
-test("vm-run: usage, validated VM names, the socket and argv handed to the client unchanged", () => {
-  const { run, calls } = setup();
-  let r = run("bin/vm-run", []);
-  assert.equal(r.status, 2);
-  assert.match(r.stderr, /^usage: vm-run <vm> <command> \[args…\]\nVMs: work\n$/);
-  assert.equal(run("bin/vm-run", ["work"]).status, 2);
-  assert.equal(run("bin/vm-run", ["--help"]).status, 0);
-  for (const bad of ["nope", "wor*", "../work", "-n"]) {
-    r = run("bin/vm-run", [bad, "true"]);
-    assert.equal(r.status, 2, bad);
-    assert.match(r.stderr, /unknown VM/);
-  }
-  assert.deepEqual(calls("vmsilo-run"), [], "nothing reached the client for bad input");
-  r = run("bin/vm-run", ["work", "printf", "%s|", "-n", "a b", "", "$HOME"], { STUB_STATUS: "42" });
-  assert.equal(r.status, 42, "the client's status is vm-run's");
-  assert.deepEqual(calls("vmsilo-run"), ["/run/vmsilo/work/command.socket", "printf", "%s|", "-n", "a b", "", "$HOME"]);
-});
-
 test("vm-shell: options, console and ssh over vsock", () => {
   const vmName = `clitest${process.pid}`;
   const { run, calls } = setup(vmName);

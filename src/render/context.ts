@@ -24,7 +24,8 @@ export function toolPaths(model: Model, prefix: string) {
     systemctl: `${p.systemd}/bin/systemctl`,
     systemdNotify: `${p.systemd}/bin/systemd-notify`,
     socat: `${p.socat}/bin/socat`,
-    vmsiloRun: `${p.vmsiloTools}/bin/vmsilo-run`,
+    // vmsilo-run under the name vm-run: `vm-run VM …` finds /run/vmsilo/VM/command.socket itself.
+    vmRun: `${p.vmsiloTools}/bin/vm-run`,
     vsockProxy: `${p.vmsiloTools}/bin/vmsilo-vsock-proxy`,
     ip: p.iproute2 === null ? null : `${p.iproute2}/bin/ip`,
     virtiofsd: p.virtiofsd === null ? null : `${p.virtiofsd}/bin/virtiofsd`,

@@ -5,7 +5,19 @@ export interface GeneratedFile {
   readonly content: string;
 }
 
-export type FileTree = Map<string, GeneratedFile>;
+/** A generated symbolic link: a program installed under a generated name (it cannot carry a header). */
+export interface GeneratedLink {
+  readonly path: string;
+  readonly link: string;
+}
+
+export type GeneratedEntry = GeneratedFile | GeneratedLink;
+export type FileTree = Map<string, GeneratedEntry>;
+
+export const isLink = (e: GeneratedEntry): e is GeneratedLink => "link" in e;
+
+/** The regular files of a tree (everything but its links). */
+export const regularFiles = (tree: FileTree): GeneratedFile[] => [...tree.values()].filter((e): e is GeneratedFile => !isLink(e));
 
 /** The provenance lines every generated file starts with (as comments in its own syntax). */
 export function provenance(source: string): string[] {

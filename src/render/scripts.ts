@@ -4,7 +4,7 @@ import { driverFor } from "../hypervisors/index.js";
 import { agentTransportOf, launchPlanOf } from "../hypervisors/driver.js";
 import { shellJoin, shellLines, shellQuote } from "../shell/quote.js";
 import type { Tools } from "./context.js";
-import { type GeneratedFile, provenance, vmSource } from "./files.js";
+import { type GeneratedEntry, type GeneratedFile, provenance, vmSource } from "./files.js";
 import { renderTemplate } from "./templates.js";
 import { renderVmExec } from "./vm-exec.js";
 import { SSH_VSOCK_PORT, vsockConnectArgv } from "./units.js";
@@ -78,7 +78,7 @@ function sshConnect(vm: VmModel, model: Model, t: Tools): string[] {
   return vsockConnectArgv(transport, SSH_VSOCK_PORT, model, t);
 }
 
-export function renderUserClis(model: Model, t: Tools): GeneratedFile[] {
+export function renderUserClis(model: Model, t: Tools): GeneratedEntry[] {
   const vmList = model.vms.length ? model.vms.map((v) => v.name).join(", ") : "(none configured)";
   const verbCli = (command: string, verb: string, summary: string) =>
     script(`${OUT.bin}/${command}`, "vm-unit-verb.sh.hbs", {
@@ -107,13 +107,10 @@ export function renderUserClis(model: Model, t: Tools): GeneratedFile[] {
   return [
     verbCli("vm-start", "start", "start a VM (authorised by polkit for the vmsilo user)"),
     verbCli("vm-stop", "stop", "shut a VM down cleanly, then stop it"),
-    script(`${OUT.bin}/vm-run`, "vm-run.sh.hbs", {
-      bash: t.bash,
-      header: header("programs.vmsilo.nixosVms"),
-      vmList,
-      client: shellQuote(t.vmsiloRun),
-      vms: model.vms.map((v) => ({ pattern: casePattern([v.name]), socket: shellQuote(v.paths.commandSocket) })),
-    }),
+    // The C client itself, not a script around it: no interpreter start-up on every call (issue 4).
+    // It checks the VM name against the D1 grammar and takes /run/vmsilo/<vm>/command.socket, the
+    // path paths.ts gives every VM, and lists the VMs with a command socket on a usage error.
+    { path: `${OUT.bin}/vm-run`, link: t.vmRun },
     shell,
     ...renderVmExec(model, t),
   ];

@@ -10,8 +10,11 @@
  *     dummy disk from qemu-img, the qemu-vm.nix runner's q35 line with 9p store, xchg, shared and
  *     Nix DB shares, the exit status through the 9p xchg directory).
  *
- * Runs interleaved, medians printed; the last two lines are the ratios (goals: boot ≤ 0.6,
- * vm-exec ≤ 0.4). Needs root or the e2e prerequisites installed (see test/e2e/support.ts).
+ * The guest loads a driver for every device the VMM exposes (matched on modalias, as udev does in
+ * a NixOS guest), so the devices a command line adds cost what they cost a real guest; vm-exec's
+ * initrd loads only what it uses (docs/vm-exec.md), the seed's runs NixOS's stage 1, which
+ * coldplugs too. Runs interleaved, medians printed; the last two lines are the ratios (goals:
+ * boot ≤ 0.6, vm-exec ≤ 0.4). Needs root or the e2e prerequisites installed (test/e2e/support.ts).
  *
  *   npx tsc -p . && node dist/test/bench/boot-bench.js [--runs N]
  */

@@ -7,13 +7,12 @@
  *
  * Paths (each call is one process spawned from here, like a shell would):
  *   baseline        /bin/true, spawned the same way (the cost of spawning anything)
- *   bash wrapper    vm-run as a bash script (name check, exec vmsilo-run) → command socket →
- *                   Accept=yes stand-in (fork + exec of vmsilo-vsock-proxy per connection, like systemd) →
- *                   vmsilo-agent --listen-unix (fork per connection) → fork + execvp true
- *   C symlink       the same with vm-run a symlink to vmsilo-run (no interpreter)
- *   Accept=no       vm-run symlink → vmsilo-vsock-proxy --listen-unix (one fork per connection, no exec)
+ *   as generated    bin/vm-run (a link to the C client) → command socket → Accept=yes stand-in (fork +
+ *                   exec of vmsilo-vsock-proxy per connection, like systemd) → vmsilo-agent --listen-unix
+ *                   (fork per connection) → fork + execvp true. The goal line is this path's.
+ *   Accept=no       vm-run → vmsilo-vsock-proxy --listen-unix (one fork per connection, no exec)
  *   no proxy        vmsilo-run straight to the agent (what the proxy hop costs)
- *   socket-activate like "C symlink", with systemd-socket-activate --inetd doing the accepts (when installed)
+ *   socket-activate as generated, with systemd-socket-activate --inetd doing the accepts (when installed)
  *   original        bash wrapper (ORIGINAL B20) → echo "$@" | socat - UNIX-CONNECT → socat UNIX-LISTEN,fork
  *                   EXEC of a sh that reads the line and evals it (the guest side the original implies)
  * The agent side is the same for all new paths; in a guest it is started per connection by systemd
@@ -78,38 +77,23 @@ const agentSock = join(dir, "agent.sock");
 await start([bin("vmsilo-agent"), "--listen-unix", agentSock], agentSock);
 await start([bin("test/vmsilo-test-accept"), join(run, "work", "command.socket"), bin("vmsilo-vsock-proxy"), "--unix", agentSock], join(run, "work", "command.socket"));
 await start([bin("vmsilo-vsock-proxy"), "--listen-unix", join(run, "fork", "command.socket"), "--unix", agentSock], join(run, "fork", "command.socket"));
-// vm-run as a symlink to vmsilo-run: the C client checks the name and finds $VMSILO_RUN_DIR/<vm>/command.socket.
-const vmRunC = join(dir, "c", "vm-run");
+// vm-run as the generator writes it: a link to vmsilo-tools' vm-run (the C client, which checks the
+// name and finds $VMSILO_RUN_DIR/<vm>/command.socket).
+const vmRun = join(dir, "c", "vm-run");
 mkdirSync(join(dir, "c"));
-symlinkSync(bin("vmsilo-run"), vmRunC);
-
-// The new wrapper, as the generator will render it: check the name, then exec the C client.
-const vmRun = script(
-  join(dir, "vm-run"),
-  `#!/usr/bin/env bash
-if [ $# -lt 2 ]; then echo "usage: vm-run <vm> <command> [args...]" >&2; exit 2; fi
-case "$1" in
-  work) ;;
-  *) echo "vm-run: unknown VM: \${1@Q}" >&2; exit 2 ;;
-esac
-socket=${run}/$1/command.socket
-shift
-exec ${bin("vmsilo-run")} "$socket" "$@"
-`,
-);
+symlinkSync(bin("vmsilo-run"), vmRun);
 
 const paths: { name: string; argv: string[] }[] = [
   { name: "baseline (/bin/true)", argv: ["/bin/true"] },
-  { name: "vm-run: bash wrapper, Accept=yes proxy", argv: [vmRun, "work", "true"] },
-  { name: "vm-run: C symlink, Accept=yes proxy", argv: [vmRunC, "work", "true"] },
-  { name: "vm-run: C symlink, Accept=no forking proxy", argv: [vmRunC, "fork", "true"] },
+  { name: "vm-run, Accept=yes proxy (as generated)", argv: [vmRun, "work", "true"] },
+  { name: "vm-run, Accept=no forking proxy", argv: [vmRun, "fork", "true"] },
   { name: "vmsilo-run, no proxy", argv: [bin("vmsilo-run"), agentSock, "true"] },
 ];
 
 if (have("systemd-socket-activate")) {
   const sa = join(run, "sa", "command.socket");
   await start(["systemd-socket-activate", "--inetd", "-a", "-l", sa, bin("vmsilo-vsock-proxy"), "--unix", agentSock], sa, true);
-  paths.push({ name: "vm-run: C symlink, systemd-socket-activate", argv: [vmRunC, "sa", "true"] });
+  paths.push({ name: "vm-run, systemd-socket-activate", argv: [vmRun, "sa", "true"] });
 }
 
 if (haveSocat) {
@@ -167,7 +151,7 @@ paths.forEach((p, k) => {
 });
 const orig = paths.findIndex((p) => p.name.startsWith("original"));
 console.log("");
-for (const k of [1, 2, 3]) {
+for (const k of [1]) {
   const p50 = q(samples[k]!, 50);
   const vsOrig = orig > 0 ? `, ${(p50 / q(samples[orig]!, 50)).toFixed(2)} × the original's p50` : "";
   console.log(`goal p50 ≤ ${GOAL_MS} ms: ${paths[k]!.name}: ${p50.toFixed(2)} ms (${(p50 - base).toFixed(2)} ms over the baseline spawn)${vsOrig}: ${p50 <= GOAL_MS ? "met" : "NOT met"}`);

@@ -23,7 +23,7 @@ import { launchPlanOf } from "../../src/hypervisors/driver.js";
 import { chConfigPath } from "../../src/hypervisors/cloud-hypervisor.js";
 import { ABS_PATH, KERNEL_PARAM } from "../../src/config/grammar.js";
 import { parseUnit } from "../../src/systemd/unit.js";
-import { EXAMPLES, ROOT, example, have, render, tempDir, writeTree } from "../support/harness.js";
+import { example, EXAMPLES, fileAt, have, regularFiles, render, ROOT, tempDir, writeTree } from "../support/harness.js";
 import { buildAgent } from "../vmrun/support.js";
 import { VMM_DIR, parseSystemdExec } from "./crosvm-contract.js";
 import { checkChArgv, checkChRemoteArgv, loadChCli, schemaErrors, vmConfigValidator, writeChStubs } from "./cloud-hypervisor-contract.js";
@@ -150,7 +150,7 @@ function checkConfiguration(where: string, config: Json, passThrough = true): nu
     if (vm.config.hypervisor !== "cloud-hypervisor") continue;
     n++;
     const d = driverFor(vm.config.hypervisor);
-    const json = JSON.parse(tree.get(chConfigPath(vm.name))!.content);
+    const json = JSON.parse(fileAt(tree, chConfigPath(vm.name)).content);
     assert.ok(lax(json), `${where}/${vm.name}: OpenAPI VmConfig: ${schemaErrors(lax).join("; ")}`);
     assert.ok(strict(json), `${where}/${vm.name}: strict VmConfig: ${schemaErrors(strict).join("; ")}`);
     const plan = launchPlanOf(d, vm, model);
@@ -164,7 +164,7 @@ function checkConfiguration(where: string, config: Json, passThrough = true): nu
     }
   }
   // And as the artifacts spell them: the launcher's and stop script's words, the units' Exec lines.
-  for (const f of tree.values()) {
+  for (const f of regularFiles(tree)) {
     if (!f.path.startsWith("lib/systemd/")) continue;
     for (const e of parseUnit(f.content)) {
       if (!e.key.startsWith("Exec")) continue;
@@ -285,7 +285,7 @@ test("property corpus: hostile values give configs that validate and command lin
       const config = hostileConfig(h);
       assert.equal(checkConfiguration("hostile", config, false), 1);
       // The JSON carries every value exactly (serialisation, not string pasting).
-      const json = JSON.parse(render(config).get(chConfigPath("dev"))!.content);
+      const json = JSON.parse(fileAt(render(config), chConfigPath("dev")).content);
       assert.equal(json.payload.kernel, h.kernel);
       assert.deepEqual(
         json.disks.map((d: Json) => d.path),

@@ -12,7 +12,7 @@ import { ConfigError, resolve } from "../../src/generate.js";
 import { KV_OPTION_KEYS } from "../../src/model/model.js";
 import { driverFor } from "../../src/hypervisors/index.js";
 import { parseUnit } from "../../src/systemd/unit.js";
-import { EXAMPLES, example, render } from "../support/harness.js";
+import { example, EXAMPLES, regularFiles, render } from "../support/harness.js";
 import { VMM_DIR, checkCrosvmArgv, checkKeyValue, loadCrosvmCli, parseSystemdExec, tokenizeKeyValues, type KvKey } from "./crosvm-contract.js";
 
 const cli = loadCrosvmCli();
@@ -206,7 +206,7 @@ function generatedCrosvmArgvs(name: string): Array<[string, string[]]> {
     out.push([`${vm.name} force stop`, [...d.forceStopArgv(vm, model)]]);
   }
   const crosvm = `${model.config.programs.crosvm}/bin/crosvm`;
-  for (const f of render(config).values()) {
+  for (const f of regularFiles(render(config))) {
     if (!f.path.startsWith("lib/systemd/")) continue;
     for (const e of parseUnit(f.content)) {
       if (!e.key.startsWith("Exec")) continue;

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { example, render, tempDir, writeTree } from "../support/harness.js";
+import { example, regularFiles, render, tempDir, writeTree } from "../support/harness.js";
 import { execArgv, unitValues } from "../e2e/support.js";
 
 /** Switches: no value. */
@@ -97,12 +97,12 @@ test("every virtiofsd unit of every configuration speaks the Rust CLI (every sha
   Object.assign(qemu.nixosVms.work, { hypervisor: "qemu", sharedDirectories: { data: { path: "/srv/data", cache: "metadata" } } });
   let checked = 0;
   for (const config of [desktop, everything, qemu]) {
-    for (const [path, f] of render(config)) {
-      if (!/virtiofsd-.*\.service$/.test(path)) continue;
+    for (const f of regularFiles(render(config))) {
+      if (!/virtiofsd-.*\.service$/.test(f.path)) continue;
       for (const line of unitValues(f.content, "Service", "ExecStart")) {
         const argv = execArgv(line);
         assert.match(argv[0]!, /\/bin\/virtiofsd$/);
-        assert.deepEqual(rustVirtiofsdProblems(argv.slice(1)), [], `${path}: ${line}`);
+        assert.deepEqual(rustVirtiofsdProblems(argv.slice(1)), [], `${f.path}: ${line}`);
         checked++;
       }
     }

@@ -362,6 +362,7 @@ export function hostKhz(): number {
 /** Why the qemu e2e tests cannot run here, or null (installs what it can first). */
 export function qemuPrerequisites(): string | null {
   if (process.platform !== "linux" || process.arch !== "x64") return `the e2e guests need x86_64 Linux, this is ${process.platform}/${process.arch}`;
+  if (process.getuid?.() !== 0) return "the e2e tests run as root (they use /run/vmsilo and /var/lib/vmsilo as the units do, Debian's C virtiofsd needs root, and they install their Debian packages)";
   const debs = ensureDebs(E2E_DEBS);
   if (debs) return debs;
   if (!existsSync(C_VIRTIOFSD)) return `${C_VIRTIOFSD} is missing (Debian's qemu-system-common ships it)`;

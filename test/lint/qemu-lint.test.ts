@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { accessSync, constants, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { example, have, render, scripts, tempDir, writeTree } from "../support/harness.js";
+import { example, fileAt, have, render, scripts, tempDir, writeTree } from "../support/harness.js";
 import { buildStubRoot, execPaths, verifySystem } from "./stub-root.js";
 
 const Q = "/nix/store/7q3ma1k6lq7w0b4j5b5n7m5ax9w5q2yz-qemu-10.1.2";
@@ -80,7 +80,7 @@ test("shellcheck: every script of a qemu tree is clean (launchers, stop, QMP cli
 test("bash -n: vm-exec and the qemu launchers parse with hostile values", () => {
   const tree = render(qemuEverything(HOSTILE));
   for (const path of scripts(tree)) {
-    const r = spawnSync("bash", ["-n"], { input: tree.get(path)!.content, encoding: "utf8" });
+    const r = spawnSync("bash", ["-n"], { input: fileAt(tree, path).content, encoding: "utf8" });
     assert.equal(r.status, 0, `${path}: ${r.stderr}`);
   }
 });

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { EXAMPLES, example, have, render, scripts, tempDir, writeTree } from "../support/harness.js";
+import { example, EXAMPLES, fileAt, have, render, scripts, tempDir, writeTree } from "../support/harness.js";
 import type { FileTree } from "../../src/render/files.js";
 import { HOSTILE_STORE, hostileConfig } from "./stub-root.js";
 
@@ -62,7 +62,7 @@ const HOSTILE_DATA_EXCLUSIONS = ["SC2016", "SC1003"];
 test("shellcheck: scripts stay clean with hostile paths, crosvm arguments and kernel parameters", (t) => {
   if (skipIfMissing(t)) return;
   const tree = render(hostileConfig(example("desktop"), null));
-  const launch = tree.get("libexec/vmsilo/work/launch")!.content;
+  const launch = fileAt(tree, "libexec/vmsilo/work/launch").content;
   assert.ok(launch.includes("'--x=$(reboot)'"), "the hostile crosvm argument reaches the launcher, single-quoted");
   const { report } = shellcheck(tree, HOSTILE_DATA_EXCLUSIONS);
   assert.equal(report, "", `shellcheck findings with hostile values:\n${report}`);

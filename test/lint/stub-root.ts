@@ -14,7 +14,7 @@ import type { Programs } from "../../src/config/schema.js";
 import { OUT, SESSION_TARGET, SYSTEM_TARGET } from "../../src/model/paths.js";
 import type { FileTree } from "../../src/render/files.js";
 import { parseUnit } from "../../src/systemd/unit.js";
-import { TEST_PREFIX, tempDir, writeTree } from "../support/harness.js";
+import { regularFiles, tempDir, TEST_PREFIX, writeTree } from "../support/harness.js";
 
 /**
  * What each package of `programs` holds, as nixpkgs lays it out (the programs of bin/, not only
@@ -141,7 +141,7 @@ export function buildStubRoot(config: { programs: Record<string, string | null>;
     const to = join(dir, "etc/systemd", scope);
     mkdirSync(to, { recursive: true });
     const names: string[] = [];
-    for (const f of tree.values()) {
+    for (const f of regularFiles(tree)) {
       if (!f.path.startsWith(`${from}/`)) continue;
       const n = f.path.slice(from.length + 1);
       writeUnit(join(to, n), f.content);

@@ -37,7 +37,7 @@ function shuffleKeys(value: unknown, rand: () => number): unknown {
 }
 
 /** The tree as comparable data: paths in their order, with mode and content. */
-const flat = (t: FileTree) => [...t.entries()].map(([p, f]) => [p, f.path, f.mode, f.content] as const);
+const flat = (t: FileTree) => [...t.entries()];
 
 /** desktop.json with more of everything whose order could leak: records of records, options, routes. */
 function rich(): Record<string, unknown> {

@@ -1,11 +1,13 @@
 /** Shared test support: the examples, rendering into temporary trees, running the CLI. */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { generate } from "../../src/generate.js";
-import type { FileTree } from "../../src/render/files.js";
+import { type FileTree, type GeneratedFile, isLink, regularFiles } from "../../src/render/files.js";
+import { writeEntries } from "../../src/write-tree.js";
 
 /** The repository root (tests run from dist/test/...). */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
@@ -30,15 +32,19 @@ export function tempDir(label: string): string {
   return mkdtempSync(join(tmpdir(), `vmsilo-${label}-`));
 }
 
+export { regularFiles };
+
 /** Write a tree under `dir` (modes kept); returns `dir`. */
 export function writeTree(tree: FileTree, dir: string): string {
-  for (const f of tree.values()) {
-    const p = join(dir, f.path);
-    mkdirSync(dirname(p), { recursive: true });
-    writeFileSync(p, f.content);
-    chmodSync(p, f.mode);
-  }
+  writeEntries(tree, dir);
   return dir;
+}
+
+/** The regular file at `path` of a tree (fails the test when it is missing or a link). */
+export function fileAt(tree: FileTree, path: string): GeneratedFile {
+  const e = tree.get(path);
+  assert.ok(e !== undefined && !isLink(e), `${path}: no such generated file`);
+  return e;
 }
 
 export interface RunResult {
@@ -54,7 +60,7 @@ export function runCli(args: string[], input?: string): RunResult {
 
 /** Files of the tree that are scripts (by mode). */
 export function scripts(tree: FileTree): string[] {
-  return [...tree.values()].filter((f) => f.mode === 0o755).map((f) => f.path);
+  return regularFiles(tree).filter((f) => f.mode === 0o755).map((f) => f.path);
 }
 
 /** True when `cmd` is on PATH; tests that need it print a visible SKIP line otherwise. */

@@ -2,17 +2,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, EXAMPLES, ROOT, example, render, runCli, tempDir } from "../support/harness.js";
+import { CLI, example, EXAMPLES, fileAt, regularFiles, render, ROOT, runCli, tempDir } from "../support/harness.js";
+import { isLink } from "../../src/render/files.js";
 
 const USAGE_HINT = "Run 'vmsilo-gen --help' for usage.\n";
 const exampleFile = (name: string) => join(ROOT, "examples", `${name}.json`);
 
-/** Every file under `dir`, relative, sorted (directories left out). */
+/** Every file and link under `dir`, relative, sorted (directories left out). */
 function files(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: "utf8" })
-    .filter((p) => statSync(join(dir, p)).isFile())
+    .filter((p) => !lstatSync(join(dir, p)).isDirectory())
     .sort();
 }
 
@@ -112,7 +113,7 @@ test("render --dry-run prints every file as a ---path--- block and writes nothin
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr, "");
     const tree = render(example("desktop"), out);
-    const expected = [...tree.values()].map((f) => `---${f.path}---\n${f.content}`).join("");
+    const expected = [...tree.values()].map((f) => (isLink(f) ? `---${f.path} -> ${f.link}---\n` : `---${f.path}---\n${f.content}`)).join("");
     assert.equal(r.stdout, expected);
     assert.ok(r.stdout.startsWith("---bin/"));
     assert.equal((r.stdout.match(/^---[^\n]+---$/gm) ?? []).length, tree.size);
@@ -129,7 +130,11 @@ test("render writes the same tree generate() returns, with the absolute --out as
     assert.equal(r.stderr, "");
     const tree = render(example("desktop"), out);
     assert.deepEqual(files(out), [...tree.keys()].sort());
-    for (const f of tree.values()) assert.equal(readFileSync(join(out, f.path), "utf8"), f.content, f.path);
+    for (const f of tree.values()) {
+      if (isLink(f)) assert.equal(readlinkSync(join(out, f.path)), f.link, f.path);
+      else assert.equal(readFileSync(join(out, f.path), "utf8"), f.content, f.path);
+    }
+    assert.equal(statSync(out).mode & 0o7777, 0o755, "the tree's top directory is readable by everyone");
     assert.deepEqual(readdirSync(dir), ["out"], "no temporary directory is left next to --out");
   });
 });
@@ -140,8 +145,8 @@ test("render --prefix sets the install path the files refer to", () => {
     const prefix = "/nix/store/11111111111111111111111111111111-vmsilo";
     assert.equal(runCli(["render", "--config", exampleFile("minimal"), "--out", out, "--prefix", prefix]).status, 0);
     const tree = render(example("minimal"), prefix);
-    for (const f of tree.values()) assert.equal(readFileSync(join(out, f.path), "utf8"), f.content, f.path);
-    assert.ok([...tree.values()].some((f) => f.content.includes(prefix)), "the prefix appears in the output");
+    for (const f of regularFiles(tree)) assert.equal(readFileSync(join(out, f.path), "utf8"), f.content, f.path);
+    assert.ok(regularFiles(tree).some((f) => f.content.includes(prefix)), "the prefix appears in the output");
   });
 });
 
@@ -178,10 +183,11 @@ test("rendered files are 0755 for scripts and 0644 otherwise, whatever the umask
     const tree = render(example("desktop"), out);
     let scripts = 0;
     for (const p of files(out)) {
+      if (lstatSync(join(out, p)).isSymbolicLink()) continue;
       const mode = statSync(join(out, p)).mode & 0o7777;
       const isScript = p.startsWith("bin/") || p.startsWith("libexec/");
       assert.equal(mode, isScript ? 0o755 : 0o644, `${p}: mode ${mode.toString(8)}`);
-      assert.equal(mode, tree.get(p)!.mode, p);
+      assert.equal(mode, fileAt(tree, p).mode, p);
       if (isScript) {
         scripts++;
         assert.ok(readFileSync(join(out, p), "utf8").startsWith("#!/nix/store/"), `${p} starts with a shebang`);
@@ -199,7 +205,7 @@ test("render accepts a relative --out, resolved against the working directory", 
     const out = join(dir, "rel", "out");
     const tree = render(example("minimal"), out);
     assert.deepEqual(files(out), [...tree.keys()].sort());
-    for (const f of tree.values()) assert.equal(readFileSync(join(out, f.path), "utf8"), f.content, f.path);
-    assert.ok([...tree.values()].some((f) => f.content.includes(`${out}/`)), "the default prefix is the absolute --out");
+    for (const f of regularFiles(tree)) assert.equal(readFileSync(join(out, f.path), "utf8"), f.content, f.path);
+    assert.ok(regularFiles(tree).some((f) => f.content.includes(`${out}/`)), "the default prefix is the absolute --out");
   });
 });

@@ -14,7 +14,8 @@ import { agentTransportOf, consoleBackendOf, launchPlanOf } from "../../src/hype
 import { baseConfig, chConfig, CORE_SCHEDULING, mergeConfig, VERBOSITY } from "../../src/hypervisors/cloud-hypervisor.js";
 import { parseUnit } from "../../src/systemd/unit.js";
 import { parseSystemdExec } from "../contract/crosvm-contract.js";
-import { EXAMPLES, example, render } from "../support/harness.js";
+import { example, EXAMPLES, fileAt, render } from "../support/harness.js";
+import type { FileTree } from "../../src/render/files.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
@@ -45,7 +46,7 @@ const work = (c: Json) => {
   return { m, vm: m.vms.find((v) => v.name === "work")! };
 };
 
-const unit = (tree: Map<string, { content: string }>, name: string) => parseUnit(tree.get(`lib/systemd/system/${name}`)!.content);
+const unit = (tree: FileTree, name: string) => parseUnit(fileAt(tree, `lib/systemd/system/${name}`).content);
 const keys = (entries: ReturnType<typeof parseUnit>, section: string, key: string) => entries.filter((e) => e.section === section && e.key === key).map((e) => e.value);
 
 // ------------------------------------------------------------------------------------------------
@@ -210,7 +211,7 @@ test("launcher: --api-socket path=, the -v count of the log level, extra argumen
   }
   const { m, vm } = work(chMinimal());
   assert.equal(driverFor("cloud-hypervisor").launchCommand(vm, m).flat().filter((a) => a === "-v").length, 1, "global default info: -v");
-  assert.ok(!JSON.stringify(render(chMinimal()).get("libexec/vmsilo/work/launch")!.content).includes("RUST_LOG"), "cloud-hypervisor ignores RUST_LOG");
+  assert.ok(!JSON.stringify(fileAt(render(chMinimal()), "libexec/vmsilo/work/launch").content).includes("RUST_LOG"), "cloud-hypervisor ignores RUST_LOG");
 });
 
 test("launch plan: ch-remote takes the plain API socket path; create reads the config on stdin; graceful stop is the power button", () => {
@@ -227,16 +228,16 @@ test("launch plan: ch-remote takes the plain API socket path; create reads the c
   assert.deepEqual(d.ownSockets(vm), ["/run/vmsilo/work/cloud-hypervisor-control.socket", "/run/vmsilo/work/vsock.socket", "/run/vmsilo/work/console-backend.socket"]);
   assert.deepEqual(JSON.parse(plan.config), chConfig(vm, m));
   const tree = render(chMinimal());
-  assert.equal(tree.get(plan.configPath)!.content, plan.config);
-  assert.equal(tree.get(plan.configPath)!.mode, 0o644);
-  const launch = tree.get("libexec/vmsilo/work/launch")!.content;
+  assert.equal(fileAt(tree, plan.configPath).content, plan.config);
+  assert.equal(fileAt(tree, plan.configPath).mode, 0o644);
+  const launch = fileAt(tree, "libexec/vmsilo/work/launch").content;
   assert.ok(launch.includes(`create -- - <"$config"`), launch);
   assert.ok(launch.includes(`config=/nix/store/00000000000000000000000000000000-vmsilo/${plan.configPath}`));
 });
 
 test("fixed: the ephemeral disk is created once, by the unit (ExecStartPre), never by the cloud-hypervisor launcher (E.6)", () => {
   const tree = render(chMinimal({ rootOverlay: { type: "raw", size: "7G" } }));
-  const launch = tree.get("libexec/vmsilo/work/launch")!.content;
+  const launch = fileAt(tree, "libexec/vmsilo/work/launch").content;
   const code = launch.split("\n").filter((l) => !l.startsWith("#"));
   assert.deepEqual(code.filter((l) => /truncate|ephemeral/.test(l)), [], "the launcher must not touch the overlay disk");
   const vmUnit = unit(tree, "vmsilo-work-vm.service");
@@ -248,7 +249,7 @@ test("fixed: waits are deadline-based on the one constant, and say the real time
   const c = chMinimal();
   c.startTimeout = 17;
   const tree = render(c);
-  const launch = tree.get("libexec/vmsilo/work/launch")!.content;
+  const launch = fileAt(tree, "libexec/vmsilo/work/launch").content;
   assert.match(launch, /deadline=\$\(\(start \+ 17 \* 1000000\)\)/);
   assert.match(launch, /within \$\(\(\(now - start\) \/ 1000\)\) ms \(limit 17 s\)/);
   assert.ok(!/ELAPSED|\b60\b/.test(launch), "no iteration counting");
@@ -267,7 +268,7 @@ test("VM unit: Type=notify (the launcher reports readiness after boot), sockets 
   assert.deepEqual(keys(u, "Unit", "Wants"), ["vmsilo-work-console-relay.service"]);
   assert.ok(!keys(u, "Unit", "Requires").includes("vmsilo-work-console-relay.service"));
   assert.ok(!keys(u, "Unit", "After").includes("vmsilo-work-console-relay.service"));
-  const launch = tree.get("libexec/vmsilo/work/launch")!.content;
+  const launch = fileAt(tree, "libexec/vmsilo/work/launch").content;
   assert.ok(launch.includes("/bin/systemd-notify --ready"));
   assert.ok(launch.includes("/bin/chown 1000:100 -- /run/vmsilo/work/vsock.socket"), "the user's proxy reaches the hybrid socket");
 });
@@ -281,7 +282,7 @@ test("no persistent-USB unit for cloud-hypervisor VMs: USB does not exist in sch
 // D10: the console topology of every hypervisor, from the generated artifacts
 
 /** Who listens on the console backend socket: the relay (UNIX-LISTEN) and/or the VMM (from its own config). */
-function consoleListeners(tree: Map<string, { content: string }>, vmName: string, hypervisor: string): { relay: "listens" | "connects"; vmm: "listens" | "connects"; relayOrder: "before" | "after" } {
+function consoleListeners(tree: FileTree, vmName: string, hypervisor: string): { relay: "listens" | "connects"; vmm: "listens" | "connects"; relayOrder: "before" | "after" } {
   const backend = `/run/vmsilo/${vmName}/console-backend.socket`;
   const relay = unit(tree, `vmsilo-${vmName}-console-relay.service`);
   const exec = parseSystemdExec(keys(relay, "Service", "ExecStart")[0]!)[0]!.argv;
@@ -291,7 +292,7 @@ function consoleListeners(tree: Map<string, { content: string }>, vmName: string
   let vmm: "listens" | "connects";
   if (hypervisor === "crosvm") {
     // crosvm's unix-stream serial connects to its path (devices/src/serial_device.rs, SerialType::UnixStream).
-    const manifest = JSON.parse(tree.get("share/vmsilo/manifest.json")!.content);
+    const manifest = JSON.parse(fileAt(tree, "share/vmsilo/manifest.json").content);
     const argv: string[] = manifest.vms[vmName].launchArgv;
     const serial = argv[argv.indexOf("--serial") + 1]!;
     assert.match(serial, /type=unix-stream/);
@@ -299,7 +300,7 @@ function consoleListeners(tree: Map<string, { content: string }>, vmName: string
     vmm = "connects";
   } else {
     // cloud-hypervisor's serial in Socket mode binds and listens (vmm/src/console_devices.rs: UnixListener::bind).
-    const config = JSON.parse(tree.get(`share/vmsilo/${vmName}/cloud-hypervisor.json`)!.content);
+    const config = JSON.parse(fileAt(tree, `share/vmsilo/${vmName}/cloud-hypervisor.json`).content);
     assert.deepEqual(config.serial, { mode: "Socket", socket: backend });
     assert.notEqual(config.console?.mode, "Socket");
     vmm = "listens";
@@ -311,7 +312,7 @@ function consoleListeners(tree: Map<string, { content: string }>, vmName: string
 }
 
 test("D10, fixed (E.7): exactly one side listens on each VM's console socket, and the listener is up first", () => {
-  const trees: Array<[string, Map<string, { content: string }>, Json]> = [...EXAMPLES.map((n) => [n, render(example(n)), example(n)] as [string, Map<string, { content: string }>, Json]), ["cloud-hypervisor minimal", render(chMinimal()), chMinimal()]];
+  const trees: Array<[string, FileTree, Json]> = [...EXAMPLES.map((n) => [n, render(example(n)), example(n)] as [string, FileTree, Json]), ["cloud-hypervisor minimal", render(chMinimal()), chMinimal()]];
   const seen = new Set<string>();
   for (const [name, tree, config] of trees) {
     for (const [vmName, vm] of Object.entries<Json>(config.nixosVms)) {
@@ -340,7 +341,7 @@ test("agent transport per hypervisor: AF_VSOCK to the CID for crosvm, the hybrid
   assert.deepEqual(agentTransportOf(driverFor("cloud-hypervisor"), w), { kind: "hybrid", socket: "/run/vmsilo/work/vsock.socket" });
   const tree = render(c);
   assert.match(keys(unit(tree, "vmsilo-other@.service"), "Service", "ExecStart")[0]!, new RegExp(`vmsilo-vsock-proxy --timeout 30 --vsock ${other.id}:5000$`));
-  const shell = tree.get("bin/vm-shell")!.content;
+  const shell = fileAt(tree, "bin/vm-shell").content;
   assert.ok(shell.includes("proxy='ProxyCommand=/nix/store/dt9x7e2c5w3z6q8f0gr9i1d3y5k7m8n0-vmsilo-tools-0.1.0/bin/vmsilo-vsock-proxy --timeout 30 --hybrid /run/vmsilo/work/vsock.socket:22'"), shell);
   assert.ok(shell.includes(`--vsock ${other.id}:22`));
 });

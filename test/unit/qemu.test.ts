@@ -11,7 +11,7 @@ import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { qemuOpts } from "../../src/shell/quote.js";
 import { resolve, ConfigError } from "../../src/generate.js";
-import { example, have, render, tempDir, writeTree } from "../support/harness.js";
+import { example, fileAt, have, regularFiles, render, tempDir, writeTree } from "../support/harness.js";
 
 const Q = "/nix/store/7q3ma1k6lq7w0b4j5b5n7m5ax9w5q2yz-qemu-10.1.2";
 const VIRTIOFSD = "/nix/store/8v1rfs2b0m5x4r5g7y0w6q3s1m2n3b4c-virtiofsd-1.13.2";
@@ -34,7 +34,7 @@ const issues = (config: unknown): string[] => {
   }
 };
 
-const argv = (config: unknown, vm = "work"): string[] => JSON.parse(render(config).get("share/vmsilo/manifest.json")!.content).vms[vm].launchArgv;
+const argv = (config: unknown, vm = "work"): string[] => JSON.parse(fileAt(render(config), "share/vmsilo/manifest.json").content).vms[vm].launchArgv;
 
 test("qemuOpts: commas in values doubled, booleans on/off, keys in the caller's order", () => {
   assert.equal(qemuOpts("socket", [["id", "x"], ["path", "/a,b,,c"], ["server", false]]), "socket,id=x,path=/a,,b,,,,c,server=off");
@@ -74,19 +74,19 @@ test("D10: the console, virtio-fs and QMP sockets each have exactly one listener
     // Who else binds which socket, from the units: socat UNIX-LISTEN:, virtiofsd --socket-path, ListenStream=.
     const listeners = new Map<string, string[]>();
     const note = (path: string, unit: string) => listeners.set(path, [...(listeners.get(path) ?? []), unit]);
-    for (const [path, f] of tree) {
-      if (!path.startsWith("lib/systemd/")) continue;
+    for (const f of regularFiles(tree)) {
+      if (!f.path.startsWith("lib/systemd/")) continue;
       for (const line of f.content.split("\n")) {
         const listen = /UNIX-LISTEN:([^,\s]+)/.exec(line);
-        if (listen && /^ExecStart=/.test(line)) note(listen[1]!, path);
+        if (listen && /^ExecStart=/.test(line)) note(listen[1]!, f.path);
         const vfs = /^ExecStart=\S*virtiofsd .*--socket-path (\S+)/.exec(line);
-        if (vfs) note(vfs[1]!, path);
+        if (vfs) note(vfs[1]!, f.path);
         const stream = /^ListenStream=(\S+)/.exec(line);
-        if (stream) note(stream[1]!, path);
+        if (stream) note(stream[1]!, f.path);
       }
     }
     for (const s of qemuBinds) assert.deepEqual(listeners.get(s), undefined, `${s} is qemu's own`);
-    const vmUnit = tree.get("lib/systemd/system/vmsilo-work-vm.service")!.content;
+    const vmUnit = fileAt(tree, "lib/systemd/system/vmsilo-work-vm.service").content;
     for (const s of qemuConnects) {
       const owners = listeners.get(s) ?? [];
       assert.equal(owners.length, 1, `${s}: exactly one listener, got ${owners.join(", ")}`);
@@ -144,7 +144,7 @@ test("the same qemu configuration in another key order renders byte-identical tr
   const a = render(config);
   const b = render(reversed);
   assert.deepEqual([...a.keys()], [...b.keys()]);
-  for (const [p, f] of a) assert.equal(b.get(p)!.content, f.content, p);
+  assert.deepEqual([...b.entries()], [...a.entries()]);
 });
 
 /** A fake qemu QMP server on `path`: greets, answers commands per `answer`, records what it got. */

@@ -11,10 +11,10 @@ import { after, before, describe, test } from "node:test";
 import { spawnSync, type ChildProcess } from "node:child_process";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
-import { buildAgent, missingTools, run, Server, sleep, tempDir, type Build } from "./support.js";
-import { have } from "../support/harness.js";
+import { AGENT_SRC, buildAgent, missingTools, run, Server, sleep, tempDir, type Build } from "./support.js";
+import { example, have, render, writeTree } from "../support/harness.js";
 
 const skip = missingTools();
 if (skip) console.log(`SKIP: vm-run round trips not run: ${skip} (install gcc and make)`);
@@ -198,15 +198,22 @@ describe("vm-run round trips", { skip: skip ?? false }, () => {
   });
 });
 
-describe("vm-run: vmsilo-run under the name vm-run", { skip: skip ?? false }, () => {
+describe("vm-run: the generated bin/vm-run is vmsilo-tools' client under the name vm-run", { skip: skip ?? false }, () => {
   test("checks the VM name, finds $VMSILO_RUN_DIR/<vm>/command.socket, lists VMs on errors", async () => {
     const b = buildAgent(["all"]);
+    // vmsilo-tools as its package installs it, and a tree generated against it.
+    const tools = join(b.dir, "tools");
+    const install = spawnSync("make", ["-s", "-C", AGENT_SRC, `BUILD=${b.dir}`, `PREFIX=${tools}`, "install"], { encoding: "utf8" });
+    assert.equal(install.status, 0, install.stderr);
+    const config = example("minimal") as { programs: Record<string, string> };
+    config.programs.vmsiloTools = tools;
+    const out = writeTree(render(config), join(b.dir, "out"));
+    const vmRun = join(out, "bin", "vm-run");
+    assert.equal(readlinkSync(vmRun), join(tools, "bin", "vm-run"), "bin/vm-run is the client itself, no interpreter in between");
     const runDir = join(b.dir, "run");
     mkdirSync(join(runDir, "work"), { recursive: true });
     mkdirSync(join(runDir, "idle"), { recursive: true });
     const agent = await new Server([b.bin("vmsilo-agent"), "--listen-unix", join(runDir, "work", "command.socket")]).ready();
-    const vmRun = join(b.dir, "vm-run");
-    symlinkSync(b.bin("vmsilo-run"), vmRun);
     const env = { ...process.env, VMSILO_RUN_DIR: runDir };
     const go = (args: string[]) => {
       const r = spawnSync(vmRun, args, { env, encoding: "utf8" });
