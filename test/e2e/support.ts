@@ -533,7 +533,8 @@ export function cleanRuntime(vm: string): void {
   rmSync(`/var/lib/vmsilo/${vm}-ephemeral.raw`, { force: true });
 }
 
-const RELAY = join(dirname(fileURLToPath(import.meta.url)), "agent-relay.js");
+/** The host end of the test guest's agent port (agent-relay.ts): a unix socket taking one vm-run session at a time. */
+export const RELAY = join(dirname(fileURLToPath(import.meta.url)), "agent-relay.js");
 
 export interface AgentGuest {
   /** The vm-run protocol's socket: `vmsilo-run <socket> CMD…` reaches the guest's agent. */
