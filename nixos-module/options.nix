@@ -65,10 +65,13 @@ let
     };
 
   # --- submodules -------------------------------------------------------------------------------
+  # Every instance (VM, share, interface, disk) is its own module evaluation, so the declarations
+  # are plain values built once and shared by all instances: a function module would rebuild
+  # every option and type per instance. Only the option whose default is the attribute name is
+  # declared per instance.
 
   diskModule =
     roDefault:
-    { ... }:
     {
       options = {
         path = mkOption {
@@ -112,10 +115,123 @@ let
       };
     };
 
+  shareOptions = {
+    path = mkOption {
+      type = vt.absPath;
+      example = "/home/alice/Projects";
+      description = doc "Host directory to share." "virtiofsd `--shared-dir`";
+    };
+    threadPoolSize = mkOption {
+      type = types.ints.between 0 1024;
+      default = 0;
+      description = doc "Worker threads." "virtiofsd `--thread-pool-size`";
+    };
+    inodeFileHandles = mkOption {
+      type = types.enum [
+        "never"
+        "prefer"
+        "mandatory"
+      ];
+      default = "never";
+      description = doc "File-handle use for inodes." "virtiofsd `--inode-file-handles=`";
+    };
+    cache = mkOption {
+      type = types.enum [
+        "auto"
+        "always"
+        "never"
+        "metadata"
+      ];
+      default = "auto";
+      description = doc "Guest cache policy." "virtiofsd `--cache`";
+    };
+    logLevel = mkOption {
+      type = types.enum [
+        "error"
+        "warn"
+        "info"
+        "debug"
+        "trace"
+        "off"
+      ];
+      default = "info";
+      description = doc "virtiofsd log level." "virtiofsd `--log-level`";
+    };
+    xattr = mkOption {
+      type = types.bool;
+      default = false;
+      description = doc "Enable extended attributes." "virtiofsd `--xattr`";
+    };
+    posixAcl = mkOption {
+      type = types.bool;
+      default = false;
+      description = doc "Enable POSIX ACLs." "virtiofsd `--posix-acl`";
+    };
+    readonly = mkOption {
+      type = types.bool;
+      default = false;
+      description = doc "Share read-only." "virtiofsd `--readonly`";
+    };
+    allowMmap = mkOption {
+      type = types.bool;
+      default = false;
+      description = doc "Allow mmap with `cache = \"never\"`." "virtiofsd `--allow-mmap`";
+    };
+    enableReaddirplus = mkOption {
+      type = types.bool;
+      default = true;
+      description = doc "Use READDIRPLUS." "virtiofsd `--no-readdirplus` when false";
+    };
+    writeback = mkOption {
+      type = types.bool;
+      default = false;
+      description = doc "Writeback caching." "virtiofsd `--writeback`";
+    };
+    allowDirectIo = mkOption {
+      type = types.bool;
+      default = false;
+      description = doc "Honour O_DIRECT from the guest." "virtiofsd `--allow-direct-io`";
+    };
+    killprivV2 = mkOption {
+      type = types.bool;
+      default = false;
+      description = doc "FUSE_HANDLE_KILLPRIV_V2." "virtiofsd `--killpriv-v2`";
+    };
+    preserveNoatime = mkOption {
+      type = types.bool;
+      default = false;
+      description = doc "Keep O_NOATIME." "virtiofsd `--preserve-noatime`";
+    };
+    uidMap = mkOption {
+      type = types.nullOr vt.idMap;
+      default = null;
+      example = ":0:1000:1:";
+      description = doc "uid mapping." "virtiofsd `--uid-map`";
+    };
+    gidMap = mkOption {
+      type = types.nullOr vt.idMap;
+      default = null;
+      example = ":0:100:1:";
+      description = doc "gid mapping." "virtiofsd `--gid-map`";
+    };
+    translateUid = mkOption {
+      type = types.nullOr vt.idMap;
+      default = null;
+      example = "guest:1000:1001";
+      description = doc "uid translation." "virtiofsd `--translate-uid`";
+    };
+    translateGid = mkOption {
+      type = types.nullOr vt.idMap;
+      default = null;
+      example = "guest:100:100";
+      description = doc "gid translation." "virtiofsd `--translate-gid`";
+    };
+  };
+
   shareModule =
     { name, ... }:
     {
-      options = {
+      options = shareOptions // {
         tag = mkOption {
           type = vt.shareTag;
           default = name;
@@ -123,135 +239,31 @@ let
           readOnly = true;
           description = "The virtio-fs tag: the attribute name, checked against the share-tag grammar.";
         };
-        path = mkOption {
-          type = vt.absPath;
-          example = "/home/alice/Projects";
-          description = doc "Host directory to share." "virtiofsd `--shared-dir`";
-        };
-        threadPoolSize = mkOption {
-          type = types.ints.between 0 1024;
-          default = 0;
-          description = doc "Worker threads." "virtiofsd `--thread-pool-size`";
-        };
-        inodeFileHandles = mkOption {
-          type = types.enum [
-            "never"
-            "prefer"
-            "mandatory"
-          ];
-          default = "never";
-          description = doc "File-handle use for inodes." "virtiofsd `--inode-file-handles=`";
-        };
-        cache = mkOption {
-          type = types.enum [
-            "auto"
-            "always"
-            "never"
-            "metadata"
-          ];
-          default = "auto";
-          description = doc "Guest cache policy." "virtiofsd `--cache`";
-        };
-        logLevel = mkOption {
-          type = types.enum [
-            "error"
-            "warn"
-            "info"
-            "debug"
-            "trace"
-            "off"
-          ];
-          default = "info";
-          description = doc "virtiofsd log level." "virtiofsd `--log-level`";
-        };
-        xattr = mkOption {
-          type = types.bool;
-          default = false;
-          description = doc "Enable extended attributes." "virtiofsd `--xattr`";
-        };
-        posixAcl = mkOption {
-          type = types.bool;
-          default = false;
-          description = doc "Enable POSIX ACLs." "virtiofsd `--posix-acl`";
-        };
-        readonly = mkOption {
-          type = types.bool;
-          default = false;
-          description = doc "Share read-only." "virtiofsd `--readonly`";
-        };
-        allowMmap = mkOption {
-          type = types.bool;
-          default = false;
-          description = doc "Allow mmap with `cache = \"never\"`." "virtiofsd `--allow-mmap`";
-        };
-        enableReaddirplus = mkOption {
-          type = types.bool;
-          default = true;
-          description = doc "Use READDIRPLUS." "virtiofsd `--no-readdirplus` when false";
-        };
-        writeback = mkOption {
-          type = types.bool;
-          default = false;
-          description = doc "Writeback caching." "virtiofsd `--writeback`";
-        };
-        allowDirectIo = mkOption {
-          type = types.bool;
-          default = false;
-          description = doc "Honour O_DIRECT from the guest." "virtiofsd `--allow-direct-io`";
-        };
-        killprivV2 = mkOption {
-          type = types.bool;
-          default = false;
-          description = doc "FUSE_HANDLE_KILLPRIV_V2." "virtiofsd `--killpriv-v2`";
-        };
-        preserveNoatime = mkOption {
-          type = types.bool;
-          default = false;
-          description = doc "Keep O_NOATIME." "virtiofsd `--preserve-noatime`";
-        };
-        uidMap = mkOption {
-          type = types.nullOr vt.idMap;
-          default = null;
-          example = ":0:1000:1:";
-          description = doc "uid mapping." "virtiofsd `--uid-map`";
-        };
-        gidMap = mkOption {
-          type = types.nullOr vt.idMap;
-          default = null;
-          example = ":0:100:1:";
-          description = doc "gid mapping." "virtiofsd `--gid-map`";
-        };
-        translateUid = mkOption {
-          type = types.nullOr vt.idMap;
-          default = null;
-          example = "guest:1000:1001";
-          description = doc "uid translation." "virtiofsd `--translate-uid`";
-        };
-        translateGid = mkOption {
-          type = types.nullOr vt.idMap;
-          default = null;
-          example = "guest:100:100";
-          description = doc "gid translation." "virtiofsd `--translate-gid`";
-        };
       };
     };
 
+  routeOptions = {
+    via = mkOption {
+      type = vt.ip;
+      example = "10.20.0.1";
+      description = doc "Gateway." "kernel `rd.route=<dest>:<via>:<if>`";
+    };
+  };
+
   routeModule =
     grammar:
+    let
+      destination = vlib.grammarType grammar;
+    in
     { name, ... }:
     {
-      options = {
+      options = routeOptions // {
         destination = mkOption {
-          type = vlib.grammarType grammar;
+          type = destination;
           default = name;
           defaultText = literalExpression "<name>";
           readOnly = true;
           description = "The destination: the attribute name, checked against the route-destination grammar.";
-        };
-        via = mkOption {
-          type = vt.ip;
-          example = "10.20.0.1";
-          description = doc "Gateway." "kernel `rd.route=<dest>:<via>:<if>`";
         };
       };
     };
@@ -326,88 +338,91 @@ let
     "tcg"
   ];
 
+  interfaceOptions = {
+    type = mkOption {
+      type = types.enum [
+        "tap"
+        "user"
+      ];
+      default = "tap";
+      description = doc "Interface kind: a host tap, or (qemu only) qemu's user-mode network (NAT to the host's network, DHCP, nothing to set up on the host)." "a host tap device; qemu `-netdev tap` or `-netdev user`";
+    };
+    forwardPorts = mkOption {
+      type = types.listOf (types.submodule forwardPortModule);
+      default = [ ];
+      example = literalExpression ''[ { host.port = 2222; guest.port = 22; } ]'';
+      description = doc "User-mode interfaces: port forwards (qemu-vm.nix `forwardPorts`)." "qemu `-netdev user,hostfwd=…`/`guestfwd=…`";
+    };
+    restrictNetwork = mkOption {
+      type = types.bool;
+      default = false;
+      description = doc "User-mode interfaces: isolate the guest from the host's network, keeping only the forwards (qemu-vm.nix `restrictNetwork`)." "qemu `-netdev user,restrict=on`";
+    };
+    macAddress = mkOption {
+      type = types.nullOr vt.mac;
+      default = null;
+      example = "02:42:ac:11:00:02";
+      description = doc "Guest MAC; derived from the VM and interface names when null (docs/model.md)." "crosvm `--net mac=`, kernel `vmsilo.ifname=<if>,<mac>`";
+    };
+    tap = {
+      name = mkOption {
+        type = types.nullOr vt.ifName;
+        default = null;
+        example = "tap-work";
+        description = doc "Host tap name; derived when null (docs/model.md)." "crosvm `--net tap-name=`, `ip tuntap add`";
+      };
+      bridge = mkOption {
+        type = types.nullOr vt.ifName;
+        default = null;
+        example = "br-lan";
+        description = doc "Host bridge the tap joins." "`ip link set <tap> master <bridge>`, `BindsTo=`/`After=` the bridge's device unit";
+      };
+    };
+    dhcp = mkOption {
+      type = types.bool;
+      default = false;
+      description = doc "Configure by DHCP (static settings are then ignored)." "kernel `ip=:::::<if>:dhcp`";
+    };
+    addresses = mkOption {
+      type = types.listOf vt.cidr4;
+      default = [ ];
+      example = [ "10.20.0.2/24" ];
+      description = doc "Static IPv4 addresses (no duplicates)." "kernel `ip=<ip>:::<netmask>::<if>:none`";
+    };
+    routes = mkOption {
+      type = types.attrsOf (types.submodule (routeModule "route4Dest"));
+      default = { };
+      example = {
+        "0.0.0.0/0".via = "10.20.0.1";
+      };
+      description = doc "IPv4 routes by destination (`0.0.0.0/0` or an address)." "kernel `rd.route=<dest>:<via>:<if>`";
+    };
+    v6Addresses = mkOption {
+      type = types.listOf vt.cidr6;
+      default = [ ];
+      example = [ "fd00:20::2/64" ];
+      description = doc "Static IPv6 addresses (no duplicates)." "kernel `ip=[<addr>]:::::<if>:none`";
+    };
+    v6Routes = mkOption {
+      type = types.attrsOf (types.submodule (routeModule "route6Dest"));
+      default = { };
+      example = {
+        "::/0".via = "fd00:20::1";
+      };
+      description = doc "IPv6 routes by destination." "kernel `rd.route=[<dest>]:[<via>]:<if>`";
+    };
+  };
+
   interfaceModule =
     { name, ... }:
     {
-      options = {
+      options = interfaceOptions // {
         name = mkOption {
           type = vt.ifName;
           default = name;
           defaultText = literalExpression "<name>";
           readOnly = true;
           description = "The guest interface name: the attribute name, checked against the interface-name grammar.";
-        };
-        type = mkOption {
-          type = types.enum [
-            "tap"
-            "user"
-          ];
-          default = "tap";
-          description = doc "Interface kind: a host tap, or (qemu only) qemu's user-mode network (NAT to the host's network, DHCP, nothing to set up on the host)." "a host tap device; qemu `-netdev tap` or `-netdev user`";
-        };
-        forwardPorts = mkOption {
-          type = types.listOf (types.submodule forwardPortModule);
-          default = [ ];
-          example = literalExpression ''[ { host.port = 2222; guest.port = 22; } ]'';
-          description = doc "User-mode interfaces: port forwards (qemu-vm.nix `forwardPorts`)." "qemu `-netdev user,hostfwd=…`/`guestfwd=…`";
-        };
-        restrictNetwork = mkOption {
-          type = types.bool;
-          default = false;
-          description = doc "User-mode interfaces: isolate the guest from the host's network, keeping only the forwards (qemu-vm.nix `restrictNetwork`)." "qemu `-netdev user,restrict=on`";
-        };
-        macAddress = mkOption {
-          type = types.nullOr vt.mac;
-          default = null;
-          example = "02:42:ac:11:00:02";
-          description = doc "Guest MAC; derived from the VM and interface names when null (docs/model.md)." "crosvm `--net mac=`, kernel `vmsilo.ifname=<if>,<mac>`";
-        };
-        tap = {
-          name = mkOption {
-            type = types.nullOr vt.ifName;
-            default = null;
-            example = "tap-work";
-            description = doc "Host tap name; derived when null (docs/model.md)." "crosvm `--net tap-name=`, `ip tuntap add`";
-          };
-          bridge = mkOption {
-            type = types.nullOr vt.ifName;
-            default = null;
-            example = "br-lan";
-            description = doc "Host bridge the tap joins." "`ip link set <tap> master <bridge>`, `BindsTo=`/`After=` the bridge's device unit";
-          };
-        };
-        dhcp = mkOption {
-          type = types.bool;
-          default = false;
-          description = doc "Configure by DHCP (static settings are then ignored)." "kernel `ip=:::::<if>:dhcp`";
-        };
-        addresses = mkOption {
-          type = types.listOf vt.cidr4;
-          default = [ ];
-          example = [ "10.20.0.2/24" ];
-          description = doc "Static IPv4 addresses (no duplicates)." "kernel `ip=<ip>:::<netmask>::<if>:none`";
-        };
-        routes = mkOption {
-          type = types.attrsOf (types.submodule (routeModule "route4Dest"));
-          default = { };
-          example = {
-            "0.0.0.0/0".via = "10.20.0.1";
-          };
-          description = doc "IPv4 routes by destination (`0.0.0.0/0` or an address)." "kernel `rd.route=<dest>:<via>:<if>`";
-        };
-        v6Addresses = mkOption {
-          type = types.listOf vt.cidr6;
-          default = [ ];
-          example = [ "fd00:20::2/64" ];
-          description = doc "Static IPv6 addresses (no duplicates)." "kernel `ip=[<addr>]:::::<if>:none`";
-        };
-        v6Routes = mkOption {
-          type = types.attrsOf (types.submodule (routeModule "route6Dest"));
-          default = { };
-          example = {
-            "::/0".via = "fd00:20::1";
-          };
-          description = doc "IPv6 routes by destination." "kernel `rd.route=[<dest>]:[<via>]:<if>`";
         };
       };
     };
@@ -451,305 +466,308 @@ let
     };
   };
 
+  vmOptions = {
+    hypervisor = mkOption {
+      type = types.enum hypervisorNames;
+      default = "crosvm";
+      description = doc "The VMM that runs this VM." "the launcher `libexec/vmsilo/<vm>/launch`";
+    };
+    id = mkOption {
+      type = types.nullOr (types.ints.between 3 4294967294);
+      default = null;
+      example = 42;
+      description = doc "vsock CID and id; derived from the name when null (stable, docs/model.md)." "crosvm `--vsock cid=`, tap names";
+    };
+    memory = mkOption {
+      type = types.ints.between 64 16777216;
+      default = 1024;
+      example = 4096;
+      description = doc "Memory in MiB." "crosvm `--mem size=`";
+    };
+    cpus = mkOption {
+      type = types.ints.between 1 512;
+      default = 2;
+      example = 4;
+      description = doc "Virtual CPUs." "crosvm `--cpus num-cores=`";
+    };
+    autoStart = mkOption {
+      type = types.bool;
+      default = false;
+      description = doc "Start at boot (GPU VMs: at graphical login)." "`Wants=` in `vmsilo.target` or `vmsilo-session.target`";
+    };
+    dependsOn = mkOption {
+      type = types.listOf vt.vmName;
+      default = [ ];
+      example = [ "net" ];
+      description = doc "VMs started before this one; each must be a VM of `nixosVms`, without cycles." "`Wants=` and `After=` their VM services";
+    };
+    color = mkOption {
+      type = vt.color;
+      default = "gray";
+      example = "#3465a4";
+      description = doc "Window colour." "the Wayland security-context app id";
+    };
+    autoShutdown = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+        description = doc "Power the guest off when it has been idle (no processes of the guest user)." "kernel `autoShutdown.enable=1`";
+      };
+      after = mkOption {
+        type = types.ints.between 1 604800;
+        default = 300;
+        description = doc "Idle seconds before power-off." "kernel `autoShutdown.after=`";
+      };
+    };
+    kernel = mkOption {
+      type = types.nullOr vt.absPath;
+      default = null;
+      example = literalExpression ''"''${pkgs.linuxPackages.kernel}/bzImage"'';
+      description = doc "Kernel image; null boots the kernel of the guest NixOS system vmsilo builds from `guestConfig`." "crosvm KERNEL positional argument";
+    };
+    initramfs = mkOption {
+      type = types.nullOr vt.absPath;
+      default = null;
+      description = doc "Initial ramdisk; null takes the built guest's." "crosvm `--initrd`";
+    };
+    rootDisk = mkOption {
+      type = types.nullOr (types.submodule (diskModule true));
+      default = null;
+      example = {
+        path = "/var/lib/vmsilo/custom-root.img";
+      };
+      description = doc "Root image; null uses the built guest's `nixos.erofs` (then `init=` of the built system is passed). A root of your own brings its own init." "crosvm `--block` of the root";
+    };
+    rootDiskReadonly = mkOption {
+      type = types.bool;
+      default = true;
+      description = doc "Whether the built `nixos.erofs` is attached read-only (only when `rootDisk` is null)." "crosvm `--block ro=`";
+    };
+    additionalDisks = mkOption {
+      type = types.listOf (types.submodule (diskModule false));
+      default = [ ];
+      example = [
+        {
+          path = "/var/lib/vmsilo/work-data.img";
+          id = "data";
+        }
+      ];
+      description = doc "Extra disks." "crosvm `--block` each";
+    };
+    rootOverlay = {
+      type = mkOption {
+        type = types.enum [
+          "tmpfs"
+          "raw"
+        ];
+        default = "tmpfs";
+        description = doc "Where writes over the read-only root go: memory, or an ephemeral raw disk recreated at each start. The guest image is built for it." "kernel `vmsilo.rootOverlay=`";
+      };
+      size = mkOption {
+        type = vt.size;
+        default = "10G";
+        description = doc "Size of the raw ephemeral disk." "`truncate -s` of `/var/lib/vmsilo/<vm>-ephemeral.raw`";
+      };
+    };
+    kernelParams = mkOption {
+      type = types.listOf vt.kernelParam;
+      default = [ ];
+      example = [ "quiet" ];
+      description = doc "Extra kernel parameters, last on the command line (after the guest system's own `boot.kernelParams`)." "crosvm `-p` each";
+    };
+    sharedDirectories = mkOption {
+      type = types.attrsOf (types.submodule shareModule);
+      default = { };
+      example = {
+        projects = {
+          path = "/home/alice/Projects";
+          xattr = true;
+        };
+      };
+      description = doc "virtio-fs shares by tag; mount them in the guest with `fileSystems.<dir> = { device = \"<tag>\"; fsType = \"virtiofs\"; }` in `guestConfig`." "a virtiofsd unit and a crosvm `--vhost-user type=fs` each";
+    };
+    sharedHome = mkOption {
+      type = types.either types.bool vt.absPath;
+      default = false;
+      example = "/srv/vmsilo/work-home";
+      description = doc "Share a per-VM home as tag `home`, mounted on `/home/user` (true: `/shared/<vm>`; a path: that directory)." "share `home`, kernel `systemd.mount-extra=home:/home/user:virtiofs:`";
+    };
+    gpu = mkOption {
+      type = types.either types.bool (types.submodule gpuModule);
+      default = false;
+      example = {
+        vulkan = true;
+      };
+      description = doc "GPU: false, true (the defaults below), or settings." "GPU backend units, crosvm `--vhost-user type=gpu`";
+    };
+    sound = {
+      playback = mkOption {
+        type = types.bool;
+        default = false;
+        description = doc "Guest audio output (the guest gets PipeWire with the defaults of ORIGINAL.md §B24)." "vhost-device-sound `--streams output`";
+      };
+      capture = mkOption {
+        type = types.bool;
+        default = false;
+        description = doc "Guest audio input." "vhost-device-sound `--streams input`";
+      };
+    };
+    pciDevices = mkOption {
+      type = types.listOf (
+        types.submodule {
+          options = {
+            path = mkOption {
+              type = vt.pciDevice;
+              example = "0000:03:00.0";
+              description = doc "Device to pass through." "crosvm `--vfio /sys/bus/pci/devices/<bdf>`";
+            };
+            options = mkOption {
+              type = vt.kvOptions;
+              default = { };
+              example = {
+                iommu = "viommu";
+              };
+              description = doc "Further crosvm `--vfio` keys." "crosvm `--vfio ...,<key>=<value>`";
+            };
+          };
+        }
+      );
+      default = [ ];
+      description = doc "PCI passthrough; the launcher checks IOMMU groups first." "crosvm `--vfio`, the IOMMU group check";
+    };
+    vhostUser = mkOption {
+      type = types.listOf (
+        types.submodule {
+          options = {
+            type = mkOption {
+              type = vt.vhostUserType;
+              example = "net";
+              description = doc "Device type." "crosvm `--vhost-user type=`";
+            };
+            socket = mkOption {
+              type = vt.absPath;
+              description = doc "Backend socket." "crosvm `--vhost-user socket=`";
+            };
+            options = mkOption {
+              type = vt.kvOptions;
+              default = { };
+              description = doc "Further keys (`max-queue-size`, `pci-address`)." "crosvm `--vhost-user ...,<key>=<value>`";
+            };
+          };
+        }
+      );
+      default = [ ];
+      description = doc "Extra vhost-user devices whose backends you run." "crosvm `--vhost-user` each";
+    };
+    network = {
+      interfaces = mkOption {
+        type = types.attrsOf (types.submodule interfaceModule);
+        default = { };
+        example = {
+          eth0 = {
+            dhcp = true;
+            tap.bridge = "br-lan";
+          };
+        };
+        description = doc "Guest interfaces by name (at most 16); the guest names each by its MAC." "crosvm `--net`, host taps, kernel network parameters";
+      };
+      nameservers = mkOption {
+        type = types.listOf vt.ip;
+        default = [ ];
+        example = [ "10.20.0.1" ];
+        description = doc "DNS servers (no duplicates)." "kernel `nameserver=`";
+      };
+    };
+    crosvm = {
+      logLevel = mkOption {
+        type = types.nullOr vt.logLevel;
+        default = null;
+        description = doc "Log level; null takes `programs.vmsilo.crosvm.logLevel`." "crosvm `--log-level`";
+      };
+      extraArgs = argList "Global crosvm options, before `run`." "crosvm global options";
+      extraRunArgs = argList "Extra `run` options, after vmsilo's." "crosvm `run` options";
+    };
+    cloudHypervisor = {
+      logLevel = mkOption {
+        type = types.nullOr (types.enum chLogLevels);
+        default = null;
+        description = doc "Log level; null takes `programs.vmsilo.\"cloud-hypervisor\".logLevel`." chVerbosity;
+      };
+      extraArgs = argList "Extra cloud-hypervisor options, after `--api-socket` (VMM options: VM settings belong in `extraConfig`)." "cloud-hypervisor options";
+      extraConfig = mkOption {
+        type = types.attrsOf types.anything;
+        default = { };
+        example = literalExpression ''{ cpus.kvm_hyperv = true; platform.oem_strings = [ "x" ]; }'';
+        description = doc "Merged over the generated cloud-hypervisor VM config (objects key by key, lists and values replaced, `null` removes a key)." "`share/vmsilo/<vm>/cloud-hypervisor.json` (`ch-remote create`)";
+      };
+    };
+    qemu = {
+      machine = mkOption {
+        type = types.nullOr (types.enum qemuMachines);
+        default = null;
+        description = doc "Machine type; null takes `programs.vmsilo.qemu.machine`." "qemu `-machine`";
+      };
+      accel = mkOption {
+        type = types.nullOr (types.enum qemuAccels);
+        default = null;
+        description = doc "Accelerator; null takes `programs.vmsilo.qemu.accel`." "qemu `-accel`";
+      };
+      cpu = mkOption {
+        type = types.nullOr (vlib.grammarType "qemuCpu");
+        default = null;
+        example = "host";
+        description = doc "CPU model; null: `host` with kvm, `qemu64` with tcg." "qemu `-cpu`";
+      };
+      console = mkOption {
+        type = types.enum [
+          "virtio"
+          "serial"
+        ];
+        default = "virtio";
+        description = doc "The guest console: a virtio console (`hvc0`, as crosvm gives) or the serial port (`ttyS0`); either is wired to the console relay." "qemu `-device virtconsole` or `-serial`";
+      };
+      vsock = mkOption {
+        type = types.bool;
+        default = true;
+        description = doc "Give the guest vhost-vsock with the VM's id as CID (vm-run and `vm-shell --ssh` need it)." "qemu `-device vhost-vsock-*,guest-cid=`";
+      };
+      bios = mkOption {
+        type = types.nullOr vt.absPath;
+        default = null;
+        example = literalExpression ''"''${pkgs.qboot}/bios.bin"'';
+        description = doc "Firmware image (qemu-vm.nix `bios`); null: qemu's default for the machine." "qemu `-bios`";
+      };
+      shares9p = mkOption {
+        type = types.attrsOf (types.submodule share9pModule);
+        default = { };
+        description = doc "9p shares by tag (qemu-vm.nix `sharedDirectories`); mount them in the guest with `fsType = \"9p\"`." "qemu `-fsdev local` + `-device virtio-9p-*` each";
+      };
+      extraArgs = argList "Extra qemu options for this VM, last on the command line (qemu-vm.nix `qemu.options`)." "qemu options";
+    };
+    guestPrograms = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+      example = literalExpression "[ pkgs.firefox ]";
+      description = docNix "Packages installed in the guest (`environment.systemPackages` of the guest system).";
+    };
+    guestConfig = mkOption {
+      type = types.coercedTo (types.listOf types.raw) (modules: { imports = modules; }) types.deferredModule;
+      default = { };
+      example = literalExpression ''{ services.openssh.enable = true; }'';
+      description = docNix "NixOS module (or list of modules) for the guest system, merged with vmsilo's guest modules (`nixos-module/guest/`).";
+    };
+  };
+
   vmModule =
     { name, ... }:
     {
-      options = {
+      options = vmOptions // {
         name = mkOption {
           type = vt.vmName;
           default = name;
           defaultText = literalExpression "<name>";
           readOnly = true;
           description = "The VM's name: the attribute name, checked against the VM-name grammar (SPEC D1).";
-        };
-        hypervisor = mkOption {
-          type = types.enum hypervisorNames;
-          default = "crosvm";
-          description = doc "The VMM that runs this VM." "the launcher `libexec/vmsilo/<vm>/launch`";
-        };
-        id = mkOption {
-          type = types.nullOr (types.ints.between 3 4294967294);
-          default = null;
-          example = 42;
-          description = doc "vsock CID and id; derived from the name when null (stable, docs/model.md)." "crosvm `--vsock cid=`, tap names";
-        };
-        memory = mkOption {
-          type = types.ints.between 64 16777216;
-          default = 1024;
-          example = 4096;
-          description = doc "Memory in MiB." "crosvm `--mem size=`";
-        };
-        cpus = mkOption {
-          type = types.ints.between 1 512;
-          default = 2;
-          example = 4;
-          description = doc "Virtual CPUs." "crosvm `--cpus num-cores=`";
-        };
-        autoStart = mkOption {
-          type = types.bool;
-          default = false;
-          description = doc "Start at boot (GPU VMs: at graphical login)." "`Wants=` in `vmsilo.target` or `vmsilo-session.target`";
-        };
-        dependsOn = mkOption {
-          type = types.listOf vt.vmName;
-          default = [ ];
-          example = [ "net" ];
-          description = doc "VMs started before this one; each must be a VM of `nixosVms`, without cycles." "`Wants=` and `After=` their VM services";
-        };
-        color = mkOption {
-          type = vt.color;
-          default = "gray";
-          example = "#3465a4";
-          description = doc "Window colour." "the Wayland security-context app id";
-        };
-        autoShutdown = {
-          enable = mkOption {
-            type = types.bool;
-            default = false;
-            description = doc "Power the guest off when it has been idle (no processes of the guest user)." "kernel `autoShutdown.enable=1`";
-          };
-          after = mkOption {
-            type = types.ints.between 1 604800;
-            default = 300;
-            description = doc "Idle seconds before power-off." "kernel `autoShutdown.after=`";
-          };
-        };
-        kernel = mkOption {
-          type = types.nullOr vt.absPath;
-          default = null;
-          example = literalExpression ''"''${pkgs.linuxPackages.kernel}/bzImage"'';
-          description = doc "Kernel image; null boots the kernel of the guest NixOS system vmsilo builds from `guestConfig`." "crosvm KERNEL positional argument";
-        };
-        initramfs = mkOption {
-          type = types.nullOr vt.absPath;
-          default = null;
-          description = doc "Initial ramdisk; null takes the built guest's." "crosvm `--initrd`";
-        };
-        rootDisk = mkOption {
-          type = types.nullOr (types.submodule (diskModule true));
-          default = null;
-          example = {
-            path = "/var/lib/vmsilo/custom-root.img";
-          };
-          description = doc "Root image; null uses the built guest's `nixos.erofs` (then `init=` of the built system is passed). A root of your own brings its own init." "crosvm `--block` of the root";
-        };
-        rootDiskReadonly = mkOption {
-          type = types.bool;
-          default = true;
-          description = doc "Whether the built `nixos.erofs` is attached read-only (only when `rootDisk` is null)." "crosvm `--block ro=`";
-        };
-        additionalDisks = mkOption {
-          type = types.listOf (types.submodule (diskModule false));
-          default = [ ];
-          example = [
-            {
-              path = "/var/lib/vmsilo/work-data.img";
-              id = "data";
-            }
-          ];
-          description = doc "Extra disks." "crosvm `--block` each";
-        };
-        rootOverlay = {
-          type = mkOption {
-            type = types.enum [
-              "tmpfs"
-              "raw"
-            ];
-            default = "tmpfs";
-            description = doc "Where writes over the read-only root go: memory, or an ephemeral raw disk recreated at each start. The guest image is built for it." "kernel `vmsilo.rootOverlay=`";
-          };
-          size = mkOption {
-            type = vt.size;
-            default = "10G";
-            description = doc "Size of the raw ephemeral disk." "`truncate -s` of `/var/lib/vmsilo/<vm>-ephemeral.raw`";
-          };
-        };
-        kernelParams = mkOption {
-          type = types.listOf vt.kernelParam;
-          default = [ ];
-          example = [ "quiet" ];
-          description = doc "Extra kernel parameters, last on the command line (after the guest system's own `boot.kernelParams`)." "crosvm `-p` each";
-        };
-        sharedDirectories = mkOption {
-          type = types.attrsOf (types.submodule shareModule);
-          default = { };
-          example = {
-            projects = {
-              path = "/home/alice/Projects";
-              xattr = true;
-            };
-          };
-          description = doc "virtio-fs shares by tag; mount them in the guest with `fileSystems.<dir> = { device = \"<tag>\"; fsType = \"virtiofs\"; }` in `guestConfig`." "a virtiofsd unit and a crosvm `--vhost-user type=fs` each";
-        };
-        sharedHome = mkOption {
-          type = types.either types.bool vt.absPath;
-          default = false;
-          example = "/srv/vmsilo/work-home";
-          description = doc "Share a per-VM home as tag `home`, mounted on `/home/user` (true: `/shared/<vm>`; a path: that directory)." "share `home`, kernel `systemd.mount-extra=home:/home/user:virtiofs:`";
-        };
-        gpu = mkOption {
-          type = types.either types.bool (types.submodule gpuModule);
-          default = false;
-          example = {
-            vulkan = true;
-          };
-          description = doc "GPU: false, true (the defaults below), or settings." "GPU backend units, crosvm `--vhost-user type=gpu`";
-        };
-        sound = {
-          playback = mkOption {
-            type = types.bool;
-            default = false;
-            description = doc "Guest audio output (the guest gets PipeWire with the defaults of ORIGINAL.md §B24)." "vhost-device-sound `--streams output`";
-          };
-          capture = mkOption {
-            type = types.bool;
-            default = false;
-            description = doc "Guest audio input." "vhost-device-sound `--streams input`";
-          };
-        };
-        pciDevices = mkOption {
-          type = types.listOf (
-            types.submodule {
-              options = {
-                path = mkOption {
-                  type = vt.pciDevice;
-                  example = "0000:03:00.0";
-                  description = doc "Device to pass through." "crosvm `--vfio /sys/bus/pci/devices/<bdf>`";
-                };
-                options = mkOption {
-                  type = vt.kvOptions;
-                  default = { };
-                  example = {
-                    iommu = "viommu";
-                  };
-                  description = doc "Further crosvm `--vfio` keys." "crosvm `--vfio ...,<key>=<value>`";
-                };
-              };
-            }
-          );
-          default = [ ];
-          description = doc "PCI passthrough; the launcher checks IOMMU groups first." "crosvm `--vfio`, the IOMMU group check";
-        };
-        vhostUser = mkOption {
-          type = types.listOf (
-            types.submodule {
-              options = {
-                type = mkOption {
-                  type = vt.vhostUserType;
-                  example = "net";
-                  description = doc "Device type." "crosvm `--vhost-user type=`";
-                };
-                socket = mkOption {
-                  type = vt.absPath;
-                  description = doc "Backend socket." "crosvm `--vhost-user socket=`";
-                };
-                options = mkOption {
-                  type = vt.kvOptions;
-                  default = { };
-                  description = doc "Further keys (`max-queue-size`, `pci-address`)." "crosvm `--vhost-user ...,<key>=<value>`";
-                };
-              };
-            }
-          );
-          default = [ ];
-          description = doc "Extra vhost-user devices whose backends you run." "crosvm `--vhost-user` each";
-        };
-        network = {
-          interfaces = mkOption {
-            type = types.attrsOf (types.submodule interfaceModule);
-            default = { };
-            example = {
-              eth0 = {
-                dhcp = true;
-                tap.bridge = "br-lan";
-              };
-            };
-            description = doc "Guest interfaces by name (at most 16); the guest names each by its MAC." "crosvm `--net`, host taps, kernel network parameters";
-          };
-          nameservers = mkOption {
-            type = types.listOf vt.ip;
-            default = [ ];
-            example = [ "10.20.0.1" ];
-            description = doc "DNS servers (no duplicates)." "kernel `nameserver=`";
-          };
-        };
-        crosvm = {
-          logLevel = mkOption {
-            type = types.nullOr vt.logLevel;
-            default = null;
-            description = doc "Log level; null takes `programs.vmsilo.crosvm.logLevel`." "crosvm `--log-level`";
-          };
-          extraArgs = argList "Global crosvm options, before `run`." "crosvm global options";
-          extraRunArgs = argList "Extra `run` options, after vmsilo's." "crosvm `run` options";
-        };
-        cloudHypervisor = {
-          logLevel = mkOption {
-            type = types.nullOr (types.enum chLogLevels);
-            default = null;
-            description = doc "Log level; null takes `programs.vmsilo.\"cloud-hypervisor\".logLevel`." chVerbosity;
-          };
-          extraArgs = argList "Extra cloud-hypervisor options, after `--api-socket` (VMM options: VM settings belong in `extraConfig`)." "cloud-hypervisor options";
-          extraConfig = mkOption {
-            type = types.attrsOf types.anything;
-            default = { };
-            example = literalExpression ''{ cpus.kvm_hyperv = true; platform.oem_strings = [ "x" ]; }'';
-            description = doc "Merged over the generated cloud-hypervisor VM config (objects key by key, lists and values replaced, `null` removes a key)." "`share/vmsilo/<vm>/cloud-hypervisor.json` (`ch-remote create`)";
-          };
-        };
-        qemu = {
-          machine = mkOption {
-            type = types.nullOr (types.enum qemuMachines);
-            default = null;
-            description = doc "Machine type; null takes `programs.vmsilo.qemu.machine`." "qemu `-machine`";
-          };
-          accel = mkOption {
-            type = types.nullOr (types.enum qemuAccels);
-            default = null;
-            description = doc "Accelerator; null takes `programs.vmsilo.qemu.accel`." "qemu `-accel`";
-          };
-          cpu = mkOption {
-            type = types.nullOr (vlib.grammarType "qemuCpu");
-            default = null;
-            example = "host";
-            description = doc "CPU model; null: `host` with kvm, `qemu64` with tcg." "qemu `-cpu`";
-          };
-          console = mkOption {
-            type = types.enum [
-              "virtio"
-              "serial"
-            ];
-            default = "virtio";
-            description = doc "The guest console: a virtio console (`hvc0`, as crosvm gives) or the serial port (`ttyS0`); either is wired to the console relay." "qemu `-device virtconsole` or `-serial`";
-          };
-          vsock = mkOption {
-            type = types.bool;
-            default = true;
-            description = doc "Give the guest vhost-vsock with the VM's id as CID (vm-run and `vm-shell --ssh` need it)." "qemu `-device vhost-vsock-*,guest-cid=`";
-          };
-          bios = mkOption {
-            type = types.nullOr vt.absPath;
-            default = null;
-            example = literalExpression ''"''${pkgs.qboot}/bios.bin"'';
-            description = doc "Firmware image (qemu-vm.nix `bios`); null: qemu's default for the machine." "qemu `-bios`";
-          };
-          shares9p = mkOption {
-            type = types.attrsOf (types.submodule share9pModule);
-            default = { };
-            description = doc "9p shares by tag (qemu-vm.nix `sharedDirectories`); mount them in the guest with `fsType = \"9p\"`." "qemu `-fsdev local` + `-device virtio-9p-*` each";
-          };
-          extraArgs = argList "Extra qemu options for this VM, last on the command line (qemu-vm.nix `qemu.options`)." "qemu options";
-        };
-        guestPrograms = mkOption {
-          type = types.listOf types.package;
-          default = [ ];
-          example = literalExpression "[ pkgs.firefox ]";
-          description = docNix "Packages installed in the guest (`environment.systemPackages` of the guest system).";
-        };
-        guestConfig = mkOption {
-          type = types.coercedTo (types.listOf types.raw) (modules: { imports = modules; }) types.deferredModule;
-          default = { };
-          example = literalExpression ''{ services.openssh.enable = true; }'';
-          description = docNix "NixOS module (or list of modules) for the guest system, merged with vmsilo's guest modules (`nixos-module/guest/`).";
         };
       };
     };

@@ -5,9 +5,9 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT } from "../support/harness.js";
+import { ROOT, runCli, tempDir } from "../support/harness.js";
 import { NIX_DIR, libArg, nixEval, skipWithoutLib } from "./support.js";
 
 test("flake outputs: modules, packages, overlay, checks, formatter, dev shell", (t) => {
@@ -38,6 +38,21 @@ test("flake outputs: modules, packages, overlay, checks, formatter, dev shell", 
   assert.match(out.overlayFiles["vmsilo-tools"], /nixos-module\/pkgs\/vmsilo-tools\.nix$/);
   assert.ok(out.moduleIsDirectory, "nixosModules.default is nixos-module/");
   assert.ok(out.vmsiloIsDefault);
+
+  // checks.vm-lifecycle's host, evaluated with the module's stubs: it passes the assertions, its one
+  // VM is a qemu VM under TCG (no nested KVM needed), and the generator accepts its vmsilo.json.
+  assert.deepEqual(out.vmTest.failedAssertions, []);
+  const json = out.vmTest.json;
+  assert.deepEqual(Object.keys(json.nixosVms), ["demo"]);
+  assert.equal(json.nixosVms.demo.hypervisor, "qemu");
+  assert.equal(json.nixosVms.demo.qemu.accel, "tcg");
+  assert.equal(json.nixosVms.demo.qemu.machine, "q35");
+  assert.equal(json.nixosVms.demo.qemu.vsock, true, "vm-run needs the VM's vsock");
+  assert.notEqual(json.programs.qemu, null, "programs.qemu is written for the qemu VM");
+  const file = join(tempDir("nix-vm-test"), "vmsilo.json");
+  writeFileSync(file, JSON.stringify(json));
+  const validated = runCli(["validate", "--config", file]);
+  assert.equal(validated.status, 0, `vmsilo-gen validate rejected the VM test's vmsilo.json:\n${validated.stderr}`);
 });
 
 test("flake.lock pins nixpkgs nixos-25.11 with the published lock entry", () => {

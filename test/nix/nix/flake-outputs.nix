@@ -38,6 +38,38 @@ let
     outPath = ../../..;
   };
   names = attrs: builtins.attrNames attrs;
+
+  # The host node of checks.vm-lifecycle (the test handed to runNixOSTest) under lib.evalModules
+  # with the module's test stubs (./eval.nix), so its configuration is checked here although the
+  # test cannot run: the module's assertions pass and vmsilo.json holds the VM it describes.
+  vmTest =
+    let
+      stubs = import ./stubs.nix;
+      test = import outputs.checks.x86_64-linux.vm-lifecycle.passthru.test;
+      eval = lib.evalModules {
+        modules = [
+          ./stub-nixos.nix
+          { _module.args.pkgs = stubs.pkgs; }
+          # What NixOS gives and the stub does not: the test driver's options, and the primary
+          # group of a normal user (users-groups.nix: "users", gid 100).
+          {
+            options.virtualisation = lib.mkOption {
+              type = lib.types.attrsOf lib.types.anything;
+              default = { };
+            };
+            config.users.users.alice.group = lib.mkDefault "users";
+            config.users.groups.users.gid = lib.mkDefault 100;
+          }
+          test.nodes.host
+        ];
+      };
+      inherit (eval) config;
+      failed = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
+    in
+    {
+      failedAssertions = failed;
+      json = if failed == [ ] then config.programs.vmsilo.build.json else null;
+    };
 in
 {
   inputs = flake.inputs;
@@ -57,4 +89,5 @@ in
   overlayFiles = lib.mapAttrs (_: p: toString p.passthru.path) (outputs.overlays.default pkgs { });
   moduleIsDirectory = toString outputs.nixosModules.default == toString ../../../nixos-module;
   vmsiloIsDefault = outputs.nixosModules.vmsilo == outputs.nixosModules.default;
+  inherit vmTest;
 }
