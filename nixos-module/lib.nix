@@ -134,10 +134,6 @@ let
       re = "[A-Za-z0-9_-]{1,20}";
       text = "a disk id: 1–20 letters, digits, '_' or '-'";
     };
-    vhostUserType = {
-      re = "[a-z][a-z0-9-]*";
-      text = ''a crosvm vhost-user device type like "net"'';
-    };
   };
 
   matches = g: s: builtins.isString s && builtins.match grammars.${g}.re s != null;
@@ -226,6 +222,30 @@ in
     color = grammarType "color";
     userName = grammarType "userName";
     diskId = grammarType "diskId";
-    vhostUserType = grammarType "vhostUserType";
+    # crosvm's DeviceType names (model.ts VHOST_USER_TYPES; a test keeps the two equal).
+    vhostUserType = lib.types.enum [
+      "net"
+      "block"
+      "console"
+      "rng"
+      "balloon"
+      "scsi"
+      "9p"
+      "gpu"
+      "input"
+      "vsock"
+      "iommu"
+      "sound"
+      "fs"
+      "pmem"
+      "mac80211-hwsim"
+      "video-encoder"
+      "video-decoder"
+      "scmi"
+      "wl"
+      "tpm"
+      "pvclock"
+      "media"
+    ];
   };
 }

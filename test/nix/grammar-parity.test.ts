@@ -11,6 +11,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import * as g from "../../src/config/grammar.js";
+import { VHOST_USER_TYPES } from "../../src/model/model.js";
 import { tempDir } from "../support/harness.js";
 import { NIX_DIR, libArg, nixEval, skipWithoutLib } from "./support.js";
 
@@ -41,7 +42,6 @@ const PAIRS: Record<string, { re: RegExp; text?: string }> = {
   qemuCpu: { re: g.QEMU_CPU, text: g.QEMU_CPU_TEXT },
   // Inline in src/config/schema.ts.
   diskId: { re: /^[A-Za-z0-9_-]{1,20}$/ },
-  vhostUserType: { re: /^[a-z][a-z0-9-]*$/ },
 };
 
 const EDGE = [
@@ -107,4 +107,15 @@ test("the reserved VM names are refused by the Nix type", (t) => {
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { vmNameType: boolean[] };
   assert.deepEqual(out.vmNameType, [...g.RESERVED_VM_NAMES.map(() => false), true]);
+});
+
+test("the Nix vhost-user device types are model.ts's VHOST_USER_TYPES (crosvm's DeviceType names)", (t) => {
+  if (skipWithoutLib(t)) return;
+  const file = join(tempDir("grammar"), "samples.json");
+  const others = ["snd", "virtio-fs", "gpuu", "", "NET"];
+  writeFileSync(file, JSON.stringify({ vhostUserType: [...VHOST_USER_TYPES, ...others] }));
+  const r = nixEval(join(NIX_DIR, "grammar-check.nix"), { lib: libArg(), samplesFile: file });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { vhostUserType: boolean[] };
+  assert.deepEqual(out.vhostUserType, [...VHOST_USER_TYPES.map(() => true), ...others.map(() => false)]);
 });
