@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -255,4 +256,40 @@ int unix_listen(const char *path) {
   }
   msg("listening on %s", path);
   return lfd;
+}
+
+int systemd_listen_fd(void) {
+  const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+  if (pid == NULL || fds == NULL || strtol(pid, NULL, 10) != (long)getpid() || strcmp(fds, "1") != 0) {
+    msg("--listen-systemd: expected exactly one socket from systemd (LISTEN_PID=%s LISTEN_FDS=%s)", pid ? pid : "unset", fds ? fds : "unset");
+    return -1;
+  }
+  unsetenv("LISTEN_PID");
+  unsetenv("LISTEN_FDS");
+  unsetenv("LISTEN_FDNAMES");
+  fcntl(3, F_SETFD, FD_CLOEXEC);
+  return 3;
+}
+
+int accept_fork_loop(int lfd, int (*serve_one)(int cfd, void *ctx), void *ctx) {
+  /* Children are reaped by the kernel; each child restores SIGCHLD for what it starts itself. */
+  struct sigaction sc = {.sa_handler = SIG_DFL, .sa_flags = SA_NOCLDWAIT};
+  sigaction(SIGCHLD, &sc, NULL);
+  for (;;) {
+    int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (cfd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      msg("accept: %s", strerror(errno));
+      return 1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(lfd);
+      struct sigaction dfl = {.sa_handler = SIG_DFL};
+      sigaction(SIGCHLD, &dfl, NULL);
+      _exit(serve_one(cfd, ctx));
+    }
+    if (pid < 0) msg("fork: %s", strerror(errno));
+    close(cfd);
+  }
 }

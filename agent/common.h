@@ -56,5 +56,11 @@ void *xmalloc(size_t n);
 /* A listening unix stream socket at path (a stale socket there is replaced); says why on failure
  * and returns -2 when the path is too long, -1 on any other error. */
 int unix_listen(const char *path);
+/* The one listening socket systemd passes with Accept=no (fd 3, sd_listen_fds(3)), made
+ * close-on-exec and its LISTEN_* variables cleared; -1 (having said why) when it is not ours. */
+int systemd_listen_fd(void);
+/* Accept on lfd for ever, one child process per connection, which exits with serve_one(cfd, ctx);
+ * cfd is close-on-exec. Returns 1 when accept fails. */
+int accept_fork_loop(int lfd, int (*serve_one)(int cfd, void *ctx), void *ctx);
 
 #endif

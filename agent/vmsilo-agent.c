@@ -617,48 +617,22 @@ static void keep_std_fds_open(void) {
     }
 }
 
-/* Accept connections on lfd for ever, one child process per connection. */
-static int accept_loop(int lfd) {
-  struct sigaction sc = {.sa_handler = SIG_DFL, .sa_flags = SA_NOCLDWAIT};
-  sigaction(SIGCHLD, &sc, NULL);
-  for (;;) {
-    int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-    if (cfd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      msg("accept: %s", strerror(errno));
-      return 1;
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-      close(lfd);
-      struct sigaction dfl = {.sa_handler = SIG_DFL};
-      sigaction(SIGCHLD, &dfl, NULL);
-      _exit(serve(cfd, cfd));
-    }
-    if (pid < 0) msg("fork: %s", strerror(errno));
-    close(cfd);
-  }
+static int serve_connection(int cfd, void *ctx) {
+  (void)ctx;
+  return serve(cfd, cfd);
 }
 
 static int listen_unix(const char *path) {
   int lfd = unix_listen(path);
   if (lfd == -2) return 1;
   if (lfd < 0) return 1;
-  return accept_loop(lfd);
+  return accept_fork_loop(lfd, serve_connection, NULL);
 }
 
 /* systemd socket activation with Accept=no: the listening socket is fd 3 (sd_listen_fds(3)). */
 static int listen_systemd(void) {
-  const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-  if (pid == NULL || fds == NULL || strtol(pid, NULL, 10) != (long)getpid() || strcmp(fds, "1") != 0) {
-    msg("--listen-systemd: expected exactly one socket from systemd (LISTEN_PID=%s LISTEN_FDS=%s)", pid ? pid : "unset", fds ? fds : "unset");
-    return 1;
-  }
-  unsetenv("LISTEN_PID");
-  unsetenv("LISTEN_FDS");
-  unsetenv("LISTEN_FDNAMES");
-  fcntl(3, F_SETFD, FD_CLOEXEC);
-  return accept_loop(3);
+  int lfd = systemd_listen_fd();
+  return lfd < 0 ? 1 : accept_fork_loop(lfd, serve_connection, NULL);
 }
 
 static int valid_env(const char *s) {

@@ -347,50 +347,25 @@ static int proxy_one(unsigned long timeout_s) {
   return splice_loop(a.fd, a.early, a.nearly);
 }
 
-static int accept_loop(int lfd, unsigned long timeout_s) {
-  struct sigaction sc = {.sa_handler = SIG_DFL, .sa_flags = SA_NOCLDWAIT};
-  sigaction(SIGCHLD, &sc, NULL);
-  for (;;) {
-    int c = accept4(lfd, NULL, NULL, 0);
-    if (c < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      msg("accept: %s", strerror(errno));
-      return 1;
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-      close(lfd);
-      struct sigaction dfl = {.sa_handler = SIG_DFL};
-      sigaction(SIGCHLD, &dfl, NULL);
-      dup2(c, STDIN_FILENO);
-      dup2(c, STDOUT_FILENO);
-      if (c > STDOUT_FILENO) close(c);
-      _exit(proxy_one(timeout_s));
-    }
-    if (pid < 0) msg("fork: %s", strerror(errno));
-    close(c);
-  }
+/* One forked connection of the listening modes: the connection becomes stdin and stdout. */
+static int proxy_connection(int cfd, void *ctx) {
+  dup2(cfd, STDIN_FILENO);
+  dup2(cfd, STDOUT_FILENO);
+  if (cfd > STDOUT_FILENO) close(cfd);
+  return proxy_one(*(const unsigned long *)ctx);
 }
 
 static int listen_unix(const char *lpath, unsigned long timeout_s) {
   int lfd = unix_listen(lpath);
   if (lfd == -2) return 2;
   if (lfd < 0) return 1;
-  return accept_loop(lfd, timeout_s);
+  return accept_fork_loop(lfd, proxy_connection, &timeout_s);
 }
 
 /* systemd socket activation with Accept=no: the listening socket is fd 3 (sd_listen_fds(3)). */
 static int listen_systemd(unsigned long timeout_s) {
-  const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-  if (pid == NULL || fds == NULL || strtol(pid, NULL, 10) != (long)getpid() || strcmp(fds, "1") != 0) {
-    msg("--listen-systemd: expected exactly one socket from systemd (LISTEN_PID=%s LISTEN_FDS=%s)", pid ? pid : "unset", fds ? fds : "unset");
-    return 1;
-  }
-  unsetenv("LISTEN_PID");
-  unsetenv("LISTEN_FDS");
-  unsetenv("LISTEN_FDNAMES");
-  fcntl(3, F_SETFD, FD_CLOEXEC);
-  return accept_loop(3, timeout_s);
+  int lfd = systemd_listen_fd();
+  return lfd < 0 ? 1 : accept_fork_loop(lfd, proxy_connection, &timeout_s);
 }
 
 int main(int argc, char **argv) {
