@@ -18,18 +18,19 @@ let
     "qemu.extraArgs" = "applies to qemu only";
     "network.interfaces.<name>.type" = "\"user\" is qemu's user-mode network; use a tap";
   };
+  # cloud-hypervisor's own settings, refused on the other hypervisors.
+  cloudHypervisorOnly = {
+    "cloudHypervisor.logLevel" = "applies to cloud-hypervisor only";
+    "cloudHypervisor.extraArgs" = "applies to cloud-hypervisor only";
+    "cloudHypervisor.extraConfig" = "applies to cloud-hypervisor only";
+  };
 in
 {
   crosvm = {
     description = "crosvm";
     # The package option whose `bin/` the generated launcher calls.
     package = "crosvm";
-    unsupported = {
-      "cloudHypervisor.logLevel" = "applies to cloud-hypervisor only";
-      "cloudHypervisor.extraArgs" = "applies to cloud-hypervisor only";
-      "cloudHypervisor.extraConfig" = "applies to cloud-hypervisor only";
-    }
-    // qemuOnly;
+    unsupported = cloudHypervisorOnly // qemuOnly;
   };
   "cloud-hypervisor" = {
     description = "cloud-hypervisor";
@@ -52,9 +53,7 @@ in
       "crosvm.logLevel" = "a crosvm option";
       "crosvm.extraArgs" = "crosvm options; use qemu.extraArgs";
       "crosvm.extraRunArgs" = "crosvm options; use qemu.extraArgs";
-      "cloudHypervisor.logLevel" = "applies to cloud-hypervisor only";
-      "cloudHypervisor.extraArgs" = "applies to cloud-hypervisor only";
-      "cloudHypervisor.extraConfig" = "applies to cloud-hypervisor only";
-    };
+    }
+    // cloudHypervisorOnly;
   };
 }
