@@ -20,18 +20,12 @@ import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ROOT, example, render, tempDir as harnessTempDir, writeTree } from "../support/harness.js";
+import { ROOT, example, render, tempDirRemovedAtExit, writeTree } from "../support/harness.js";
 
 export const CACHE = process.env.VMSILO_E2E_CACHE ?? join(ROOT, "test", "e2e", ".cache");
 
-/** Temporary directories of this test process, removed when it exits (its VMs are stopped by then). */
-const made: string[] = [];
-process.on("exit", () => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
-export function tempDir(label: string): string {
-  const d = harnessTempDir(label);
-  made.push(d);
-  return d;
-}
+/** Temporary directories of this test process, removed when it exits. */
+export const tempDir = tempDirRemovedAtExit;
 export const GUEST_INIT = join(ROOT, "test", "e2e", "guest", "init");
 export const MODALIAS_MATCH = join(ROOT, "test", "e2e", "guest", "modalias-match.c");
 /** Debian's C virtiofsd (qemu-system-common), behind the Rust-flag stand-in. */

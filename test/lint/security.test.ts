@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { resolve } from "../../src/generate.js";
-import { EXAMPLES, ROOT, example, have, render } from "../support/harness.js";
+import { EXAMPLES, ROOT, example, skipWithoutTool, render } from "../support/harness.js";
 import { type StubRoot, buildStubRoot, userManagerEnv } from "./stub-root.js";
 
 const KINDS = ["prep", "vm", "console-relay", "virtiofsd", "proxy", "shared-home", "sound", "wayland-seccontext", "gpu", "session-bind"] as const;
@@ -80,14 +80,7 @@ interface Score {
   readonly rating: string;
 }
 
-const HAVE = have("systemd-analyze");
 
-function skipIfMissing(t: { skip(msg?: string): void }): boolean {
-  if (HAVE) return false;
-  console.log("SKIP: systemd-analyze not installed (apt-get install systemd)");
-  t.skip("systemd-analyze not installed");
-  return true;
-}
 
 /** Each generated service of `config`, with its kind and the name to score (templates instantiated). */
 function classify(config: unknown, root: StubRoot): Array<{ kind: Kind; unit: string; scope: "system" | "user" }> {
@@ -208,7 +201,7 @@ function renderDoc(scores: readonly Score[], version: string): string {
 const DOC = join(ROOT, "docs", "security.md");
 
 test("systemd-analyze security: every unit kind stays within its exposure target, and docs/security.md is current", (t) => {
-  if (skipIfMissing(t)) return;
+  if (skipWithoutTool(t, "systemd-analyze", "systemd")) return;
   const scores = EXAMPLES.flatMap((name) => scoreConfig(name, example(name)));
   const kinds = new Set(scores.map((s) => s.kind));
   assert.deepEqual(KINDS.filter((k) => !kinds.has(k)), [], "unit kinds the examples no longer produce (remove them or extend an example)");
@@ -227,7 +220,7 @@ test("systemd-analyze security: every unit kind stays within its exposure target
 });
 
 test("negative: a helper that loses its hardening goes over its target", (t) => {
-  if (skipIfMissing(t)) return;
+  if (skipWithoutTool(t, "systemd-analyze", "systemd")) return;
   // The prep unit of examples/minimal.json with its [Service] section cut down to what it runs.
   const scores = scoreConfig("minimal", example("minimal"), (root) => {
     const path = join(root.systemUnitDir, "vmsilo-work-prep.service");

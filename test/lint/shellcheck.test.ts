@@ -8,11 +8,10 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { example, EXAMPLES, fileAt, have, render, scripts, tempDir, writeTree } from "../support/harness.js";
+import { example, EXAMPLES, fileAt, skipWithoutTool, render, scripts, tempDir, writeTree } from "../support/harness.js";
 import type { FileTree } from "../../src/render/files.js";
 import { HOSTILE_STORE, hostileConfig } from "./stub-root.js";
 
-const HAVE = have("shellcheck");
 
 /** shellcheck over every script (mode 0755) of `tree`; returns its report ("" when clean). */
 function shellcheck(tree: FileTree, exclude: readonly string[] = []): { files: string[]; report: string } {
@@ -34,16 +33,10 @@ function shellcheck(tree: FileTree, exclude: readonly string[] = []): { files: s
   }
 }
 
-function skipIfMissing(t: { skip(msg?: string): void }): boolean {
-  if (HAVE) return false;
-  console.log("SKIP: shellcheck not installed (apt-get install shellcheck)");
-  t.skip("shellcheck not installed");
-  return true;
-}
 
 for (const name of EXAMPLES) {
   test(`shellcheck: every script of examples/${name}.json is clean`, (t) => {
-    if (skipIfMissing(t)) return;
+    if (skipWithoutTool(t, "shellcheck", "shellcheck")) return;
     const { files, report } = shellcheck(render(example(name)));
     assert.equal(report, "", `shellcheck findings in ${files.length} scripts of examples/${name}.json:\n${report}`);
   });
@@ -60,7 +53,7 @@ for (const name of EXAMPLES) {
 const HOSTILE_DATA_EXCLUSIONS = ["SC2016", "SC1003"];
 
 test("shellcheck: scripts stay clean with hostile paths, crosvm arguments and kernel parameters", (t) => {
-  if (skipIfMissing(t)) return;
+  if (skipWithoutTool(t, "shellcheck", "shellcheck")) return;
   const tree = render(hostileConfig(example("desktop"), null));
   const launch = fileAt(tree, "libexec/vmsilo/work/launch").content;
   assert.ok(launch.includes("'--x=$(reboot)'"), "the hostile crosvm argument reaches the launcher, single-quoted");
@@ -69,7 +62,7 @@ test("shellcheck: scripts stay clean with hostile paths, crosvm arguments and ke
 });
 
 test("shellcheck: scripts stay clean when program store paths hold every character a store path may", (t) => {
-  if (skipIfMissing(t)) return;
+  if (skipWithoutTool(t, "shellcheck", "shellcheck")) return;
   // Every program but bash (its path is the shebang, which no quoting can protect).
   const tree = render(hostileConfig(example("desktop"), HOSTILE_STORE));
   const { report } = shellcheck(tree, HOSTILE_DATA_EXCLUSIONS);

@@ -13,17 +13,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { accessSync, constants, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EXAMPLES, example, have, render } from "../support/harness.js";
+import { EXAMPLES, example, skipWithoutTool, render } from "../support/harness.js";
 import { type StubRoot, type ToolResult, buildStubRoot, execPaths, HOSTILE_STORE, hostileConfig, verifySystem, verifyUser } from "./stub-root.js";
 
-const HAVE = have("systemd-analyze");
 
-function skipIfMissing(t: { skip(msg?: string): void }): boolean {
-  if (HAVE) return false;
-  console.log("SKIP: systemd-analyze not installed (apt-get install systemd)");
-  t.skip("systemd-analyze not installed");
-  return true;
-}
 
 /** One root per configuration for the whole file (building one writes ~100 files); removed at exit. */
 const roots = new Map<string, StubRoot>();
@@ -74,7 +67,7 @@ function assertExecutablesExist(root: StubRoot): void {
 
 for (const name of EXAMPLES) {
   test(`systemd-analyze verify: system units of examples/${name}.json, with multi-user.target`, (t) => {
-    if (skipIfMissing(t)) return;
+    if (skipWithoutTool(t, "systemd-analyze", "systemd")) return;
     withRoot(example(name), (root) => {
       assert.ok(root.systemUnits.length > 0);
       assertClean(verifySystem(root, root.systemUnits), `the system units of examples/${name}.json`);
@@ -82,7 +75,7 @@ for (const name of EXAMPLES) {
   });
 
   test(`systemd-analyze verify --user: user units of examples/${name}.json, with graphical-session.target`, (t) => {
-    if (skipIfMissing(t)) return;
+    if (skipWithoutTool(t, "systemd-analyze", "systemd")) return;
     withRoot(example(name), (root) => {
       assert.ok(root.userUnits.length > 0);
       assertClean(verifyUser(root, root.userUnits), `the user units of examples/${name}.json`);
@@ -95,7 +88,7 @@ for (const name of EXAMPLES) {
 }
 
 test("systemd-analyze verify: hostile paths and arguments stay one value each", (t) => {
-  if (skipIfMissing(t)) return;
+  if (skipWithoutTool(t, "systemd-analyze", "systemd")) return;
   // Program paths get every character a store path may hold; data paths get every character.
   withRoot(hostileConfig(example("desktop"), HOSTILE_STORE), (root) => {
     assertClean(verifySystem(root, root.systemUnits), "the hostile system units");
@@ -128,7 +121,7 @@ function verifyEdited(scope: "system" | "user", unit: string, edit: (text: strin
 }
 
 test("negative: an ordering cycle through sockets.target and basic.target is reported", (t) => {
-  if (skipIfMissing(t)) return;
+  if (skipWithoutTool(t, "systemd-analyze", "systemd")) return;
   // The original's E.3.1: a prep service (default dependencies, so After=basic.target) that the
   // command socket requires and is ordered after; sockets.target is Before basic.target.
   const r = verifyEdited("system", "vmsilo-work.socket", (s) => `${s}\n[Unit]\nRequires=vmsilo-work-prep.service\nAfter=vmsilo-work-prep.service\n`);
@@ -136,7 +129,7 @@ test("negative: an ordering cycle through sockets.target and basic.target is rep
 });
 
 test("negative: an ordering cycle in the user session is reported", (t) => {
-  if (skipIfMissing(t)) return;
+  if (skipWithoutTool(t, "systemd-analyze", "systemd")) return;
   // Without After=graphical-session.target, graphical-session.target (which wants vmsilo-session.target)
   // is ordered after it, it after the bind unit, and that after graphical-session.target.
   const r = verifyEdited("user", "vmsilo-session.target", (s) => s.replace(/^After=graphical-session\.target\n/m, ""));
@@ -144,7 +137,7 @@ test("negative: an ordering cycle in the user session is reported", (t) => {
 });
 
 test("negative: an ExecStart= program missing from the root is reported", (t) => {
-  if (skipIfMissing(t)) return;
+  if (skipWithoutTool(t, "systemd-analyze", "systemd")) return;
   // The unit is unchanged (a comment added); the package lacks the program.
   const r = verifyEdited("system", "vmsilo-work-prep.service", (s) => `${s}# edited\n`, (root) => {
     const prep = readFileSync(join(root.systemUnitDir, "vmsilo-work-prep.service"), "utf8");
@@ -156,13 +149,13 @@ test("negative: an ExecStart= program missing from the root is reported", (t) =>
 });
 
 test("negative: a launcher missing from the installed package is reported", (t) => {
-  if (skipIfMissing(t)) return;
+  if (skipWithoutTool(t, "systemd-analyze", "systemd")) return;
   const r = verifyEdited("system", "vmsilo-work-vm.service", (s) => s.replace(/(ExecStart=\S+\/launch)/, "$1-missing"));
   assertReports(r, /launch-missing is not executable/, "a missing launcher");
 });
 
 test("negative: an unknown key and a bad value are reported (verify only warns on them)", (t) => {
-  if (skipIfMissing(t)) return;
+  if (skipWithoutTool(t, "systemd-analyze", "systemd")) return;
   const unknown = verifyEdited("system", "vmsilo-work-console-relay.service", (s) => `${s}ProtectSytem=strict\n`);
   assertReports(unknown, /Unknown key( name)? 'ProtectSytem' in section \[Service\]/, "an unknown key");
   const bad = verifyEdited("system", "vmsilo-work-gpu.service", (s) => s.replace(/^UMask=.*$/m, "UMask=0999"));
@@ -172,7 +165,7 @@ test("negative: an unknown key and a bad value are reported (verify only warns o
 });
 
 test("negative: a path setting split at a space is reported", (t) => {
-  if (skipIfMissing(t)) return;
+  if (skipWithoutTool(t, "systemd-analyze", "systemd")) return;
   // What ReadWritePaths= of a share at "/srv/my share" looked like before it was quoted.
   const r = verifyEdited("system", "vmsilo-work-virtiofsd-projects.service", (s) => `${s}ReadWritePaths=/srv/my share\n`);
   assertReports(r, /ReadWritePaths= path is not absolute, ignoring: share/, "an unquoted path with a space");

@@ -1,7 +1,7 @@
 /** Shared test support: the examples, rendering into temporary trees, running the CLI. */
 import { spawnSync } from "node:child_process";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -61,6 +61,27 @@ export function runCli(args: string[], input?: string): RunResult {
 /** Files of the tree that are scripts (by mode). */
 export function scripts(tree: FileTree): string[] {
   return regularFiles(tree).filter((f) => f.mode === 0o755).map((f) => f.path);
+}
+
+/**
+ * Skip the test, with a visible SKIP line naming the Debian package, when `tool` is not on PATH;
+ * true when skipped.
+ */
+export function skipWithoutTool(t: { skip(msg?: string): void }, tool: string, debianPackage: string): boolean {
+  if (have(tool)) return false;
+  console.log(`SKIP: ${tool} not installed (apt-get install ${debianPackage})`);
+  t.skip(`${tool} not installed`);
+  return true;
+}
+
+/** Temporary directories made by tempDirRemovedAtExit, removed when the test process exits. */
+const removedAtExit: string[] = [];
+process.on("exit", () => removedAtExit.forEach((d) => rmSync(d, { recursive: true, force: true })));
+/** A temporary directory removed when this test process exits (after its servers and VMs are stopped). */
+export function tempDirRemovedAtExit(label: string): string {
+  const d = tempDir(label);
+  removedAtExit.push(d);
+  return d;
 }
 
 /** True when `cmd` is on PATH; tests that need it print a visible SKIP line otherwise. */

@@ -4,19 +4,13 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
-import { ROOT, have, tempDir as harnessTempDir } from "../support/harness.js";
+import { ROOT, have, tempDirRemovedAtExit } from "../support/harness.js";
 
-/** Temporary directories of this test process, removed when it exits (servers are stopped by then). */
-const made: string[] = [];
-process.on("exit", () => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
-export function tempDir(label: string): string {
-  const d = harnessTempDir(label);
-  made.push(d);
-  return d;
-}
+/** Temporary directories of this test process, removed when it exits. */
+export const tempDir = tempDirRemovedAtExit;
 
 export const AGENT_SRC = join(ROOT, "agent");
 

@@ -9,20 +9,18 @@
 }:
 let
   stubs = import ./stubs.nix;
-  eval = lib.evalModules {
+  host = import ./stub-host.nix {
+    inherit lib;
     modules = [
-      ./stub-nixos.nix
       ../../../nixos-module
-      { _module.args.pkgs = stubs.pkgs; }
       (import configuration stubs)
     ] ++ extraModules;
   };
-  inherit (eval) config;
-  failed = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
+  inherit (host.eval) config;
+  failed = host.failedAssertions;
 in
 {
-  failedAssertions = failed;
-  json = if failed == [ ] then config.programs.vmsilo.build.json else null;
+  inherit (host) failedAssertions json;
   wiring =
     if failed == [ ] then
       {

@@ -44,12 +44,10 @@ let
   # test cannot run: the module's assertions pass and vmsilo.json holds the VM it describes.
   vmTest =
     let
-      stubs = import ./stubs.nix;
       test = import outputs.checks.x86_64-linux.vm-lifecycle.passthru.test;
-      eval = lib.evalModules {
+      host = import ./stub-host.nix {
+        inherit lib;
         modules = [
-          ./stub-nixos.nix
-          { _module.args.pkgs = stubs.pkgs; }
           # What NixOS gives and the stub does not: the test driver's options, and the primary
           # group of a normal user (users-groups.nix: "users", gid 100).
           {
@@ -63,12 +61,9 @@ let
           test.nodes.host
         ];
       };
-      inherit (eval) config;
-      failed = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
     in
     {
-      failedAssertions = failed;
-      json = if failed == [ ] then config.programs.vmsilo.build.json else null;
+      inherit (host) failedAssertions json;
     };
 in
 {

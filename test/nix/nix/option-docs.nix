@@ -3,14 +3,13 @@
 # fails here rather than in a user's system build.
 { lib }:
 let
-  stubs = import ./stubs.nix;
-  eval = lib.evalModules {
-    modules = [
-      ./stub-nixos.nix
-      ../../../nixos-module
-      { _module.args.pkgs = stubs.pkgs; }
-    ];
-  };
+  inherit
+    (import ./stub-host.nix {
+      inherit lib;
+      modules = [ ../../../nixos-module ];
+    })
+    eval
+    ;
 in
 map (o: {
   inherit (o) name description type;
