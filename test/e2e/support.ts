@@ -396,6 +396,8 @@ export interface QemuVmOptions {
   rootOverlay?: { type: "tmpfs" | "raw"; size?: string };
   sharedDirectories?: Record<string, Record<string, unknown>>;
   console?: "virtio" | "serial";
+  /** The VM's `qemu.machine` (null: the global microvm). */
+  machine?: "microvm" | "q35" | "pc";
   memory?: number;
   stopTimeout?: number;
   [key: string]: unknown;
@@ -407,7 +409,7 @@ export interface QemuVmOptions {
  */
 export function qemuTestConfig(g: TestGuest, name: string, o: QemuVmOptions = {}): Record<string, unknown> {
   const base = example("minimal") as Record<string, any>;
-  const { kernelParams, extraArgs, rootOverlay, sharedDirectories, console, memory, stopTimeout, ...rest } = o;
+  const { kernelParams, extraArgs, rootOverlay, sharedDirectories, console, machine, memory, stopTimeout, ...rest } = o;
   return {
     schemaVersion: 1,
     user: base.user,
@@ -426,7 +428,7 @@ export function qemuTestConfig(g: TestGuest, name: string, o: QemuVmOptions = {}
         rootOverlay: rootOverlay ?? { type: "tmpfs" },
         kernelParams: [`tsc_early_khz=${hostKhz()}`, ...(kernelParams ?? [])],
         sharedDirectories: sharedDirectories ?? {},
-        qemu: { vsock: false, console: console ?? "serial", extraArgs: extraArgs ?? [] },
+        qemu: { vsock: false, console: console ?? "serial", machine: machine ?? null, extraArgs: extraArgs ?? [] },
         ...rest,
       },
     },
@@ -550,7 +552,7 @@ export interface AgentGuest {
  * session never reaches the agent of the previous one. Throws with the reason when the guest cannot
  * boot here (call `testGuest()` first to skip instead).
  */
-export async function bootAgentGuest(opts: { name?: string; bootTimeoutMs?: number } = {}): Promise<AgentGuest> {
+export async function bootAgentGuest(opts: { name?: string; bootTimeoutMs?: number; machine?: "microvm" | "q35" } = {}): Promise<AgentGuest> {
   const g = testGuest();
   if (typeof g === "string") throw new Error(g);
   const vm = opts.name ?? uniqueVmName("agent");
@@ -558,9 +560,11 @@ export async function bootAgentGuest(opts: { name?: string; bootTimeoutMs?: numb
   const port = join(dir, "agent-port.socket");
   const socket = join(dir, "agent.socket");
   const config = qemuTestConfig(g, vm, {
+    machine: opts.machine,
     kernelParams: ["console=ttyS0", "quiet"],
     extraArgs: [
-      "-device", "virtio-serial-device,id=agentbus",
+      // microvm has virtio-mmio only; a PC machine has PCI.
+      "-device", `${opts.machine === "q35" ? "virtio-serial-pci" : "virtio-serial-device"},id=agentbus`,
       "-chardev", `socket,id=agent,path=${port.replace(/,/g, ",,")},server=on,wait=off`,
       "-device", "virtserialport,bus=agentbus.0,chardev=agent,name=vmsilo.agent",
     ],
