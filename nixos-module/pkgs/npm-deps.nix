@@ -10,6 +10,7 @@
   lib,
   stdenvNoCC,
   nodejs,
+  cacert,
   importNpmLock,
 }:
 {
@@ -37,6 +38,10 @@ let
       packageVersion = entry.version;
       nativeBuildInputs = [ nodejs ];
       buildCommand = "bash ${./fetch-npm-tarball.sh}";
+      # nixpkgs' node uses OpenSSL's CA store (--openssl-use-def-ca-store), which stdenv points
+      # at /no-cert-file.crt in a build: npm gets cacert's bundle, as nixpkgs' own npm and yarn
+      # fixed-output derivations do.
+      NODE_EXTRA_CA_CERTS = "${cacert}/etc/ssl/certs/ca-bundle.crt";
       outputHashMode = "flat";
       outputHash = entry.integrity;
       # A mirror or proxy configured for npm on the build machine is honoured.

@@ -38,7 +38,7 @@ test("one fixed-output derivation per locked package, hashed by the lock's integ
   const r = nixEval(join(NIX_DIR, "npm-deps-check.nix"), { lib: libArg() });
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout) as {
-    tarballs: Record<string, { name: string; packageName: string; packageVersion: string; outputHash: string; outputHashMode: string; fetchesWithScript: boolean }>;
+    tarballs: Record<string, { name: string; packageName: string; packageVersion: string; outputHash: string; outputHashMode: string; NODE_EXTRA_CA_CERTS: string; fetchesWithScript: boolean }>;
     overrides: string[];
     lockPassedUnchanged: boolean;
   };
@@ -53,6 +53,8 @@ test("one fixed-output derivation per locked package, hashed by the lock's integ
     assert.equal(d.packageVersion, e.version, key);
     assert.match(d.name, /^[A-Za-z0-9+\-_?=][A-Za-z0-9+\-._?=]*$/, `${key}: ${d.name} is not a valid store name`);
     assert.ok(d.fetchesWithScript, `${key}: not fetched by fetch-npm-tarball.sh`);
+    // The sandbox has no CA store of its own: npm must be handed cacert's bundle.
+    assert.equal(d.NODE_EXTRA_CA_CERTS, "/nix/store/00000000000000000000000000000000-cacert/etc/ssl/certs/ca-bundle.crt", key);
   }
 });
 

@@ -8,6 +8,7 @@ let
     inherit lib;
     stdenvNoCC.mkDerivation = attrs: attrs;
     nodejs = "nodejs";
+    cacert = "/nix/store/00000000000000000000000000000000-cacert";
     importNpmLock = args: args;
   } {
     package = lib.importJSON (root + "/package.json");
@@ -22,6 +23,7 @@ in
       packageVersion
       outputHash
       outputHashMode
+      NODE_EXTRA_CA_CERTS
       ;
     fetchesWithScript = lib.hasInfix "fetch-npm-tarball.sh" (toString d.buildCommand);
   }) deps.tarballs;
