@@ -33,7 +33,9 @@
         inherit pkgs lib self;
       };
 
-      formatter.${system} = pkgs.nixfmt-rfc-style;
+      # On nixos-25.11 nixfmt is the RFC 166 formatter; nixfmt-rfc-style is a deprecated alias
+      # of it (pkgs/top-level/aliases.nix) that warns on later nixpkgs.
+      formatter.${system} = pkgs.nixfmt;
 
       devShells.${system}.default = pkgs.mkShell {
         packages = [
@@ -41,7 +43,7 @@
           pkgs.shellcheck
           pkgs.systemd
           pkgs.nix
-          pkgs.nixfmt-rfc-style
+          pkgs.nixfmt
         ];
         # The Nix tests (test/nix/) evaluate the module against nixpkgs' lib.
         NIXPKGS_LIB = "${nixpkgs}";

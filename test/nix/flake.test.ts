@@ -31,7 +31,7 @@ test("flake outputs: modules, packages, overlay, checks, formatter, dev shell", 
   assert.deepEqual(out.perSystem.checks, ["eval-example", "vm-lifecycle", "vmsilo-gen", "vmsilo-tools"]);
   assert.ok(out.perSystem.toolsCheckIsPackage, "checks.vmsilo-tools is the package (its install check)");
   assert.deepEqual(out.perSystem.devShells, ["default"]);
-  assert.equal(out.perSystem.formatter, "nixfmt-rfc-style");
+  assert.equal(out.perSystem.formatter, "nixfmt");
   assert.equal(out.perSystem.devShellLib, "/nix/store/00000000000000000000000000000000-nixpkgs");
   assert.deepEqual(out.overlay, ["vmsilo-gen", "vmsilo-tools"]);
   assert.match(out.overlayFiles["vmsilo-gen"], /nixos-module\/pkgs\/vmsilo-gen\.nix$/);

@@ -15,7 +15,7 @@ let
     runCommand = name: env: script: record "runCommand" { inherit name env; };
     testers.runNixOSTest = test: record "runNixOSTest" { inherit test; };
     mkShell = args: record "mkShell" args;
-    nixfmt-rfc-style = record "nixfmt-rfc-style" { };
+    nixfmt = record "nixfmt" { };
     nodejs = record "nodejs" { };
     shellcheck = record "shellcheck" { };
     systemd = record "systemd" { };
