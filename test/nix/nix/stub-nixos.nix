@@ -1,6 +1,7 @@
 # The few NixOS options nixos-module/ reads or sets, declared loosely, so the module evaluates
-# under plain lib.evalModules with nixpkgs' lib alone (no full nixpkgs here). Types are as on
-# NixOS where the module's behaviour depends on them (users, groups, assertions).
+# under plain lib.evalModules with nixpkgs' lib alone (no full nixpkgs here). Names and types
+# (and `apply` where it changes the value read back) are as on NixOS 25.11 for what the module
+# or the tests read; systemd.targets, systemd.user.targets and environment.etc are loose.
 { lib, pkgs, ... }:
 let
   inherit (lib) mkOption types;
@@ -8,6 +9,7 @@ let
     type = types.anything;
     default = { };
   };
+  namesOrSet = types.coercedTo (types.listOf types.str) (names: lib.genAttrs names (_: true));
 in
 {
   options = {
@@ -33,7 +35,7 @@ in
               default = "";
             };
             home = mkOption {
-              type = types.str;
+              type = types.passwdEntry types.path;
               default = "/var/empty";
             };
             isNormalUser = mkOption {
@@ -66,6 +68,8 @@ in
     systemd.tmpfiles.packages = mkOption {
       type = types.listOf types.package;
       default = [ ];
+      # NixOS reads lib/tmpfiles.d from each package's lib output if it has one.
+      apply = map lib.getLib;
     };
     systemd.targets = loose;
     systemd.user.targets = loose;
@@ -74,9 +78,12 @@ in
       default = [ ];
     };
     environment.etc = loose;
+    # Since nixpkgs PR 375975 (in 25.11): a list of names or an attribute set of names to
+    # booleans, read back as the sorted list of the enabled names.
     boot.kernelModules = mkOption {
-      type = types.listOf types.str;
-      default = [ ];
+      type = namesOrSet (types.attrsOf types.bool);
+      default = { };
+      apply = modules: builtins.attrNames (lib.filterAttrs (_: enabled: enabled) modules);
     };
     security.polkit.enable = mkOption {
       type = types.bool;
