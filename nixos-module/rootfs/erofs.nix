@@ -1,7 +1,8 @@
 # The read-only root: the store closure of the guest system as an erofs image (label
 # vmsilo-store), mounted by the guest at /nix/.ro-store under its /nix/store overlay
-# (guest/boot.nix). Compressed with lz4hc on every core: mkfs.erofs compresses with several
-# threads only when erofs-utils is built with --enable-multithreading, hence the override.
+# (guest/boot.nix). Built by make-erofs.sh (tested outside Nix by test/nix/erofs-image.test.ts).
+# Compressed with lz4hc on every core: mkfs.erofs compresses with several threads only when
+# erofs-utils is built with --enable-multithreading, hence the override.
 {
   lib,
   runCommand,
@@ -22,13 +23,5 @@ runCommand "vmsilo-rootfs-${name}.erofs"
     passthru = { inherit closure; };
   }
   ''
-    # mkfs.erofs reads one directory tree: copy the closure into one (as microvm.nix does).
-    mkdir store
-    xargs -r cp -a --target-directory=store < ${closure}/store-paths
-
-    workers=''${NIX_BUILD_CORES:-0}
-    if [ "$workers" -lt 1 ]; then workers=$(nproc); fi
-    mkfs.erofs --quiet -zlz4hc --workers="$workers" \
-      -T 0 --all-root -L vmsilo-store --mount-point=/nix/store \
-      "$out" store
+    bash ${./make-erofs.sh} ${closure}/store-paths "$out"
   ''

@@ -84,7 +84,7 @@ const hash = (...parts: Array<string | Buffer>) => {
 };
 
 /** Build `dir` with `build(tmp)` once: into a temporary sibling, then renamed (a racing build loses quietly). */
-function cached(dir: string, build: (tmp: string) => void): string {
+export function cached(dir: string, build: (tmp: string) => void): string {
   if (existsSync(join(dir, ".done"))) return dir;
   mkdirSync(dirname(dir), { recursive: true });
   const tmp = `${dir}.tmp-${process.pid}`;
