@@ -13,7 +13,8 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { ROOT, have, skipWithoutTool, tempDir } from "../support/harness.js";
@@ -301,7 +302,7 @@ test("make-erofs.sh: the image of a fake closure, read back with erofs-utils, bl
     /** Runs the script as erofs.nix does (`bash make-erofs.sh STORE_PATHS OUT`); returns mkfs.erofs's argv. */
     const makeErofs = (out: string, cores: string | undefined): string[] => {
       const tmp = join(dir, `tmp-${basename(out)}`);
-      mkdirSync(tmp);
+      mkdirSync(tmp, { recursive: true });
       const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${shim}:${process.env.PATH}`, TMPDIR: tmp, MKFS_ARGV: join(dir, "argv") };
       delete env.NIX_BUILD_CORES;
       if (cores !== undefined) env.NIX_BUILD_CORES = cores;
@@ -316,7 +317,8 @@ test("make-erofs.sh: the image of a fake closure, read back with erofs-utils, bl
     await t.test("mkfs.erofs gets the design's flags, the image and the staged closure", () => {
       // Most flags are checked by their effect below; --mount-point only prefixes the paths
       // SELinux file contexts are matched against, which no reader shows.
-      const flags = ["--quiet", "-zlz4hc", "--workers=2", "-T", "0", "--all-root", "-L", "vmsilo-store", "--mount-point=/nix/store"];
+      const uuid = createHash("sha256").update(image).digest("hex").replace(/^(.{8})(.{4})(.{4})(.{4})(.{12}).*$/, "$1-$2-$3-$4-$5");
+      const flags = ["--quiet", "-zlz4hc", "--workers=2", "-T", "0", "-U", uuid, "--all-root", "-L", "vmsilo-store", "--mount-point=/nix/store"];
       assert.deepEqual(argv.slice(0, -1), [...flags, image]);
       // mktemp -d under TMPDIR, then store/ in it.
       const staged = argv.at(-1)!;
@@ -331,6 +333,15 @@ test("make-erofs.sh: the image of a fake closure, read back with erofs-utils, bl
         const a = makeErofs(join(dir, `workers-${cores ?? "unset"}.erofs`), cores);
         assert.ok(a.includes(`--workers=${nproc}`), `NIX_BUILD_CORES=${cores ?? "(unset)"}: ${a.join(" ")}`);
       }
+    });
+
+    await t.test("the same closure into the same output path gives the same bytes, with several workers", () => {
+      const first = join(dir, "first.erofs");
+      renameSync(image, first);
+      makeErofs(image, "2");
+      assert.ok(readFileSync(first).equals(readFileSync(image)), "two builds of one closure differ");
+      const probe = (p: string) => /^UUID=(.*)$/m.exec(mustRun("blkid", ["-p", "-o", "export", p]))?.[1];
+      assert.notEqual(probe(join(dir, "workers-unset.erofs")), probe(image), "another output path, yet the same filesystem UUID");
     });
 
     await t.test("fsck.erofs: the image is valid erofs", () => {
