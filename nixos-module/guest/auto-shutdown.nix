@@ -28,6 +28,8 @@ in
       echo "vmsilo: powering off after $after s without processes of ${user}"
       idle_since=$(date +%s)
       while sleep 10; do
+        # ps, not pgrep: every process counts except the user manager's two.
+        # shellcheck disable=SC2009
         if ps -u ${lib.escapeShellArg user} -o comm= 2>/dev/null | grep -vqxE 'systemd|\(sd-pam\)'; then
           idle_since=$(date +%s)
         elif [ $(( $(date +%s) - idle_since )) -ge "$after" ]; then

@@ -3,6 +3,7 @@
 #   processes the devices;
 # - ip=, rd.route=, nameserver=: systemd-network-generator turns them into .network files that
 #   systemd-networkd applies; DNS goes through systemd-resolved.
+# test/nix/guest-protocol.test.ts runs these scripts over the generator's kernel command lines.
 {
   config,
   pkgs,
@@ -14,8 +15,10 @@
   systemd.network.enable = true;
   services.resolved.enable = true;
 
-  # systemd's own generator binary in a unit of ours (its packaged unit's [Install] is not
-  # acted on, and NixOS may or may not list the unit already).
+  # systemd's own generator binary in a unit of ours (NixOS runs its packaged unit only in the
+  # initrd). Read from /proc/cmdline, systemd drops every rd.* option outside the initrd, so
+  # rd.route= would be lost: the networking options are handed over as arguments instead, which
+  # the generator reads as written.
   systemd.services.vmsilo-network-generator = {
     description = "Generate network units from the kernel command line (ip=, rd.route=, nameserver=)";
     wantedBy = [ "sysinit.target" ];
@@ -31,8 +34,19 @@
     serviceConfig = {
       Type = "oneshot";
       RemainAfterExit = true;
-      ExecStart = "${config.systemd.package}/lib/systemd/systemd-network-generator";
     };
+    script = ''
+      read -r -a words < /proc/cmdline
+      args=()
+      for word in "''${words[@]}"; do
+        case $word in
+          ip=* | rd.route=* | nameserver=* | rd.peerdns=*) args+=("$word") ;;
+        esac
+      done
+      if [ "''${#args[@]}" -gt 0 ]; then
+        exec ${config.systemd.package}/lib/systemd/systemd-network-generator -- "''${args[@]}"
+      fi
+    '';
   };
 
   systemd.services.vmsilo-ifnames = {
@@ -56,7 +70,9 @@
     script = ''
       mkdir -p /run/systemd/network
       status=0
-      for param in $(grep -o '\bvmsilo\.ifname=[^ ]*' /proc/cmdline); do
+      read -r -a words < /proc/cmdline
+      for param in "''${words[@]}"; do
+        [[ $param == vmsilo.ifname=* ]] || continue
         value=''${param#vmsilo.ifname=}
         name=''${value%%,*}
         mac=''${value#*,}

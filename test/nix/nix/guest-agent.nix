@@ -11,18 +11,12 @@ let
     type = lib.types.attrsOf lib.types.anything;
     default = { };
   };
-  namesOrSet = lib.types.coercedTo (lib.types.listOf lib.types.str) (ns: lib.genAttrs ns (_: true));
   eval = lib.evalModules {
     modules = [
       {
         options.systemd.sockets = loose;
         options.systemd.services = loose;
-        # As on NixOS 25.11 (and stub-nixos.nix): names coerced to an attribute set of booleans.
-        options.boot.kernelModules = lib.mkOption {
-          type = namesOrSet (lib.types.attrsOf lib.types.bool);
-          default = { };
-          apply = modules: builtins.attrNames (lib.filterAttrs (_: enabled: enabled) modules);
-        };
+        options.boot.kernelModules = import ./kernel-modules-option.nix lib;
       }
       ../../../nixos-module/guest/options.nix
       ../../../nixos-module/guest/command-agent.nix

@@ -9,7 +9,6 @@ let
     type = types.anything;
     default = { };
   };
-  namesOrSet = types.coercedTo (types.listOf types.str) (names: lib.genAttrs names (_: true));
 in
 {
   options = {
@@ -78,13 +77,7 @@ in
       default = [ ];
     };
     environment.etc = loose;
-    # Since nixpkgs PR 375975 (in 25.11): a list of names or an attribute set of names to
-    # booleans, read back as the sorted list of the enabled names.
-    boot.kernelModules = mkOption {
-      type = namesOrSet (types.attrsOf types.bool);
-      default = { };
-      apply = modules: builtins.attrNames (lib.filterAttrs (_: enabled: enabled) modules);
-    };
+    boot.kernelModules = import ./kernel-modules-option.nix lib;
     security.polkit.enable = mkOption {
       type = types.bool;
       default = false;

@@ -1,0 +1,43 @@
+# For test/nix/guest-protocol.test.ts: every guest module (nixos-module/guest/) under
+# lib.evalModules, the NixOS options they set taken loosely by a freeform root (no full nixpkgs
+# here), and every package they call this machine's own (`hostRoot`, e.g. /usr), so the scripts
+# of their units run here. Returns those units and the guest options.
+{
+  lib,
+  hostRoot,
+  guest ? { },
+}:
+let
+  host = {
+    type = "derivation";
+    name = "host";
+    outPath = hostRoot;
+  };
+  eval = lib.evalModules {
+    modules = [
+      {
+        freeformType = lib.types.lazyAttrsOf lib.types.anything;
+        # Set by several guest modules: merged as on NixOS.
+        options.boot.kernelModules = import ./kernel-modules-option.nix lib;
+        options.systemd.package = lib.mkOption { default = host; };
+      }
+      ../../../nixos-module/guest
+      {
+        _module.args.pkgs = lib.genAttrs [
+          "coreutils"
+          "gnugrep"
+          "gnused"
+          "procps"
+          "vmsilo-tools"
+        ] (_: host);
+        vmsilo.guest = {
+          name = "work";
+        } // guest;
+      }
+    ];
+  };
+in
+{
+  inherit (eval.config.systemd) services;
+  inherit (eval.config.vmsilo) guest;
+}
