@@ -11,10 +11,12 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
 import { validate } from "../../src/config/validate.js";
-import { example, EXAMPLES, render, ROOT, runCli, tempDir } from "../support/harness.js";
+import { isLink } from "../../src/render/files.js";
+import { CLI, example, EXAMPLES, render, ROOT, runCli, tempDir } from "../support/harness.js";
 import { NIX_DIR, evalModule, libArg, nixEval, skipWithoutLib } from "./support.js";
 
 const VMSILO_TOOLS = "/nix/store/dt9x7e2c5w3z6q8f0gr9i1d3y5k7m8n0-vmsilo-tools-0.1.0";
@@ -65,6 +67,42 @@ test("the wiring puts the generated tree into systemd, tmpfiles, the system path
     systemTarget: ["multi-user.target"],
     sessionTarget: ["graphical-session.target"],
   });
+});
+
+test("generate.nix's build script, run as the build would run it, renders the module's vmsilo.json into $out", (t) => {
+  if (skipWithoutLib(t)) return;
+  const { generate, json } = evalModule("desktop");
+  assert.ok(generate && json);
+  // vmsilo-gen comes from the package alone: a stand-in of it runs this checkout's CLI.
+  assert.deepEqual(generate.nativeBuildInputs, ["/nix/store/11111111111111111111111111111111-vmsilo-0.1.0"]);
+  const dir = tempDir("generate-nix");
+  const bin = join(dir, "bin");
+  mkdirSync(bin);
+  writeFileSync(join(bin, "vmsilo-gen"), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`, { mode: 0o755 });
+  // The store file the script names holds the text Nix writes into it.
+  const configFile = join(dir, "vmsilo.json");
+  writeFileSync(configFile, generate.configText);
+  assert.deepEqual(JSON.parse(generate.configText), json);
+  const out = join(dir, "out");
+  mkdirSync(join(dir, "tmp"));
+  const r = spawnSync("bash", ["-euo", "pipefail", "-c", generate.script.replaceAll(generate.configFile, configFile)], {
+    encoding: "utf8",
+    env: { PATH: `${bin}:/usr/bin:/bin`, out, TMPDIR: join(dir, "tmp") },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(readdirSync(join(dir, "tmp")), [], "the build left files in TMPDIR");
+  // $out is the tree rendered for $out, file for file.
+  const expected = [...render(json, out).values()];
+  const written = readdirSync(out, { recursive: true, withFileTypes: true }).filter((e) => !e.isDirectory()).map((e) => relative(out, join(e.parentPath, e.name))).sort();
+  assert.deepEqual(written, expected.map((f) => f.path).sort());
+  for (const f of expected) {
+    const path = join(out, f.path);
+    if (isLink(f)) assert.equal(readlinkSync(path), f.link, f.path);
+    else {
+      assert.equal(readFileSync(path, "utf8"), f.content, f.path);
+      assert.equal(statSync(path).mode & 0o777, f.mode, `${f.path}: mode`);
+    }
+  }
 });
 
 test("a disabled module sets nothing and asserts nothing", (t) => {

@@ -73,6 +73,7 @@ export interface ModuleEval {
   failedAssertions: string[];
   json: Record<string, unknown> | null;
   wiring: Record<string, unknown> | null;
+  generate: { script: string; nativeBuildInputs: string[]; configFile: string; configText: string } | null;
 }
 
 /**

@@ -1,7 +1,8 @@
 # Evaluates nixos-module/ under lib.evalModules with the stubs, for the tests and the benchmark.
 #   nix-instantiate --eval --strict --json test/nix/nix/eval.nix \
 #     --arg lib 'import <nixpkgs-lib>/lib' --arg configuration ./configs/desktop.nix
-# Returns the messages of failed assertions and, when there are none, vmsilo.json as a value.
+# Returns the messages of failed assertions and, when there are none, vmsilo.json as a value,
+# the wiring, and generate.nix's build script.
 {
   lib,
   configuration,
@@ -32,6 +33,17 @@ in
         kernelModules = config.boot.kernelModules;
         systemTarget = config.systemd.targets.vmsilo.wantedBy or null;
         sessionTarget = config.systemd.user.targets.vmsilo-session.wantedBy or null;
+      }
+    else
+      null;
+  # generate.nix's build: its script, and the vmsilo.json it reads at its store path.
+  generate =
+    if failed == [ ] then
+      {
+        inherit (config.programs.vmsilo.build.generated) script;
+        nativeBuildInputs = map toString config.programs.vmsilo.build.generated.env.nativeBuildInputs;
+        configFile = toString config.programs.vmsilo.build.configFile;
+        configText = config.programs.vmsilo.build.configFile.text;
       }
     else
       null;

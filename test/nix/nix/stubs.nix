@@ -33,8 +33,9 @@ in
     vulkan-loader = pkg "${s}cs7v5c0a3t1x4n6d8ep7g9b1w3i5k6l8-vulkan-loader-1.4.328";
     vmsilo-gen = pkg "${s}11111111111111111111111111111111-vmsilo-0.1.0";
     vmsilo-tools = pkg "${s}dt9x7e2c5w3z6q8f0gr9i1d3y5k7m8n0-vmsilo-tools-0.1.0";
-    writeText = name: text: pkg "${s}00000000000000000000000000000000-${name}";
-    runCommandLocal = name: env: script: pkg "${s}22222222222222222222222222222222-${name}";
+    # Both keep what a build would get, so tests can run it (eval.nix, `generate`).
+    writeText = name: text: pkg "${s}00000000000000000000000000000000-${name}" // { inherit text; };
+    runCommandLocal = name: env: script: pkg "${s}22222222222222222222222222222222-${name}" // { inherit env script; };
     # For the default guest builder (rootfs/): a fake eval-config, and erofs.nix not built.
     path = ./fake-nixpkgs;
     callPackage = file: args: pkg "${s}33333333333333333333333333333333-${args.name}.erofs";
