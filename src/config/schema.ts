@@ -416,3 +416,17 @@ export type Programs = Infer<typeof programs>;
 export type QemuVmConfig = Infer<typeof vm>["qemu"];
 export type VmExecConfig = Config["vmExec"];
 export type ForwardPortConfig = Infer<typeof forwardPort>;
+
+/** `node`'s value for `given` alone, every other field at its schema default (for values the
+ * generator adds itself, so they cannot drift from what the schema documents). */
+function withDefaults<T>(node: Node<T>, given: Record<string, unknown>): T {
+  const ctx = { issues: [] };
+  const value = node.check(given, "", ctx);
+  if (value === undefined || ctx.issues.length > 0) throw new Error(`schema defaults: ${JSON.stringify(ctx.issues)}`);
+  return value;
+}
+
+/** The share `sharedHome` adds: every setting at its default. */
+export const defaultShare = (path: string): ShareConfig => withDefaults(share, { path });
+/** What `gpu = true` means. */
+export const GPU_DEFAULTS: GpuConfig = withDefaults(gpu, {});

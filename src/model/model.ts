@@ -1,4 +1,4 @@
-import type { Config, DiskConfig, ForwardPortConfig, GpuConfig, ShareConfig, VmConfig } from "../config/schema.js";
+import { defaultShare, GPU_DEFAULTS, type Config, type DiskConfig, type ForwardPortConfig, type GpuConfig, type ShareConfig, type VmConfig } from "../config/schema.js";
 import { describe, pathKey, type Issue } from "../config/types.js";
 import { PCI_BDF, RESERVED_VM_NAMES } from "../config/grammar.js";
 import { derivedId, derivedMac, derivedTapName, netPciAddress, normalizeBdf, prefixToNetmask } from "./derive.js";
@@ -144,7 +144,7 @@ function buildVm(name: string, vm: VmConfig, issues: Issue[]): VmModel {
     if ("home" in vm.sharedDirectories) {
       issues.push({ path: `${at}.sharedDirectories.home`, message: "conflicts with sharedHome, which defines the share \"home\"; remove one of them" });
     }
-    shares.push({ ...HOME_SHARE_DEFAULTS, path: sharedHomePath, tag: "home", isSharedHome: true });
+    shares.push({ ...defaultShare(sharedHomePath), tag: "home", isSharedHome: true });
   }
   shares.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
 
@@ -201,28 +201,6 @@ function buildVm(name: string, vm: VmConfig, issues: Issue[]): VmModel {
     pciSysfsPaths,
   };
 }
-
-const HOME_SHARE_DEFAULTS: Omit<ShareConfig, "path"> = {
-  threadPoolSize: 0,
-  inodeFileHandles: "never",
-  cache: "auto",
-  logLevel: "info",
-  xattr: false,
-  posixAcl: false,
-  readonly: false,
-  allowMmap: false,
-  enableReaddirplus: true,
-  writeback: false,
-  allowDirectIo: false,
-  killprivV2: false,
-  preserveNoatime: false,
-  uidMap: null,
-  gidMap: null,
-  translateUid: null,
-  translateGid: null,
-};
-
-const GPU_DEFAULTS: GpuConfig = { wayland: true, opengl: true, vulkan: false, allowWX: null, logLevel: null, seccompPolicy: "enforcing" };
 
 /** The guest protocol's kernel command line (SPEC §2), in its fixed order; user params last. */
 function kernelParams(name: string, vm: VmConfig, interfaces: ReadonlyArray<{ readonly name: string; readonly mac: string }>, sharedHome: boolean): string[] {
