@@ -10,7 +10,7 @@ import { renderManifest } from "./render/manifest.js";
 import { renderPolkit } from "./render/polkit.js";
 import { renderSharedScripts, renderUserClis, renderVmScripts } from "./render/scripts.js";
 import { renderTmpfiles } from "./render/tmpfiles.js";
-import { renderUnits } from "./render/units.js";
+import { renderUnits } from "./render/units/index.js";
 
 /** Bad input: every issue, each with its JSON path. The CLI prints them and exits 2. */
 export class ConfigError extends Error {

@@ -7,7 +7,7 @@ import type { Tools } from "./context.js";
 import { type GeneratedEntry, type GeneratedFile, provenance, vmSource } from "./files.js";
 import { renderTemplate } from "./templates.js";
 import { renderVmExec } from "./vm-exec.js";
-import { SSH_VSOCK_PORT, vsockConnectArgv } from "./units.js";
+import { SSH_VSOCK_PORT, vsockConnectArgv } from "./units/command-channel.js";
 
 const header = (source: string) => provenance(source).map((l) => `# ${l}`).join("\n");
 

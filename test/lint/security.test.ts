@@ -187,7 +187,7 @@ function renderDoc(scores: readonly Score[], version: string): string {
     "| --- | --- | --- | --- | --- | --- | --- |",
     ...rows,
     "",
-    "Hardening every helper gets (`harden()` in `src/render/units.ts`): `NoNewPrivileges`, `ProtectSystem=strict`,",
+    "Hardening every helper gets (`harden()` in `src/render/units/common.ts`): `NoNewPrivileges`, `ProtectSystem=strict`,",
     "`ProtectHome`, `PrivateTmp`, `PrivateMounts`, `PrivateDevices` (unless it needs a device), the `Protect*` kernel,",
     "clock, hostname and cgroup options, `ProtectProc=invisible`, `RestrictRealtime`, `RestrictSUIDSGID`,",
     "`LockPersonality`, `MemoryDenyWriteExecute`, native system calls filtered to `@system-service` minus",

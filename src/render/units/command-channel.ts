@@ -1,0 +1,53 @@
+import type { Model, VmModel } from "../../model/model.js";
+import { driverFor } from "../../hypervisors/index.js";
+import { agentTransportOf, type AgentTransport } from "../../hypervisors/driver.js";
+import { add, exec, raw, unitFile, type UnitFile } from "../../systemd/unit.js";
+import type { Tools } from "../context.js";
+import { vmSource } from "../files.js";
+import { harden } from "./common.js";
+
+/** The vsock port of the guest command agent (SPEC §2). */
+export const AGENT_VSOCK_PORT = 5000;
+/** The vsock port of the guest sshd (SPEC §2). */
+export const SSH_VSOCK_PORT = 22;
+
+export function socketUnit(model: Model, vm: VmModel): UnitFile {
+  const u = unitFile(vm.units.socket, vmSource(vm.name));
+  add(u, "Unit", "Description", `vmsilo command socket of VM ${vm.name}`);
+  add(u, "Socket", "ListenStream", vm.paths.commandSocket);
+  add(u, "Socket", "Accept", true);
+  add(u, "Socket", "SocketUser", model.config.user.name);
+  add(u, "Socket", "SocketGroup", "root");
+  add(u, "Socket", "SocketMode", "0600");
+  add(u, "Socket", "DirectoryMode", "0755");
+  return u;
+}
+
+export function proxyUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
+  const u = unitFile(vm.units.proxy, vmSource(vm.name));
+  add(u, "Unit", "Description", raw(`vmsilo command channel to VM ${vm.name} (connection %i)`));
+  add(u, "Unit", "Requires", vm.units.vm);
+  add(u, "Unit", "After", vm.units.vm);
+  add(u, "Unit", "CollectMode", "inactive-or-failed");
+  const s = "Service";
+  add(u, s, "User", model.config.user.name);
+  add(u, s, "StandardInput", "socket");
+  add(u, s, "StandardOutput", "socket");
+  add(u, s, "StandardError", "journal");
+  const transport = agentTransportOf(driverFor(vm.config.hypervisor), vm);
+  add(u, s, "ExecStart", exec(vsockConnectArgv(transport, AGENT_VSOCK_PORT, model, t)));
+  // AF_VSOCK needs the host's network namespace; a hybrid vsock is a unix socket on the filesystem.
+  harden(u, transport.kind === "vsock" ? { network: true, families: "AF_VSOCK AF_UNIX" } : {});
+  add(u, s, "PrivateUsers", true);
+  return u;
+}
+
+/**
+ * The argv that joins stdin/stdout to a guest vsock port over the VM's transport (the driver's):
+ * vmsilo-vsock-proxy retries only failed connects, until the startTimeout deadline (D12), and never
+ * re-sends a started session (docs/protocol.md).
+ */
+export function vsockConnectArgv(transport: AgentTransport, port: number, model: Model, t: Tools): string[] {
+  const target = transport.kind === "vsock" ? ["--vsock", `${transport.cid}:${port}`] : ["--hybrid", `${transport.socket}:${port}`];
+  return [t.vsockProxy, "--timeout", String(model.config.startTimeout), ...target];
+}

@@ -1,0 +1,22 @@
+import type { Model } from "../../model/model.js";
+import { SESSION_TARGET, SYSTEM_TARGET } from "../../model/paths.js";
+import { add, unitFile, type UnitFile } from "../../systemd/unit.js";
+
+export function systemTarget(model: Model): UnitFile {
+  const u = unitFile(SYSTEM_TARGET, "programs.vmsilo.nixosVms.*.autoStart");
+  add(u, "Unit", "Description", "vmsilo VMs and their command sockets");
+  for (const vm of model.vms) add(u, "Unit", "Wants", vm.units.socket);
+  for (const vm of model.vms) if (vm.config.autoStart && !vm.gpu) add(u, "Unit", "Wants", vm.units.vm);
+  return u;
+}
+
+export function sessionTarget(model: Model): UnitFile {
+  const u = unitFile(SESSION_TARGET, "programs.vmsilo.nixosVms.*.gpu");
+  add(u, "Unit", "Description", "vmsilo VMs bound to the graphical session");
+  add(u, "Unit", "ConditionUser", model.config.user.name);
+  // Wanted by graphical-session.target (wiring.nix): without this, that target would be ordered
+  // after this one, this one after its bind units, and those after the session: a cycle (D8).
+  add(u, "Unit", "After", "graphical-session.target");
+  for (const vm of model.vms) if (vm.gpu) add(u, "Unit", "Wants", vm.units.sessionBind);
+  return u;
+}

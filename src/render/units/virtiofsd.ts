@@ -1,0 +1,62 @@
+import type { Model, VmModel } from "../../model/model.js";
+import { add, exec, unitFile, type UnitFile } from "../../systemd/unit.js";
+import { type Tools, required } from "../context.js";
+import { vmSource } from "../files.js";
+import { harden, helper, waitForSocket } from "./common.js";
+
+export function virtiofsdUnit(model: Model, vm: VmModel, t: Tools, tag: string): UnitFile {
+  const share = vm.shares.find((s) => s.tag === tag)!;
+  const u = unitFile(vm.units.virtiofsd(tag), vmSource(vm.name, share.isSharedHome ? "sharedHome" : `sharedDirectories.${tag}`));
+  const socket = vm.paths.virtiofsSocket(tag);
+  helper(u, vm, `virtiofsd for share ${tag} of VM ${vm.name}`);
+  if (share.isSharedHome) {
+    add(u, "Unit", "Requires", vm.units.sharedHome);
+    add(u, "Unit", "After", vm.units.sharedHome);
+  }
+  const argv = [
+    required(t.virtiofsd, "programs.virtiofsd"),
+    "--shared-dir",
+    share.path,
+    "--tag",
+    tag,
+    "--socket-path",
+    socket,
+    "--thread-pool-size",
+    String(share.threadPoolSize),
+    `--inode-file-handles=${share.inodeFileHandles}`,
+    "--cache",
+    share.cache,
+    "--log-level",
+    share.logLevel,
+  ];
+  const flags: Array<[boolean, string]> = [
+    [share.xattr, "--xattr"],
+    [share.posixAcl, "--posix-acl"],
+    [share.readonly, "--readonly"],
+    [share.allowMmap, "--allow-mmap"],
+    [!share.enableReaddirplus, "--no-readdirplus"],
+    [share.writeback, "--writeback"],
+    [share.allowDirectIo, "--allow-direct-io"],
+    [share.killprivV2, "--killpriv-v2"],
+    [share.preserveNoatime, "--preserve-noatime"],
+  ];
+  for (const [on, flag] of flags) if (on) argv.push(flag);
+  const maps: Array<[string | null, string]> = [
+    [share.uidMap, "--uid-map"],
+    [share.gidMap, "--gid-map"],
+    [share.translateUid, "--translate-uid"],
+    [share.translateGid, "--translate-gid"],
+  ];
+  for (const [v, flag] of maps) if (v !== null) argv.push(flag, v);
+  add(u, "Service", "ExecStart", exec(argv));
+  waitForSocket(u, t, socket, model);
+  // virtiofsd sandboxes itself in new namespaces and must act as any uid on the shared files.
+  harden(u, {
+    writable: [vm.paths.virtiofsDir, ...(share.readonly ? [] : [share.path])],
+    namespaces: true,
+    caps: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_MKNOD", "CAP_SETFCAP", "CAP_SYS_ADMIN", "CAP_SYS_CHROOT"],
+  });
+  add(u, "Service", "ProtectHome", "read-only");
+  add(u, "Service", "MemoryDenyWriteExecute", true);
+  return u;
+}

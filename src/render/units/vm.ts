@@ -1,0 +1,77 @@
+import type { Model, VmModel } from "../../model/model.js";
+import { driverFor } from "../../hypervisors/index.js";
+import { consoleBackendOf, launchPlanOf } from "../../hypervisors/driver.js";
+import { add, exec, unitFile, type UnitFile } from "../../systemd/unit.js";
+import { type Tools, required } from "../context.js";
+import { vmSource } from "../files.js";
+
+export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
+  const u = unitFile(vm.units.vm, vmSource(vm.name));
+  const driver = driverFor(vm.config.hypervisor);
+  // D10: a relay that connects to the VMM's console socket can only start once the VMM is up.
+  const relayAfterVmm = consoleBackendOf(driver) === "listens";
+  const plan = launchPlanOf(driver, vm, model);
+  add(u, "Unit", "Description", `vmsilo VM ${vm.name}`);
+  if (relayAfterVmm) add(u, "Unit", "Wants", vm.units.consoleRelay);
+  const backends = [
+    vm.units.prep,
+    ...(relayAfterVmm ? [] : [vm.units.consoleRelay]),
+    ...vm.shares.map((s) => vm.units.virtiofsd(s.tag)),
+    ...(vm.soundStreams ? [vm.units.sound] : []),
+    ...(vm.gpu ? [vm.units.gpu] : []),
+  ];
+  for (const b of backends) {
+    add(u, "Unit", "Requires", b);
+    add(u, "Unit", "After", b);
+  }
+  for (const d of vm.config.dependsOn) {
+    add(u, "Unit", "Wants", `vmsilo-${d}-vm.service`);
+    add(u, "Unit", "After", `vmsilo-${d}-vm.service`);
+  }
+  for (const bridge of [...new Set(vm.interfaces.flatMap((i) => (i.bridge ? [i.bridge] : [])))].sort()) {
+    add(u, "Unit", "BindsTo", netDeviceUnit(bridge));
+    add(u, "Unit", "After", netDeviceUnit(bridge));
+  }
+  const s = "Service";
+  if (plan.kind === "api") {
+    // Ready once booted (the launcher's systemd-notify), so what is ordered after it finds the
+    // VMM's sockets: the console relay, the command proxy.
+    add(u, s, "Type", "notify");
+    add(u, s, "NotifyAccess", "all");
+    add(u, s, "TimeoutStartSec", model.config.startTimeout + 15);
+  } else add(u, s, "Type", "simple");
+  add(u, s, "UMask", "0077");
+  if (vm.config.rootOverlay.type === "raw") {
+    // A fresh, private overlay disk at every start (D4, fixes E.2.3).
+    add(u, s, "ExecStartPre", exec([t.rm, "-f", "--", vm.paths.ephemeralDisk]));
+    add(u, s, "ExecStartPre", exec([t.truncate, "-s", vm.config.rootOverlay.size, "--", vm.paths.ephemeralDisk]));
+  }
+  // Extra disks with `createSize`: made on first start, kept afterwards (qemu-vm.nix emptyDiskImages).
+  for (const d of vm.createdDisks) add(u, s, "ExecStartPre", exec([t.createDisk, d.format, d.path, d.size]));
+  const ip = vm.interfaces.length ? required(t.ip, "programs.iproute2") : "";
+  for (const i of vm.interfaces) {
+    add(u, s, "ExecStartPre", exec([ip, "link", "delete", "dev", i.tap], "-"));
+    add(u, s, "ExecStartPre", exec([ip, "tuntap", "add", "dev", i.tap, "mode", "tap", "vnet_hdr"]));
+    if (i.bridge) add(u, s, "ExecStartPre", exec([ip, "link", "set", "dev", i.tap, "master", i.bridge]));
+    add(u, s, "ExecStartPre", exec([ip, "link", "set", "dev", i.tap, "up"]));
+  }
+  add(u, s, "ExecStart", exec([t.vmScript(vm, "launch")]));
+  add(u, s, "ExecStop", exec([t.vmScript(vm, "stop")]));
+  add(u, s, "ExecStopPost", exec([t.rm, "-f", "--", ...driver.ownSockets(vm), ...(vm.config.rootOverlay.type === "raw" ? [vm.paths.ephemeralDisk] : [])]));
+  for (const i of vm.interfaces) add(u, s, "ExecStopPost", exec([ip, "link", "delete", "dev", i.tap], "-"));
+  add(u, s, "KillMode", "mixed");
+  add(u, s, "TimeoutStopSec", model.config.stopTimeout + 15);
+  add(u, s, "ProtectClock", true);
+  add(u, s, "ProtectHostname", true);
+  add(u, s, "ProtectKernelLogs", true);
+  add(u, s, "ProtectControlGroups", true);
+  add(u, s, "LockPersonality", true);
+  add(u, s, "RestrictSUIDSGID", true);
+  add(u, s, "SystemCallArchitectures", "native");
+  return u;
+}
+
+/** systemd's device unit for a network interface (systemd.device(5)); `-` escapes to \x2d. */
+export function netDeviceUnit(ifname: string): string {
+  return `sys-subsystem-net-devices-${ifname.replace(/-/g, "\\x2d")}.device`;
+}
