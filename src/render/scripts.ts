@@ -49,7 +49,7 @@ export function renderVmScripts(model: Model, vm: VmModel, t: Tools): GeneratedF
       remoteName: plan.create[0]!.replace(/^.*\//, ""),
       create: shellJoin(plan.create),
       boot: shellJoin(plan.boot),
-      userSockets: plan.userSockets.length ? [shellJoin([t.chown, `${uid}:${gid}`, "--", ...plan.userSockets]), shellJoin([t.chmod, "0600", "--", ...plan.userSockets])].join("\n") : false,
+      userSockets: plan.userSockets.length ? plan.userSockets.map((p) => `if [ ! -S ${shellQuote(p)} ] || [ -L ${shellQuote(p)} ]; then fail ${shellQuote(`${p} is not the socket the VMM created`)}; fi\n${shellJoin([t.chown, "-h", `${uid}:${gid}`, "--", p])}`).join("\n") : false,
       notify: shellJoin([t.systemdNotify, "--ready"]),
     });
   }

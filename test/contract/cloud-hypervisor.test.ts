@@ -445,7 +445,7 @@ test("end to end: stale sockets cleared, VMM started, config created and booted,
     const ev = events(env);
     for (const e of ["api listening", "PUT /api/v1/vm.create", "PUT /api/v1/vm.boot", "booted", "serial connected", "vsock CONNECT 5000", "PUT /api/v1/vm.power-button", "guest powered off"]) assert.ok(ev.includes(e), `${e} in ${ev.join(", ")}`);
     assert.ok(ev.indexOf("PUT /api/v1/vm.create") < ev.indexOf("PUT /api/v1/vm.boot"));
-    assert.equal(readFileSync(join(env.log, "vsock.owner"), "utf8").trim(), "1000:100 600", "the hybrid vsock socket is the user's");
+    assert.equal(readFileSync(join(env.log, "vsock.owner"), "utf8").trim(), "1000:100 700", "the hybrid vsock socket is the user's alone (owner-only, as the launcher's umask makes it)");
     assert.equal(readFileSync(join(env.log, "proxy.out"), "utf8"), "ping\n", readFileSync(join(env.log, "proxy.err"), "utf8"));
     assert.equal(readFileSync(join(env.log, "systemd-notify"), "utf8"), "--ready\n");
     assert.equal(readFileSync(join(env.log, "stop.err"), "utf8"), "", "a guest that powers off in time needs no hard stop");

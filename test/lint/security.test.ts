@@ -22,8 +22,8 @@ type Kind = (typeof KINDS)[number];
 const KIND: Record<Kind, { scope: "system" | "user"; target: number; note: string }> = {
   prep: {
     scope: "system",
-    target: 1.4,
-    note: "Root oneshot that creates the VM's runtime directories and hands some to the user: keeps CAP_CHOWN, CAP_FOWNER and CAP_DAC_OVERRIDE, and runs as root (D4: root owns /run/vmsilo/<vm>). Everything else is off.",
+    target: 1.0,
+    note: "Root oneshot that creates the VM's root-owned runtime directories, as root because root owns /run/vmsilo/<vm>. It holds no capability and changes no owner: the directories of backends that run as the user are those units' own RuntimeDirectory=, made by systemd. Everything else is off.",
   },
   vm: {
     scope: "system",
@@ -33,7 +33,7 @@ const KIND: Record<Kind, { scope: "system" | "user"; target: number; note: strin
   "console-relay": {
     scope: "system",
     target: 1.5,
-    note: "socat as root, so the PTY it creates can be handed to the user (CAP_CHOWN, CAP_FOWNER) under the root-owned VM directory; devices limited to /dev/ptmx and PTYs.",
+    note: "socat as root, so the PTY it creates can be handed to the user (CAP_CHOWN, CAP_FOWNER, and chown(2) let through the system call filter; the PTY is on devpts and its link in the root-owned VM directory, so no path of the user's is followed); devices limited to /dev/ptmx and PTYs.",
   },
   virtiofsd: {
     scope: "system",

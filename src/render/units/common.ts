@@ -1,5 +1,6 @@
 import type { Model, VmModel } from "../../model/model.js";
 import { add, exec, type UnitFile } from "../../systemd/unit.js";
+import { RUN_ROOT } from "../../model/paths.js";
 import type { Tools } from "../context.js";
 
 /**
@@ -58,4 +59,19 @@ export function waitForSocket(u: UnitFile, t: Tools, socket: string, model: Mode
   add(u, "Service", "ExecStartPre", exec([t.rm, "-f", "--", socket]));
   add(u, "Service", "ExecStartPost", exec([t.waitForSocket, socket, String(model.config.startTimeout)]));
   add(u, "Service", "ExecStopPost", exec([t.rm, "-f", "--", socket]));
+}
+
+/**
+ * A directory under /run/vmsilo that a backend running as the user owns: systemd creates it (and
+ * its parents, root's) before the service starts, owned by the unit's User=, and removes it when the
+ * service stops; `preserve` keeps it across a restart of the unit, for units whose directory others
+ * have bound. The parent directory is root's, so the user can never put a link in its place.
+ */
+export function userRuntimeDir(u: UnitFile, dirs: string[], preserve = false): void {
+  for (const d of dirs) {
+    if (!d.startsWith(`${RUN_ROOT}/`)) throw new Error(`internal: ${d} is not under ${RUN_ROOT}`);
+    add(u, "Service", "RuntimeDirectory", settingWord(d.slice("/run/".length)));
+  }
+  add(u, "Service", "RuntimeDirectoryMode", "0750");
+  if (preserve) add(u, "Service", "RuntimeDirectoryPreserve", "restart");
 }

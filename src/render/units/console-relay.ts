@@ -23,15 +23,7 @@ export function consoleRelayUnit(model: Model, vm: VmModel, t: Tools): UnitFile 
   add(u, "Service", "ExecStopPost", exec([t.rm, "-f", "--", p.console]));
   add(u, "Service", "Restart", "on-failure");
   add(u, "Service", "RestartSec", "1s");
-  harden(u, { writable: [p.run], caps: ["CAP_CHOWN", "CAP_FOWNER"], devices: true });
-  // socat's `user=` chowns the PTY to the user, and chown(2) is in @privileged, which harden()
-  // filters: without this the relay fails (EPERM) and restarts forever (seen by test/e2e/nspawn).
-  // The same line is due for crosvm and cloud-hypervisor VMs; it is limited to qemu here only so
-  // their golden trees stay unchanged until that fix is taken.
-  if (vm.config.hypervisor === "qemu") add(u, "Service", "SystemCallFilter", "@chown");
-  add(u, "Service", "DevicePolicy", "closed");
-  add(u, "Service", "DeviceAllow", "/dev/ptmx rw");
-  add(u, "Service", "DeviceAllow", "char-pts rw");
+  ptyRelay(u, p.run);
   return u;
 }
 
@@ -51,9 +43,21 @@ function connectingRelay(u: UnitFile, model: Model, vm: VmModel, t: Tools): Unit
   add(u, "Service", "ExecStopPost", exec([t.rm, "-f", "--", p.console]));
   add(u, "Service", "Restart", "always");
   add(u, "Service", "RestartSec", "1s");
-  harden(u, { writable: [p.run], caps: ["CAP_CHOWN", "CAP_FOWNER"], devices: true });
+  ptyRelay(u, p.run);
+  return u;
+}
+
+/**
+ * What both relays need to hand the user a PTY: socat's `user=` gives the PTY to the user with
+ * chown(2) on the devpts node (root's file system, no link of the user's on the way), which the
+ * @privileged filter of harden() would refuse; and socat ends with 143 on the SIGTERM of a stop,
+ * which is a clean stop, not a failure.
+ */
+function ptyRelay(u: UnitFile, runDir: string): void {
+  harden(u, { writable: [runDir], caps: ["CAP_CHOWN", "CAP_FOWNER"], devices: true });
+  add(u, "Service", "SystemCallFilter", "@chown");
+  add(u, "Service", "SuccessExitStatus", "143");
   add(u, "Service", "DevicePolicy", "closed");
   add(u, "Service", "DeviceAllow", "/dev/ptmx rw");
   add(u, "Service", "DeviceAllow", "char-pts rw");
-  return u;
 }

@@ -3,7 +3,7 @@ import { add, exec, unitFile, type UnitFile } from "../../systemd/unit.js";
 import { type Tools, required } from "../context.js";
 import { vmSource } from "../files.js";
 import { GPU_SYSCALLS } from "../gpu-syscalls.js";
-import { harden, helper, settingWord, waitForSocket } from "./common.js";
+import { harden, helper, settingWord, userRuntimeDir, waitForSocket } from "./common.js";
 
 export function seccontextUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   const u = unitFile(vm.units.seccontext, vmSource(vm.name, "gpu"));
@@ -25,7 +25,9 @@ export function seccontextUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   waitForSocket(u, t, vm.paths.seccontextSocket, model);
   add(u, s, "Restart", "on-failure");
   add(u, s, "RestartSec", "1s");
-  harden(u, { writable: [vm.paths.seccontextDir] });
+  // Kept across the helper's restarts: the GPU backend has this directory bound (E.2.5).
+  userRuntimeDir(u, [vm.paths.seccontextDir], true);
+  harden(u, {});
   add(u, s, "ProtectHome", "read-only");
   add(u, s, "UMask", "0007");
   return u;
@@ -57,6 +59,7 @@ export function gpuUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
     JSON.stringify({ "context-types": contextTypes }),
   ]));
   waitForSocket(u, t, vm.paths.gpuSocket, model);
+  userRuntimeDir(u, [vm.paths.gpuDir, vm.paths.shaderCache]);
   // The directories are bound, not the socket files, so a restarted seccontext is seen (E.2.5).
   add(u, s, "TemporaryFileSystem", "/");
   add(u, s, "BindReadOnlyPaths", "/nix/store");

@@ -5,17 +5,16 @@ import type { Tools } from "../context.js";
 import { vmSource } from "../files.js";
 import { harden } from "./common.js";
 
-export function prepUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
+export function prepUnit(_model: Model, vm: VmModel, t: Tools): UnitFile {
   const u = unitFile(vm.units.prep, vmSource(vm.name));
-  const { uid, gid } = model.config.user;
   add(u, "Unit", "Description", `Runtime directories of VM ${vm.name}`);
   add(u, "Unit", "StopWhenUnneeded", true);
   add(u, "Service", "Type", "oneshot");
   add(u, "Service", "RemainAfterExit", true);
-  // Root owns the VM's directory (D4); only directories of backends that run as the user are theirs.
-  add(u, "Service", "ExecStart", exec([t.install, "-d", "-m", "0755", "-o", "0", "-g", "0", "--", vm.paths.run, vm.paths.virtiofsDir]));
-  const userDirs = [...(vm.gpu ? [vm.paths.gpuDir, vm.paths.shaderCache, vm.paths.seccontextDir] : []), ...(vm.soundStreams ? [vm.paths.soundDir] : [])];
-  if (userDirs.length) add(u, "Service", "ExecStart", exec([t.install, "-d", "-m", "0750", "-o", String(uid), "-g", String(gid), "--", ...userDirs]));
-  harden(u, { writable: [RUN_ROOT], caps: ["CAP_CHOWN", "CAP_FOWNER", "CAP_DAC_OVERRIDE"] });
+  // Root owns the VM's directory (D4) and creates it as root, so it needs no capability at all. The
+  // directories of backends that run as the user are their units' RuntimeDirectory= (userRuntimeDir):
+  // root never changes the owner of a path here, so there is no link of the user's to follow.
+  add(u, "Service", "ExecStart", exec([t.install, "-d", "-m", "0755", "--", vm.paths.run, vm.paths.virtiofsDir]));
+  harden(u, { writable: [RUN_ROOT] });
   return u;
 }
