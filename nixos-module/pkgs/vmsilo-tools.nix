@@ -2,6 +2,8 @@
 #   bin/vmsilo-run, bin/vm-run -> vmsilo-run   host client (vm-run <vm> <cmd> [args…])
 #   bin/vmsilo-vsock-proxy                     host, one per connection of a VM's command socket
 #   bin/vmsilo-agent                           guest, one per connection on vsock port 5000
+#   bin/vmsilo-share-bind                      host, runs each root virtiofsd on its share's directory,
+#                                              bound without following links
 # The host's vmsilo.json carries this package as `programs.vmsiloTools`; every guest runs its
 # vmsilo-agent (guest/command-agent.nix). The protocol tests (test/vmrun/) run in vmsilo-gen's
 # check phase; the install check here is a smoke test of the binaries this toolchain built.

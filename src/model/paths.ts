@@ -20,6 +20,8 @@ export const vmPaths = (vm: string) => {
     console: `${run}/console`,
     virtiofsDir: `${run}/virtiofs`,
     virtiofsSocket: (tag: string) => `${run}/virtiofs/${tag}.socket`,
+    /** Where a share's directory is bound inside its virtiofsd's mount namespace (vmsilo-share-bind). */
+    virtiofsRoot: (tag: string) => `${run}/virtiofs/${tag}`,
     gpuDir: `${run}/gpu`,
     gpuSocket: `${run}/gpu/gpu.socket`,
     shaderCache: `${run}/gpu/shader-cache`,

@@ -26,12 +26,13 @@ export function toolPaths(model: Model, prefix: string) {
     // vmsilo-run under the name vm-run: `vm-run VM …` finds /run/vmsilo/VM/command.socket itself.
     vmRun: `${p.vmsiloTools}/bin/vm-run`,
     vsockProxy: `${p.vmsiloTools}/bin/vmsilo-vsock-proxy`,
+    /** Binds a share's directory, opened without following links, then execs: SHARE_BIND SOURCE TARGET PROGRAM… */
+    shareBind: `${p.vmsiloTools}/bin/vmsilo-share-bind`,
     ip: p.iproute2 === null ? null : `${p.iproute2}/bin/ip`,
     virtiofsd: p.virtiofsd === null ? null : `${p.virtiofsd}/bin/virtiofsd`,
     ssh: p.openssh === null ? null : `${p.openssh}/bin/ssh`,
     waitForSocket: `${prefix}/${OUT.libexec}/wait-for-socket`,
     vmScript: (vm: VmModel, name: string) => `${prefix}/${OUT.libexec}/${vm.name}/${name}`,
-    /** cloud-hypervisor's hybrid vsock, for `socat`-era helpers: HYBRID_CONNECT SOCKET PORT SECONDS. */
     /** A file of the output tree, as installed. */
     installed: (path: string) => `${prefix}/${path}`,
     qemuSystem: p.qemu === null ? null : `${p.qemu}/bin/qemu-system-x86_64`,

@@ -100,9 +100,12 @@ test("every virtiofsd unit of every configuration speaks the Rust CLI (every sha
     for (const f of regularFiles(render(config))) {
       if (!/virtiofsd-.*\.service$/.test(f.path)) continue;
       for (const line of unitValues(f.content, "Service", "ExecStart")) {
+        // vmsilo-share-bind SOURCE TARGET virtiofsd ARGS: virtiofsd serves only the bound TARGET.
         const argv = execArgv(line);
-        assert.match(argv[0]!, /\/bin\/virtiofsd$/);
-        assert.deepEqual(rustVirtiofsdProblems(argv.slice(1)), [], `${f.path}: ${line}`);
+        assert.match(argv[0]!, /\/bin\/vmsilo-share-bind$/);
+        assert.match(argv[3]!, /\/bin\/virtiofsd$/);
+        assert.deepEqual(rustVirtiofsdProblems(argv.slice(4)), [], `${f.path}: ${line}`);
+        assert.equal(argv[argv.indexOf("--shared-dir") + 1], argv[2], `${f.path}: virtiofsd serves the bound mount point`);
         checked++;
       }
     }

@@ -95,12 +95,17 @@ test("a virtio-fs share: the guest writes, the host reads, through the generated
   const [execStart] = unitValues(unit, "Service", "ExecStart");
   const argv = execArgv(execStart!);
   const socket = `/run/vmsilo/${vm}/virtiofs/data.socket`;
-  assert.deepEqual(argv.slice(1, 7), ["--shared-dir", share, "--tag", "data", "--socket-path", socket]);
+  // vmsilo-share-bind binds the share at a root-only mount point, then runs virtiofsd on that.
+  const root = `/run/vmsilo/${vm}/virtiofs/data`;
+  assert.match(argv[0]!, /\/bin\/vmsilo-share-bind$/);
+  assert.deepEqual(argv.slice(1, 3), [share, root]);
+  assert.deepEqual(argv.slice(4, 10), ["--shared-dir", root, "--tag", "data", "--socket-path", socket]);
   cleanRuntime(vm);
-  mkdirSync(`/run/vmsilo/${vm}/virtiofs`, { recursive: true });
+  mkdirSync(root, { recursive: true, mode: 0o755 });
   const consoleCapture = await new ConsoleCapture(`/run/vmsilo/${vm}/console-backend.socket`, dir).ready();
-  // The unit's ExecStart, as systemd would run it (the stand-in maps the Rust flags to Debian's C virtiofsd).
-  const virtiofsd = new Proc(["timeout", "-k", "5", "90", ...argv]);
+  // The unit's ExecStart, as systemd would run it: in a private mount namespace (PrivateMounts=);
+  // the stand-in maps the Rust flags to Debian's C virtiofsd.
+  const virtiofsd = new Proc(["timeout", "-k", "5", "90", "unshare", "-m", "--propagation", "private", ...argv]);
   try {
     await waitFor(`virtiofsd's socket ${socket}`, () => {
       if (!virtiofsd.running) throw new Error(`virtiofsd exited: ${virtiofsd.err}`);

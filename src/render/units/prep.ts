@@ -14,7 +14,8 @@ export function prepUnit(_model: Model, vm: VmModel, t: Tools): UnitFile {
   // Root owns the VM's directory (D4) and creates it as root, so it needs no capability at all. The
   // directories of backends that run as the user are their units' RuntimeDirectory= (userRuntimeDir):
   // root never changes the owner of a path here, so there is no link of the user's to follow.
-  add(u, "Service", "ExecStart", exec([t.install, "-d", "-m", "0755", "--", vm.paths.run, vm.paths.virtiofsDir]));
+  // The shares' mount points, where each virtiofsd binds its directory (vmsilo-share-bind).
+  add(u, "Service", "ExecStart", exec([t.install, "-d", "-m", "0755", "--", vm.paths.run, vm.paths.virtiofsDir, ...vm.shares.map((s) => vm.paths.virtiofsRoot(s.tag))]));
   harden(u, { writable: [RUN_ROOT] });
   return u;
 }

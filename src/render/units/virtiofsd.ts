@@ -13,10 +13,17 @@ export function virtiofsdUnit(model: Model, vm: VmModel, t: Tools, tag: string):
     add(u, "Unit", "Requires", vm.units.sharedHome);
     add(u, "Unit", "After", vm.units.sharedHome);
   }
+  // virtiofsd runs as root and would follow a link the user put at (or above) the share's path,
+  // exporting whatever it points to: it gets the directory bound at a root-only mount point instead,
+  // opened by vmsilo-share-bind without following any link.
+  const root = vm.paths.virtiofsRoot(tag);
   const argv = [
+    t.shareBind,
+    share.path,
+    root,
     required(t.virtiofsd, "programs.virtiofsd"),
     "--shared-dir",
-    share.path,
+    root,
     "--tag",
     tag,
     "--socket-path",
