@@ -20,6 +20,7 @@ export function toolPaths(model: Model, prefix: string) {
     mv: core("mv"),
     mktemp: core("mktemp"),
     stat: core("stat"),
+    realpath: core("realpath"),
     systemctl: `${p.systemd}/bin/systemctl`,
     systemdNotify: `${p.systemd}/bin/systemd-notify`,
     socat: `${p.socat}/bin/socat`,
@@ -39,6 +40,8 @@ export function toolPaths(model: Model, prefix: string) {
     qemuImg: p.qemu === null ? null : `${p.qemu}/bin/qemu-img`,
     /** QMP client of qemu VMs (graceful and hard stop): QMP SOCKET COMMAND. */
     qmp: `${prefix}/${OUT.libexec}/qmp`,
+    /** Refuses disk images in directories others than root can change: CHECK_DISKS VM PATH… */
+    checkDisks: `${prefix}/${OUT.libexec}/check-disks`,
     /** Creates a missing `createSize` disk: CREATE_DISK FORMAT PATH SIZE. */
     createDisk: `${prefix}/${OUT.libexec}/create-disk`,
   };

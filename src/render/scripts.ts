@@ -7,6 +7,7 @@ import type { Tools } from "./context.js";
 import { type GeneratedEntry, type GeneratedFile, provenance, vmSource } from "./files.js";
 import { renderTemplate } from "./templates.js";
 import { renderVmExec } from "./vm-exec.js";
+import { checkedDisks } from "./disks.js";
 import { SSH_VSOCK_PORT, vsockConnectArgv } from "./units/command-channel.js";
 
 const header = (source: string) => provenance(source).map((l) => `# ${l}`).join("\n");
@@ -122,6 +123,9 @@ function renderQemuHelpers(model: Model, t: Tools): GeneratedFile[] {
   if (model.vms.some((v) => v.config.hypervisor === "qemu")) {
     files.push(script(`${OUT.libexec}/qmp`, "qmp.sh.hbs", { bash: t.bash, header: header("programs.vmsilo.nixosVms.*.hypervisor"), socat: shellQuote(t.socat), seconds: model.config.startTimeout }));
   }
+  if (model.vms.some((v) => checkedDisks(v).length > 0)) {
+    files.push(script(`${OUT.libexec}/check-disks`, "check-disks.sh.hbs", { bash: t.bash, header: header("programs.vmsilo.nixosVms.*.additionalDisks"), realpath: shellQuote(t.realpath), stat: shellQuote(t.stat) }));
+  }
   if (model.vms.some((v) => v.createdDisks.length > 0)) {
     files.push(
       script(`${OUT.libexec}/create-disk`, "create-disk.sh.hbs", {
@@ -136,3 +140,4 @@ function renderQemuHelpers(model: Model, t: Tools): GeneratedFile[] {
   }
   return files;
 }
+

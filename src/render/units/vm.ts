@@ -4,6 +4,7 @@ import { consoleBackendOf, launchPlanOf } from "../../hypervisors/driver.js";
 import { add, exec, unitFile, type UnitFile } from "../../systemd/unit.js";
 import { type Tools, required } from "../context.js";
 import { vmSource } from "../files.js";
+import { checkedDisks } from "../disks.js";
 
 export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   const u = unitFile(vm.units.vm, vmSource(vm.name));
@@ -46,6 +47,9 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
     add(u, s, "ExecStartPre", exec([t.rm, "-f", "--", vm.paths.ephemeralDisk]));
     add(u, s, "ExecStartPre", exec([t.truncate, "-s", vm.config.rootOverlay.size, "--", vm.paths.ephemeralDisk]));
   }
+  // Disk images only root can swap, before any is created or opened (check-disks).
+  const disks = checkedDisks(vm);
+  if (disks.length) add(u, s, "ExecStartPre", exec([t.checkDisks, vm.name, ...disks]));
   // Extra disks with `createSize`: made on first start, kept afterwards (qemu-vm.nix emptyDiskImages).
   for (const d of vm.createdDisks) add(u, s, "ExecStartPre", exec([t.createDisk, d.format, d.path, d.size]));
   const ip = vm.interfaces.length ? required(t.ip, "programs.iproute2") : "";
