@@ -19,7 +19,7 @@ const action = (unit: string, verb: string, id = "org.freedesktop.systemd1.manag
 
 test("the user may start, stop and restart exactly the configured VM services", () => {
   const rule = loadRule(fileAt(render(example("desktop")), OUT.polkit).content);
-  const alice = { user: "alice" };
+  const alice = { user: "alice", local: true, active: true };
   for (const vm of ["banking", "net", "work"]) {
     for (const verb of ["start", "stop", "restart"]) assert.equal(rule(action(`vmsilo-${vm}-vm.service`, verb), alice), "yes", `${verb} ${vm}`);
     assert.equal(rule(action(`vmsilo-${vm}-vm.service`, "reload-or-restart"), alice), "not-handled");
@@ -28,5 +28,9 @@ test("the user may start, stop and restart exactly the configured VM services", 
   for (const unit of ["vmsilo-work-gpu.service", "vmsilo-work-prep.service", "vmsilo-usb-attach@x.service", "vmsilo-other-vm.service", "vmsilo.target", "sshd.service", "vmsilo-work@1.service"]) {
     assert.equal(rule(action(unit, "start"), alice), "not-handled", unit);
   }
-  assert.equal(rule(action("vmsilo-work-vm.service", "start"), { user: "mallory" }), "not-handled");
+  assert.equal(rule(action("vmsilo-work-vm.service", "start"), { user: "mallory", local: true, active: true }), "not-handled");
+  // Only from the user's active local session: an ssh login, cron or a service of theirs is not one.
+  for (const subject of [{ user: "alice", local: false, active: true }, { user: "alice", local: true, active: false }, { user: "alice", local: false, active: false }]) {
+    assert.equal(rule(action("vmsilo-work-vm.service", "start"), subject), "not-handled", JSON.stringify(subject));
+  }
 });
