@@ -10,9 +10,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConsoleCapture, Proc, cleanRuntime, execArgv, qemuTestConfig, renderTree, skip, testGuest, uniqueVmName, tempDir, unitValues, waitFor, type TestGuest } from "./support.js";
+import { ConsoleCapture, Proc, cleanRuntime, qemuTestConfig, renderTree, skip, testGuest, uniqueVmName, tempDir, virtiofsdCommand, waitFor, type TestGuest } from "./support.js";
 
 interface Variant {
   label: string;
@@ -75,8 +75,7 @@ async function acceptOne(g: TestGuest, v: Variant, netns: string): Promise<void>
     }
     // The share units' own command lines, as systemd would run them.
     for (const tag of Object.keys((config.nixosVms as any)[vm].sharedDirectories ?? {})) {
-      const unit = readFileSync(join(out, "lib", "systemd", "system", `vmsilo-${vm}-virtiofsd-${tag}.service`), "utf8");
-      const p = new Proc(["timeout", "60", ...execArgv(unitValues(unit, "Service", "ExecStart")[0]!)]);
+      const p = new Proc(["timeout", "60", ...virtiofsdCommand(out, vm, tag)]);
       helpers.push(p);
       await waitFor(`virtiofsd for ${tag}`, () => existsSync(`/run/vmsilo/${vm}/virtiofs/${tag}.socket`), 10000);
     }

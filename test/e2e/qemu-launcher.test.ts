@@ -24,6 +24,7 @@ import {
   uniqueVmName,
   tempDir,
   unitValues,
+  virtiofsdCommand,
   waitFor,
 } from "./support.js";
 
@@ -101,11 +102,10 @@ test("a virtio-fs share: the guest writes, the host reads, through the generated
   assert.deepEqual(argv.slice(1, 3), [share, root]);
   assert.deepEqual(argv.slice(4, 10), ["--shared-dir", root, "--tag", "data", "--socket-path", socket]);
   cleanRuntime(vm);
-  mkdirSync(root, { recursive: true, mode: 0o755 });
+  mkdirSync(`/run/vmsilo/${vm}/virtiofs`, { recursive: true });
   const consoleCapture = await new ConsoleCapture(`/run/vmsilo/${vm}/console-backend.socket`, dir).ready();
-  // The unit's ExecStart, as systemd would run it: in a private mount namespace (PrivateMounts=);
-  // the stand-in maps the Rust flags to Debian's C virtiofsd.
-  const virtiofsd = new Proc(["timeout", "-k", "5", "90", "unshare", "-m", "--propagation", "private", ...argv]);
+  // The unit's ExecStart, as systemd would run it; the stand-in maps the Rust flags to Debian's C virtiofsd.
+  const virtiofsd = new Proc(["timeout", "-k", "5", "90", ...virtiofsdCommand(out, vm, "data")]);
   try {
     await waitFor(`virtiofsd's socket ${socket}`, () => {
       if (!virtiofsd.running) throw new Error(`virtiofsd exited: ${virtiofsd.err}`);

@@ -670,3 +670,14 @@ export function onlyChild(pid: number): number | null {
   const kids = readOr(p).trim().split(/\s+/).filter(Boolean).map(Number);
   return kids.length === 1 ? kids[0]! : null;
 }
+
+/**
+ * A share's virtiofsd unit's ExecStart, as systemd runs it: in a private mount namespace
+ * (PrivateMounts=), where vmsilo-share-bind binds the share at its mount point (made here, as the
+ * prep unit makes it) and runs virtiofsd there.
+ */
+export function virtiofsdCommand(out: string, vm: string, tag: string): string[] {
+  const unit = readFileSync(join(out, "lib", "systemd", "system", `vmsilo-${vm}-virtiofsd-${tag}.service`), "utf8");
+  mkdirSync(`/run/vmsilo/${vm}/virtiofs/${tag}`, { recursive: true, mode: 0o755 });
+  return ["unshare", "-m", "--propagation", "private", ...execArgv(unitValues(unit, "Service", "ExecStart")[0]!)];
+}

@@ -212,8 +212,11 @@ test("(c) hostile values: every Exec*= line reads back, share paths intact", () 
           }
           assert.equal(cmds.length, 1, `${f.path} ${e.key}=${e.value}`);
           const a = cmds[0]!.argv;
+          // The user's path reaches vmsilo-share-bind (its first argument); virtiofsd serves the mount point.
+          const b = a.findIndex((w) => w.endsWith("/bin/vmsilo-share-bind"));
           const i = a.indexOf("--shared-dir");
-          if (i >= 0) sharedDirs.push(a[i + 1]!);
+          if (b >= 0) sharedDirs.push(a[b + 1]!);
+          else if (i >= 0) sharedDirs.push(a[i + 1]!);
         }
       }
       assert.deepEqual(sharedDirs.sort(), [h.share, h.sharedHome, h.sharedHome].sort());

@@ -270,7 +270,7 @@ test("VM unit: Type=notify (the launcher reports readiness after boot), sockets 
   assert.ok(!keys(u, "Unit", "After").includes("vmsilo-work-console-relay.service"));
   const launch = fileAt(tree, "libexec/vmsilo/work/launch").content;
   assert.ok(launch.includes("/bin/systemd-notify --ready"));
-  assert.ok(launch.includes("/bin/chown 1000:100 -- /run/vmsilo/work/vsock.socket"), "the user's proxy reaches the hybrid socket");
+  assert.ok(launch.includes("/bin/chown -h 1000:100 -- /run/vmsilo/work/vsock.socket"), "the user's proxy reaches the hybrid socket");
 });
 
 test("no persistent-USB unit for cloud-hypervisor VMs: USB does not exist in schema version 1 yet (E.7)", () => {

@@ -79,7 +79,7 @@ test("D10: the console, virtio-fs and QMP sockets each have exactly one listener
       for (const line of f.content.split("\n")) {
         const listen = /UNIX-LISTEN:([^,\s]+)/.exec(line);
         if (listen && /^ExecStart=/.test(line)) note(listen[1]!, f.path);
-        const vfs = /^ExecStart=\S*virtiofsd .*--socket-path (\S+)/.exec(line);
+        const vfs = /^ExecStart=.*\/bin\/virtiofsd .*--socket-path (\S+)/.exec(line);
         if (vfs) note(vfs[1]!, f.path);
         const stream = /^ListenStream=(\S+)/.exec(line);
         if (stream) note(stream[1]!, f.path);
