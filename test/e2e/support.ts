@@ -596,9 +596,16 @@ export async function bootAgentGuest(opts: { name?: string; bootTimeoutMs?: numb
 /** Size of a file, or -1. */
 export const sizeOf = (p: string) => (existsSync(p) ? statSync(p).size : -1);
 
+/** The file vmExecTestConfig's store holds. */
+export const VM_EXEC_STORE_MARKER = "vmsilo-e2e-marker";
+
 /** A vmsilo.json whose only product of interest is vm-exec (TCG, the test guest's kernel and initramfs). */
 export function vmExecTestConfig(g: TestGuest, o: { timeout?: number; kernelParams?: string[]; extraArgs?: string[]; kernel?: string; initramfs?: string; machine?: string } = {}): Record<string, unknown> {
   const base = example("minimal") as Record<string, any>;
+  // The store vm-exec shares is made here (a fresh machine has no /nix/store), holding one
+  // file the guest can be asked to read.
+  const storeDir = tempDir("vm-exec-store");
+  writeFileSync(join(storeDir, VM_EXEC_STORE_MARKER), "from the host store\n");
   return {
     schemaVersion: 1,
     user: base.user,
@@ -612,6 +619,7 @@ export function vmExecTestConfig(g: TestGuest, o: { timeout?: number; kernelPara
       memory: 256,
       cpus: 1,
       machine: o.machine ?? null,
+      storeDir,
       timeout: o.timeout ?? 60,
       kernelParams: o.kernelParams ?? [],
       extraArgs: o.extraArgs ?? [],

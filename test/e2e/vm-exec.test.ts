@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { renderTree, skip, testGuest, vmExecTestConfig, tempDir, waitFor, type TestGuest } from "./support.js";
+import { renderTree, skip, testGuest, vmExecTestConfig, tempDir, waitFor, VM_EXEC_STORE_MARKER, type TestGuest } from "./support.js";
 
 let tree: { out: string; tmp: string } | undefined;
 function setup(t: { skip(msg?: string): void }): { g: TestGuest; out: string; tmp: string } | null {
@@ -61,12 +61,14 @@ test("vm-exec runs the script with bash as root, the host store read-only at /ni
   const script = [
     'echo "bash=${BASH_VERSION%%.*} uid=$(id -u)"',
     "grep -q ' /nix/store virtiofs ro' /proc/mounts && echo store-ro",
+    `cat /nix/store/${VM_EXEC_STORE_MARKER}`,
+    `touch /nix/store/new 2>/dev/null || echo store-not-writable`,
     "read -r line; echo \"stdin-status=$?\"",
     "exit 255",
   ].join("\n");
   const r = vmExec(s.out, s.tmp, ["--quiet", script], "this must not reach the guest\n");
   assert.equal(r.status, 255, r.stderr);
-  assert.equal(r.stdout, `bash=5 uid=0\nstore-ro\nstdin-status=1\n`);
+  assert.equal(r.stdout, `bash=5 uid=0\nstore-ro\nfrom the host store\nstore-not-writable\nstdin-status=1\n`);
 });
 
 test("vm-exec streams long output whole (nothing truncated after the script ends)", (t) => {
