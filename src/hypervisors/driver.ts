@@ -52,6 +52,13 @@ export interface HypervisorDriver {
    * binds it and the relay connects once the VMM is up (ordered after it). Absent: `connects`.
    */
   readonly consoleBackend?: "connects" | "listens";
+  /**
+   * True when the VMM runs without any capability: it opens only what root owns (disks, /dev/kvm,
+   * taps made with `user 0`, its own sockets) and sets up no sandbox of its own that would need
+   * privileges, so the unit drops them all and only the preparation and clean-up steps keep them.
+   * Absent: the VMM keeps root's capabilities (crosvm and cloud-hypervisor build their own jails).
+   */
+  readonly unprivileged?: boolean;
   /** Options this hypervisor cannot honour, each issue naming the VM's option (D11); absent: none. */
   refusals?(name: string, vm: VmConfig, config: Config): Issue[];
 }

@@ -69,6 +69,9 @@ function launchCommand(vm: VmModel, model: Model): ArgvLines {
   add("-display", "none");
   // A guest reboot ends the VMM, as with crosvm: the service then stops (or restarts, if so configured).
   add("-no-reboot");
+  // qemu's own seccomp filter: no obsolete syscalls, no setuid or new privileges, no spawning
+  // helpers (taps come ready-made, script=no), no changes to scheduling or resource limits.
+  add("-sandbox", qemuOpts("on", [["obsolete", "deny"], ["elevateprivileges", "deny"], ["spawn", "deny"], ["resourcecontrol", "deny"]]));
   if (sharedMemory) add("-object", qemuOpts("memory-backend-memfd", [["id", "mem"], ["size", `${c.memory}M`], ["share", true]]));
   // Modern virtio-mmio (virtio 1.x): vhost-user-fs needs it, and it is faster.
   if (q.machine === "microvm") add("-global", "virtio-mmio.force-legacy=false");
@@ -213,5 +216,6 @@ export const qemu: HypervisorDriver = {
   gracefulStopArgv: (vm, _model, t) => qmp(vm, t, "system_powerdown"),
   forceStopArgv: (vm, _model, t) => qmp(vm, t, "quit"),
   ownSockets: (vm) => [vm.paths.qmpSocket],
+  unprivileged: true,
   refusals,
 };

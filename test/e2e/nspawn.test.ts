@@ -87,6 +87,10 @@ check ephemeral-disk "test -f /var/lib/vmsilo/$vm-ephemeral.raw"
 check ephemeral-disk-private "[ \"\$(stat -c %a /var/lib/vmsilo/$vm-ephemeral.raw)\" = 600 ]"
 mainpid=$(systemctl show -P MainPID "vmsilo-$vm-vm.service")
 check launcher-execs-qemu "grep -q qemu-system /proc/$mainpid/cmdline"
+# Confined: root without a single capability, no new privileges, under qemu's seccomp filter.
+check vmm-no-capabilities "grep -Eq '^CapBnd:[[:space:]]+0+$' /proc/$mainpid/status && grep -Eq '^CapEff:[[:space:]]+0+$' /proc/$mainpid/status"
+check vmm-no-new-privs "grep -Eq '^NoNewPrivs:[[:space:]]+1$' /proc/$mainpid/status"
+check vmm-seccomp "grep -Eq '^Seccomp:[[:space:]]+2$' /proc/$mainpid/status"
 
 # The graceful stop: ExecStop= asks through QMP, the guest powers off, ExecStopPost= cleans up.
 start=$(date +%s%N)
@@ -207,7 +211,7 @@ test("in systemd-nspawn: the socket, prep and VM units start the launcher; the r
   for (const [name, status] of [["vmrun-argv", 0], ["vmrun-io", 42], ["vmrun-unknown", 2]] as const) {
     assert.match(result, new RegExp(`^${name}-status ${status}$`, "m"), `${name}: ${readOr(join(results, `${name}.err`))}\n${context()}`);
   }
-  for (const check of ["vmrun-argv", "vmrun-stdin-stdout", "vmrun-stderr", "vmrun-guest-answers", "vm-started", "guest-ready", "console-hostname", "guest-saw-powerbutton", "stopped-no-qmp-socket", "stopped-no-ephemeral-disk", "killed-failed", "killed-no-qmp-socket", "killed-no-ephemeral-disk"]) {
+  for (const check of ["vmrun-argv", "vmrun-stdin-stdout", "vmrun-stderr", "vmrun-guest-answers", "vm-started", "vmm-no-capabilities", "vmm-no-new-privs", "vmm-seccomp", "guest-ready", "console-hostname", "guest-saw-powerbutton", "stopped-no-qmp-socket", "stopped-no-ephemeral-disk", "killed-failed", "killed-no-qmp-socket", "killed-no-ephemeral-disk"]) {
     assert.match(result, new RegExp(`^ok ${check}$`, "m"), check);
   }
   const stopMs = Number(/^stop-ms (\d+)$/m.exec(result)?.[1]);

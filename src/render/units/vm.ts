@@ -34,6 +34,8 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
     add(u, "Unit", "After", netDeviceUnit(bridge));
   }
   const s = "Service";
+  // `+`: a step of the unit that keeps root's privileges when the VMM itself runs without them.
+  const priv = driver.unprivileged ? "+" : "";
   if (plan.kind === "api") {
     // Ready once booted (the launcher's systemd-notify), so what is ordered after it finds the
     // VMM's sockets: the console relay, the command proxy.
@@ -44,25 +46,26 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   add(u, s, "UMask", "0077");
   if (vm.config.rootOverlay.type === "raw") {
     // A fresh, private overlay disk at every start (D4, fixes E.2.3).
-    add(u, s, "ExecStartPre", exec([t.rm, "-f", "--", vm.paths.ephemeralDisk]));
-    add(u, s, "ExecStartPre", exec([t.truncate, "-s", vm.config.rootOverlay.size, "--", vm.paths.ephemeralDisk]));
+    add(u, s, "ExecStartPre", exec([t.rm, "-f", "--", vm.paths.ephemeralDisk], priv));
+    add(u, s, "ExecStartPre", exec([t.truncate, "-s", vm.config.rootOverlay.size, "--", vm.paths.ephemeralDisk], priv));
   }
   // Disk images only root can swap, before any is created or opened (check-disks).
   const disks = checkedDisks(vm);
-  if (disks.length) add(u, s, "ExecStartPre", exec([t.checkDisks, vm.name, ...disks]));
+  if (disks.length) add(u, s, "ExecStartPre", exec([t.checkDisks, vm.name, ...disks], priv));
   // Extra disks with `createSize`: made on first start, kept afterwards (qemu-vm.nix emptyDiskImages).
-  for (const d of vm.createdDisks) add(u, s, "ExecStartPre", exec([t.createDisk, d.format, d.path, d.size]));
+  for (const d of vm.createdDisks) add(u, s, "ExecStartPre", exec([t.createDisk, d.format, d.path, d.size], priv));
   const ip = vm.interfaces.length ? required(t.ip, "programs.iproute2") : "";
   for (const i of vm.interfaces) {
-    add(u, s, "ExecStartPre", exec([ip, "link", "delete", "dev", i.tap], "-"));
-    add(u, s, "ExecStartPre", exec([ip, "tuntap", "add", "dev", i.tap, "mode", "tap", "vnet_hdr"]));
-    if (i.bridge) add(u, s, "ExecStartPre", exec([ip, "link", "set", "dev", i.tap, "master", i.bridge]));
-    add(u, s, "ExecStartPre", exec([ip, "link", "set", "dev", i.tap, "up"]));
+    add(u, s, "ExecStartPre", exec([ip, "link", "delete", "dev", i.tap], `-${priv}`));
+    // Owned by uid 0, an unprivileged VMM may attach to the tap without CAP_NET_ADMIN.
+    add(u, s, "ExecStartPre", exec([ip, "tuntap", "add", "dev", i.tap, "mode", "tap", "vnet_hdr", ...(driver.unprivileged ? ["user", "0"] : [])], priv));
+    if (i.bridge) add(u, s, "ExecStartPre", exec([ip, "link", "set", "dev", i.tap, "master", i.bridge], priv));
+    add(u, s, "ExecStartPre", exec([ip, "link", "set", "dev", i.tap, "up"], priv));
   }
   add(u, s, "ExecStart", exec([t.vmScript(vm, "launch")]));
   add(u, s, "ExecStop", exec([t.vmScript(vm, "stop")]));
-  add(u, s, "ExecStopPost", exec([t.rm, "-f", "--", ...driver.ownSockets(vm), ...(vm.config.rootOverlay.type === "raw" ? [vm.paths.ephemeralDisk] : [])]));
-  for (const i of vm.interfaces) add(u, s, "ExecStopPost", exec([ip, "link", "delete", "dev", i.tap], "-"));
+  add(u, s, "ExecStopPost", exec([t.rm, "-f", "--", ...driver.ownSockets(vm), ...(vm.config.rootOverlay.type === "raw" ? [vm.paths.ephemeralDisk] : [])], priv));
+  for (const i of vm.interfaces) add(u, s, "ExecStopPost", exec([ip, "link", "delete", "dev", i.tap], `-${priv}`));
   add(u, s, "KillMode", "mixed");
   add(u, s, "TimeoutStopSec", model.config.stopTimeout + 15);
   add(u, s, "ProtectClock", true);
@@ -72,6 +75,14 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   add(u, s, "LockPersonality", true);
   add(u, s, "RestrictSUIDSGID", true);
   add(u, s, "SystemCallArchitectures", "native");
+  if (driver.unprivileged) {
+    // The VMM and its stop script run as root without a single capability: root's files and
+    // devices stay open to it, nothing else does (no mknod, chown, other users' files, raw network).
+    add(u, s, "CapabilityBoundingSet", "");
+    add(u, s, "NoNewPrivileges", true);
+    // Without CAP_IPC_LOCK, passed-through PCI devices pin guest memory against this limit.
+    if (vm.config.pciDevices.length) add(u, s, "LimitMEMLOCK", "infinity");
+  }
   return u;
 }
 
