@@ -566,7 +566,7 @@ let
       size = mkOption {
         type = vt.size;
         default = "10G";
-        description = doc "Size of the raw ephemeral disk." "`truncate -s` of `/var/lib/vmsilo/<vm>-ephemeral.raw`";
+        description = doc "Size of the raw ephemeral disk." "`truncate -s` of `/var/lib/vmsilo/<vm>/ephemeral.raw`";
       };
     };
     kernelParams = mkOption {

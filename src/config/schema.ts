@@ -238,7 +238,7 @@ const vm = object(
     rootOverlay: object(
       {
         type: oneOf(["tmpfs", "raw"] as const, { doc: "Where root writes go.", default: "tmpfs", produces: "kernel `vmsilo.rootOverlay=`" }),
-        size: str(g.SIZE, g.SIZE_TEXT, { doc: "Size of the raw ephemeral disk.", default: "10G", produces: "`truncate -s` of /var/lib/vmsilo/<vm>-ephemeral.raw" }),
+        size: str(g.SIZE, g.SIZE_TEXT, { doc: "Size of the raw ephemeral disk.", default: "10G", produces: "`truncate -s` of /var/lib/vmsilo/<vm>/ephemeral.raw" }),
       },
       { doc: "The writable overlay over the read-only root." },
     ),

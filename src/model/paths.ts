@@ -29,7 +29,7 @@ export const vmPaths = (vm: string) => {
     seccontextSocket: `${run}/wayland/seccontext.socket`,
     soundDir: `${run}/sound`,
     soundSocket: `${run}/sound/sound.socket`,
-    ephemeralDisk: `${STATE_ROOT}/${vm}-ephemeral.raw`,
+    ephemeralDisk: `${STATE_ROOT}/${vm}/ephemeral.raw`,
     defaultSharedHome: `${SHARED_ROOT}/${vm}`,
   };
 };

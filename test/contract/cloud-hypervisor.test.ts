@@ -289,7 +289,7 @@ test("property corpus: hostile values give configs that validate and command lin
       assert.equal(json.payload.kernel, h.kernel);
       assert.deepEqual(
         json.disks.map((d: Json) => d.path),
-        [h.root, ...h.disks, ...(h.raw ? ["/var/lib/vmsilo/dev-ephemeral.raw"] : [])],
+        [h.root, ...h.disks, ...(h.raw ? ["/var/lib/vmsilo/dev/ephemeral.raw"] : [])],
       );
       assert.equal(json.fs.find((f: Json) => f.tag === "src").socket, "/run/vmsilo/dev/virtiofs/src.socket");
       assert.ok(json.payload.cmdline.endsWith(h.params.length ? ` ${h.params.join(" ")}` : "virtiofs:"));

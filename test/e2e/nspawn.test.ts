@@ -83,14 +83,16 @@ check console-hostname "grep -q 'VMSILO-TEST hostname $vm' $R/console1.txt"
 check console-root "grep -q 'VMSILO-TEST root vd. erofs ro erofs-root-ok' $R/console1.txt"
 check console-overlay "grep -q 'VMSILO-TEST overlay raw ephemeral /dev/vd. 65536 writable' $R/console1.txt"
 check qmp-socket "test -S $run/qmp.socket"
-check ephemeral-disk "test -f /var/lib/vmsilo/$vm-ephemeral.raw"
-check ephemeral-disk-private "[ \"\$(stat -c %a /var/lib/vmsilo/$vm-ephemeral.raw)\" = 600 ]"
+check ephemeral-disk "test -f /var/lib/vmsilo/$vm/ephemeral.raw"
+check ephemeral-disk-private "[ \"\$(stat -c %a /var/lib/vmsilo/$vm/ephemeral.raw)\" = 600 ]"
 mainpid=$(systemctl show -P MainPID "vmsilo-$vm-vm.service")
 check launcher-execs-qemu "grep -q qemu-system /proc/$mainpid/cmdline"
 # Confined: root without a single capability, no new privileges, under qemu's seccomp filter.
 check vmm-no-capabilities "grep -Eq '^CapBnd:[[:space:]]+0+$' /proc/$mainpid/status && grep -Eq '^CapEff:[[:space:]]+0+$' /proc/$mainpid/status"
 check vmm-no-new-privs "grep -Eq '^NoNewPrivs:[[:space:]]+1$' /proc/$mainpid/status"
 check vmm-seccomp "grep -Eq '^Seccomp:[[:space:]]+2$' /proc/$mainpid/status"
+# Its file system is read-only but for its own directory and its overlay disk's.
+check vmm-read-only-system "! nsenter -t $mainpid -m -- test -w /etc && ! nsenter -t $mainpid -m -- test -w /var/lib && nsenter -t $mainpid -m -- test -w $run && nsenter -t $mainpid -m -- test -w /var/lib/vmsilo/$vm"
 
 # The graceful stop: ExecStop= asks through QMP, the guest powers off, ExecStopPost= cleans up.
 start=$(date +%s%N)
@@ -101,10 +103,12 @@ check guest-saw-powerbutton "grep -q 'VMSILO-TEST powerbutton' $R/console1.txt"
 check not-forced "! journalctl -q -u vmsilo-$vm-vm.service | grep -q 'did not shut down\|could not ask'"
 check stopped-inactive "systemctl is-active -q vmsilo-$vm-vm.service; [ \$? -ne 0 ] && ! systemctl is-failed -q vmsilo-$vm-vm.service"
 check stopped-no-qmp-socket "! test -e $run/qmp.socket"
-check stopped-no-ephemeral-disk "! test -e /var/lib/vmsilo/$vm-ephemeral.raw"
+check stopped-no-ephemeral-disk "! test -e /var/lib/vmsilo/$vm/ephemeral.raw"
 check stopped-relay-down "until_ '! systemctl is-active -q vmsilo-$vm-console-relay.service' 10"
 check stopped-no-console-socket "! test -e $run/console-backend.socket && ! test -e $run/console"
 check stopped-no-qemu "! pgrep -f qemu-system >/dev/null"
+# What the VM's units said up to here, in case a later step hangs until the container's timeout.
+journalctl -q --no-pager -u "vmsilo-*" >"$R/journal.txt" 2>&1
 
 # A VMM that dies (kill -9): ExecStopPost= runs on that path too.
 timeout 60 systemctl start "vmsilo-$vm-vm.service"
@@ -114,7 +118,7 @@ mainpid=$(systemctl show -P MainPID "vmsilo-$vm-vm.service")
 kill -9 "$mainpid"
 check killed-failed "until_ 'systemctl is-failed -q vmsilo-$vm-vm.service' 30"
 check killed-no-qmp-socket "until_ '! test -e $run/qmp.socket' 10"
-check killed-no-ephemeral-disk "! test -e /var/lib/vmsilo/$vm-ephemeral.raw"
+check killed-no-ephemeral-disk "! test -e /var/lib/vmsilo/$vm/ephemeral.raw"
 check killed-no-qemu "! pgrep -f qemu-system >/dev/null"
 # Nothing stale blocks the next start: the VM boots again after the kill.
 : >"$R/console2.txt"
@@ -127,7 +131,7 @@ read_console "$R/console2.txt" 90
 check restart-after-kill "until_ 'grep -q \"VMSILO-TEST ready\" $R/console2.txt' 90"
 timeout 60 systemctl stop "vmsilo-$vm-vm.service"
 check final-no-qmp-socket "! test -e $run/qmp.socket"
-check final-no-ephemeral-disk "! test -e /var/lib/vmsilo/$vm-ephemeral.raw"
+check final-no-ephemeral-disk "! test -e /var/lib/vmsilo/$vm/ephemeral.raw"
 check final-no-qemu "! pgrep -f qemu-system >/dev/null"
 
 journalctl -q --no-pager -u "vmsilo-*" -u vmsilo-e2e-agent-relay >"$R/journal.txt" 2>&1
@@ -211,7 +215,7 @@ test("in systemd-nspawn: the socket, prep and VM units start the launcher; the r
   for (const [name, status] of [["vmrun-argv", 0], ["vmrun-io", 42], ["vmrun-unknown", 2]] as const) {
     assert.match(result, new RegExp(`^${name}-status ${status}$`, "m"), `${name}: ${readOr(join(results, `${name}.err`))}\n${context()}`);
   }
-  for (const check of ["vmrun-argv", "vmrun-stdin-stdout", "vmrun-stderr", "vmrun-guest-answers", "vm-started", "vmm-no-capabilities", "vmm-no-new-privs", "vmm-seccomp", "guest-ready", "console-hostname", "guest-saw-powerbutton", "stopped-no-qmp-socket", "stopped-no-ephemeral-disk", "killed-failed", "killed-no-qmp-socket", "killed-no-ephemeral-disk"]) {
+  for (const check of ["vmrun-argv", "vmrun-stdin-stdout", "vmrun-stderr", "vmrun-guest-answers", "vm-started", "vmm-no-capabilities", "vmm-no-new-privs", "vmm-seccomp", "vmm-read-only-system", "guest-ready", "console-hostname", "guest-saw-powerbutton", "stopped-no-qmp-socket", "stopped-no-ephemeral-disk", "killed-failed", "killed-no-qmp-socket", "killed-no-ephemeral-disk"]) {
     assert.match(result, new RegExp(`^ok ${check}$`, "m"), check);
   }
   const stopMs = Number(/^stop-ms (\d+)$/m.exec(result)?.[1]);

@@ -69,9 +69,9 @@ async function acceptOne(g: TestGuest, v: Variant, netns: string): Promise<void>
   let launcher: Proc | undefined;
   try {
     if ((config.nixosVms as any)[vm].rootOverlay?.type === "raw") {
-      mkdirSync("/var/lib/vmsilo", { recursive: true });
-      writeFileSync(`/var/lib/vmsilo/${vm}-ephemeral.raw`, "");
-      truncateSync(`/var/lib/vmsilo/${vm}-ephemeral.raw`, 16 << 20);
+      mkdirSync(`/var/lib/vmsilo/${vm}`, { recursive: true, mode: 0o700 });
+      writeFileSync(`/var/lib/vmsilo/${vm}/ephemeral.raw`, "");
+      truncateSync(`/var/lib/vmsilo/${vm}/ephemeral.raw`, 16 << 20);
     }
     // The share units' own command lines, as systemd would run them.
     for (const tag of Object.keys((config.nixosVms as any)[vm].sharedDirectories ?? {})) {

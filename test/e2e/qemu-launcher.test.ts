@@ -50,9 +50,9 @@ test("the qemu launcher boots the guest under TCG; it reports the hostname, inte
   cleanRuntime(vm);
   const consoleCapture = await new ConsoleCapture(`/run/vmsilo/${vm}/console-backend.socket`, dir).ready();
   // Outside systemd, nothing made the ephemeral disk: do what the VM service's ExecStartPre does.
-  mkdirSync("/var/lib/vmsilo", { recursive: true });
-  writeFileSync(`/var/lib/vmsilo/${vm}-ephemeral.raw`, "");
-  truncateSync(`/var/lib/vmsilo/${vm}-ephemeral.raw`, 32 << 20);
+  mkdirSync(`/var/lib/vmsilo/${vm}`, { recursive: true, mode: 0o700 });
+  writeFileSync(`/var/lib/vmsilo/${vm}/ephemeral.raw`, "");
+  truncateSync(`/var/lib/vmsilo/${vm}/ephemeral.raw`, 32 << 20);
   try {
     const launcher = runLauncher(out, vm, 60);
     const exit = await launcher.exited;

@@ -526,7 +526,7 @@ export function runLauncher(out: string, vm: string, seconds = QEMU_TIMEOUT_S): 
 /** Remove what a VM run outside systemd may leave in the fixed runtime paths. */
 export function cleanRuntime(vm: string): void {
   rmSync(`/run/vmsilo/${vm}`, { recursive: true, force: true });
-  rmSync(`/var/lib/vmsilo/${vm}-ephemeral.raw`, { force: true });
+  rmSync(`/var/lib/vmsilo/${vm}`, { recursive: true, force: true });
 }
 
 /** The host end of the test guest's agent port (agent-relay.ts): a unix socket taking one vm-run session at a time. */

@@ -146,7 +146,7 @@ test("config: disks keep their order; the overlay is found by serial, so the ker
     { path: vm.config.rootDisk.path, readonly: true, direct: true, image_type: "Raw" },
     { path: "/d.img", readonly: false, direct: false, sparse: false, serial: "data", image_type: "Raw" },
     { path: "/q.qcow2", readonly: false, direct: true, image_type: "Qcow2" },
-    { path: "/var/lib/vmsilo/work-ephemeral.raw", readonly: false, direct: true, serial: "ephemeral", image_type: "Raw" },
+    { path: "/var/lib/vmsilo/work/ephemeral.raw", readonly: false, direct: true, serial: "ephemeral", image_type: "Raw" },
   ]);
   assert.ok(vm.kernelParams.includes("vmsilo.rootOverlay=raw,ephemeral"));
   assert.ok(!JSON.stringify(chConfig(vm, m)).includes("vdb"), "the original named the overlay by device order (vdb)");
@@ -242,7 +242,7 @@ test("fixed: the ephemeral disk is created once, by the unit (ExecStartPre), nev
   assert.deepEqual(code.filter((l) => /truncate|ephemeral/.test(l)), [], "the launcher must not touch the overlay disk");
   const vmUnit = unit(tree, "vmsilo-work-vm.service");
   const creators = keys(vmUnit, "Service", "ExecStartPre").filter((v) => v.includes("/bin/truncate "));
-  assert.deepEqual(creators, ["/nix/store/1f4m7i0c5h3dg2yqvbqvnxhy04d8v5bx-coreutils-9.8/bin/truncate -s 7G -- /var/lib/vmsilo/work-ephemeral.raw"]);
+  assert.deepEqual(creators, ["/nix/store/1f4m7i0c5h3dg2yqvbqvnxhy04d8v5bx-coreutils-9.8/bin/truncate -s 7G -- /var/lib/vmsilo/work/ephemeral.raw"]);
 });
 
 test("fixed: waits are deadline-based on the one constant, and say the real time waited (E.4)", () => {

@@ -335,7 +335,7 @@ test("disks come in crosvm order: root, additional, then the raw overlay disk", 
     [
       ["/nix/store/3c9x7e2c5w3z6q8f0gr9i1d3y5k7m8n0-vmsilo-rootfs-work/nixos.erofs", true, null],
       ["/var/lib/vmsilo/work-data.img", false, "data"],
-      ["/var/lib/vmsilo/work-ephemeral.raw", false, "ephemeral"],
+      ["/var/lib/vmsilo/work/ephemeral.raw", false, "ephemeral"],
     ],
   );
   assert.equal(vmOf(resolve(example("desktop")), "banking").disks.length, 1, "tmpfs overlay: no overlay disk");

@@ -5,6 +5,7 @@ import { add, exec, unitFile, type UnitFile } from "../../systemd/unit.js";
 import { type Tools, required } from "../context.js";
 import { vmSource } from "../files.js";
 import { checkedDisks } from "../disks.js";
+import { settingWord } from "./common.js";
 
 export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   const u = unitFile(vm.units.vm, vmSource(vm.name));
@@ -45,6 +46,10 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   } else add(u, s, "Type", "simple");
   add(u, s, "UMask", "0077");
   if (vm.config.rootOverlay.type === "raw") {
+    // The overlay disk's directory, root's alone; systemd makes it writable inside the unit's
+    // read-only file system, where a VMM confined to it sees no other VM's disks.
+    add(u, s, "StateDirectory", `vmsilo/${vm.name}`);
+    add(u, s, "StateDirectoryMode", "0700");
     // A fresh, private overlay disk at every start (D4, fixes E.2.3).
     add(u, s, "ExecStartPre", exec([t.rm, "-f", "--", vm.paths.ephemeralDisk], priv));
     add(u, s, "ExecStartPre", exec([t.truncate, "-s", vm.config.rootOverlay.size, "--", vm.paths.ephemeralDisk], priv));
@@ -75,15 +80,34 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   add(u, s, "LockPersonality", true);
   add(u, s, "RestrictSUIDSGID", true);
   add(u, s, "SystemCallArchitectures", "native");
-  if (driver.unprivileged) {
-    // The VMM and its stop script run as root without a single capability: root's files and
-    // devices stay open to it, nothing else does (no mknod, chown, other users' files, raw network).
-    add(u, s, "CapabilityBoundingSet", "");
-    add(u, s, "NoNewPrivileges", true);
-    // Without CAP_IPC_LOCK, passed-through PCI devices pin guest memory against this limit.
-    if (vm.config.pciDevices.length) add(u, s, "LimitMEMLOCK", "infinity");
-  }
+  if (driver.unprivileged) confineVmm(u, vm);
   return u;
+}
+
+/**
+ * The VMM and its stop script run as root without a single capability (no mknod, chown, raw
+ * network, other users' files), on a read-only system where only the VM's own directory, its
+ * writable disks and writable 9p shares can be written.
+ */
+function confineVmm(u: UnitFile, vm: VmModel): void {
+  const s = "Service";
+  add(u, s, "CapabilityBoundingSet", "");
+  add(u, s, "NoNewPrivileges", true);
+  add(u, s, "ProtectSystem", "strict");
+  add(u, s, "ProtectHome", "read-only");
+  add(u, s, "PrivateTmp", true);
+  add(u, s, "ProtectKernelTunables", true);
+  add(u, s, "ProtectKernelModules", true);
+  add(u, s, "RestrictRealtime", true);
+  add(u, s, "RestrictNamespaces", true);
+  add(u, s, "RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6");
+  add(u, s, "ReadWritePaths", settingWord(vm.paths.run));
+  const writable = [...vm.disks.filter((d) => !d.ro && d.path !== vm.paths.ephemeralDisk).map((d) => d.path), ...Object.values(vm.config.qemu.shares9p).filter((p) => !p.readonly).map((p) => p.path)];
+  // `-`: a disk created at first start does not exist yet when the unit is loaded. (The overlay
+  // disk is in the StateDirectory=: a file bound on its own could not be removed at stop.)
+  for (const p of [...new Set(writable)].sort()) add(u, s, "ReadWritePaths", `-${settingWord(p)}`);
+  // Without CAP_IPC_LOCK, passed-through PCI devices pin guest memory against this limit.
+  if (vm.config.pciDevices.length) add(u, s, "LimitMEMLOCK", "infinity");
 }
 
 /** systemd's device unit for a network interface (systemd.device(5)); `-` escapes to \x2d. */
