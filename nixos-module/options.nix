@@ -604,7 +604,7 @@ let
       playback = mkOption {
         type = types.bool;
         default = false;
-        description = doc "Guest audio output (the guest gets PipeWire with the defaults of ORIGINAL.md §B24)." "vhost-device-sound `--streams output`";
+        description = doc "Guest audio output (the guest gets PipeWire with the original's defaults: default volume, sample rates, rtkit, `@audio` limits)." "vhost-device-sound `--streams output`";
       };
       capture = mkOption {
         type = types.bool;
@@ -767,7 +767,7 @@ let
           default = name;
           defaultText = literalExpression "<name>";
           readOnly = true;
-          description = "The VM's name: the attribute name, checked against the VM-name grammar (SPEC D1).";
+          description = "The VM's name: the attribute name, checked against the VM-name grammar (a lower-case letter, then lower-case letters, digits or `-`, not ending in `-`, at most 32 characters).";
         };
       };
     };
@@ -806,13 +806,13 @@ in
     startTimeout = mkOption {
       type = types.ints.between 1 3600;
       default = 30;
-      description = doc "Seconds to wait for a backend socket or the guest to answer (the one wait constant, SPEC D12)." "the `wait-for-socket` deadline, the proxy's connect retry";
+      description = doc "Seconds to wait for a backend socket or the guest to answer (the one wait constant; messages state the time really waited)." "the `wait-for-socket` deadline, the proxy's connect retry";
     };
 
     stopTimeout = mkOption {
       type = types.ints.between 1 3600;
       default = 30;
-      description = doc "Seconds a graceful stop may take before the VMM is stopped hard (SPEC D9)." "the stop script's deadline, `TimeoutStopSec=`";
+      description = doc "Seconds a graceful stop may take before the VMM is stopped hard (a clean shutdown first, a hard stop after the deadline)." "the stop script's deadline, `TimeoutStopSec=`";
     };
 
     crosvm = {

@@ -346,8 +346,8 @@ export const configSchema = object(
       default: "full",
       produces: "crosvm `--core-scheduling=true`, `--per-vm-core-scheduling` or `--core-scheduling=false`",
     }),
-    startTimeout: int(1, 3600, { doc: "Seconds to wait for a backend socket or the guest to answer (the one wait constant, D12).", default: 30, produces: "`wait-for-socket` deadline, proxy connect retry" }),
-    stopTimeout: int(1, 3600, { doc: "Seconds a graceful stop may take before the VMM is stopped hard (D9).", default: 30, produces: "stop script deadline, `TimeoutStopSec=`" }),
+    startTimeout: int(1, 3600, { doc: "Seconds to wait for a backend socket or the guest to answer (the one wait constant; messages state the time really waited).", default: 30, produces: "`wait-for-socket` deadline, proxy connect retry" }),
+    stopTimeout: int(1, 3600, { doc: "Seconds a graceful stop may take before the VMM is stopped hard (a clean shutdown first, a hard stop after the deadline).", default: 30, produces: "stop script deadline, `TimeoutStopSec=`" }),
     crosvm: object(
       {
         logLevel: logLevel("Default crosvm log level.", "info", "crosvm `--log-level`"),
@@ -398,7 +398,7 @@ export const configSchema = object(
         extraArgs: args("Extra qemu options, before the ones given after `--`.", "qemu options"),
         timeout: int(0, 604800, { doc: "Seconds the VM may run before vm-exec stops it and exits 125; 0: no limit.", default: 0, produces: "`timeout` around qemu" }),
       },
-      { doc: "`vm-exec`: run a script in a throwaway qemu VM that shares the host's store (SPEC D14)." },
+      { doc: "`vm-exec`: run a script in a throwaway qemu VM that shares the host's store read-only (docs/vm-exec.md)." },
     ),
     gpu: object({ allowWX: bool({ doc: "Default for `gpu.allowWX`.", default: false, produces: "`MemoryDenyWriteExecute=` of GPU backends" }) }, { doc: "GPU defaults." }),
     nixosVms: record(g.VM_NAME, g.VM_NAME_TEXT, vm, { doc: "The VMs, by name.", default: {} }),
