@@ -229,13 +229,13 @@ let
       type = types.nullOr vt.idMap;
       default = null;
       example = "guest:1000:1001";
-      description = doc "uid translation." "virtiofsd `--translate-uid`";
+      description = doc "uid translation; null: the guest user's uid 1000 to the host user's and back, when they differ and uidMap is null." "virtiofsd `--translate-uid`";
     };
     translateGid = mkOption {
       type = types.nullOr vt.idMap;
       default = null;
       example = "guest:100:100";
-      description = doc "gid translation." "virtiofsd `--translate-gid`";
+      description = doc "gid translation; null: the guest user's gid 100 to the host user's and back, when they differ and gidMap is null." "virtiofsd `--translate-gid`";
     };
   };
 

@@ -4,9 +4,8 @@
 # mounts each twice over: in the systemd initrd (under /sysroot, before the switch) and in the
 # system, so both load the file-system drivers.
 #
-# Ownership is the host's as it is (virtiofsd and qemu's 9p mapped-xattr report the host owner of
-# what the guest did not create): the guest user, uid 1000, writes where the host user of uid 1000
-# can, as in the shared home.
+# Owners: virtiofsd translates the guest user's uid 1000 and gid 100 to the host user's, so the
+# guest user writes where the host user can (docs/protocol.md); 9p reports the host's owners.
 let
   drivers = [
     "virtiofs"

@@ -115,8 +115,8 @@ const share = object(
     preserveNoatime: bool({ doc: "Keep O_NOATIME.", default: false, produces: "virtiofsd `--preserve-noatime`" }),
     uidMap: nullable(str(g.ID_MAP, g.ID_MAP_TEXT, { doc: "" }), { doc: "uid mapping.", default: null, produces: "virtiofsd `--uid-map`" }),
     gidMap: nullable(str(g.ID_MAP, g.ID_MAP_TEXT, { doc: "" }), { doc: "gid mapping.", default: null, produces: "virtiofsd `--gid-map`" }),
-    translateUid: nullable(str(g.ID_MAP, g.ID_MAP_TEXT, { doc: "" }), { doc: "uid translation.", default: null, produces: "virtiofsd `--translate-uid`" }),
-    translateGid: nullable(str(g.ID_MAP, g.ID_MAP_TEXT, { doc: "" }), { doc: "gid translation.", default: null, produces: "virtiofsd `--translate-gid`" }),
+    translateUid: nullable(str(g.ID_MAP, g.ID_MAP_TEXT, { doc: "" }), { doc: "uid translation; null: the guest user's uid 1000 to the host user's and back, when they differ and uidMap is null.", default: null, produces: "virtiofsd `--translate-uid`" }),
+    translateGid: nullable(str(g.ID_MAP, g.ID_MAP_TEXT, { doc: "" }), { doc: "gid translation; null: the guest user's gid 100 to the host user's and back, when they differ and gidMap is null.", default: null, produces: "virtiofsd `--translate-gid`" }),
   },
   { doc: "One virtio-fs share." },
 );
