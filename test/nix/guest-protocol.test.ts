@@ -153,7 +153,7 @@ test("guest protocol: each desktop VM's kernel command line gives its hostname, 
 
 test("guest protocol: the initrd and the system load the share drivers the mount-extra entries name (virtiofs, 9p)", (t) => {
   if (skipWithoutLib(t)) return;
-  // systemd-fstab-generator mounts them in the initrd (under /sysroot) and again in the system.
+  // The system's systemd-fstab-generator mounts them; the initrd has them for a systemd whose initrd does too.
   const { kernelModules } = guestSystem();
   for (const m of ["virtiofs", "9pnet_virtio", "9p"]) {
     assert.ok(kernelModules.initrd.includes(m), `initrd: ${kernelModules.initrd.join(" ")}`);
