@@ -187,6 +187,21 @@ const ASSERTIONS: AssertionCase[] = [
     expected: ['programs.vmsilo.nixosVms.work.sharedDirectories.home: conflicts with sharedHome, which defines the share "home"; remove one of them.'],
   },
   {
+    what: "a share mounted under /run",
+    module: vm("work", `{ sharedDirectories.cache = { path = "/srv/cache"; mountPoint = "/run/cache"; }; }`),
+    expected: ['programs.vmsilo.nixosVms.work.sharedDirectories.cache.mountPoint: must be a normalised path (no empty, "." or ".." components, no trailing "/"), not "/", and not /nix, /proc, /sys, /dev, /run or under them (the guest system\'s own mounts), got "/run/cache".'],
+  },
+  {
+    what: "a 9p share with a '..' in its mount point",
+    module: vm("work", `{ hypervisor = "qemu"; qemu.shares9p.media = { path = "/srv/media"; mountPoint = "/mnt/../etc"; }; }`),
+    expected: ['programs.vmsilo.nixosVms.work.qemu.shares9p.media.mountPoint: must be a normalised path (no empty, "." or ".." components, no trailing "/"), not "/", and not /nix, /proc, /sys, /dev, /run or under them (the guest system\'s own mounts), got "/mnt/../etc".'],
+  },
+  {
+    what: "two shares on one mount point, one of them the shared home's",
+    module: vm("work", `{ sharedHome = true; sharedDirectories.docs = { path = "/srv/docs"; mountPoint = "/home/user"; }; sharedDirectories.data.path = "/srv/data"; sharedDirectories.more = { path = "/srv/more"; mountPoint = "/mnt/data"; }; }`),
+    expected: ['programs.vmsilo.nixosVms.work: more than one share is mounted on "/home/user", "/mnt/data"; give each share its own mountPoint (the shared home is on /home/user).'],
+  },
+  {
     what: "more than 16 interfaces",
     module: vm("work", `{ network.interfaces = lib.genAttrs (map (i: "eth\${toString i}") (lib.range 0 16)) (_: { }); }`),
     expected: ["programs.vmsilo.nixosVms.work.network.interfaces: at most 16 interfaces, got 17."],
