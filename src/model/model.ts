@@ -45,7 +45,7 @@ interface GuestMount {
 }
 
 /** The shared home's mount point in the guest (the guest user's home). */
-export const SHARED_HOME_MOUNT_POINT = "/home/user";
+const SHARED_HOME_MOUNT_POINT = "/home/user";
 /** The guest user's ids (nixos-module/guest/home.nix: uid 1000, primary group `users`). */
 export const GUEST_USER_IDS = { uid: 1000, gid: 100 } as const;
 /** The guest system's own mounts, which no share may cover or be mounted into. */
