@@ -182,6 +182,44 @@ let
     )
   ) vmList;
 
+  # --- where the guest mounts the shares (the generator checks the same: src/model/model.ts) --------
+  reservedMountRoots = [
+    "/nix"
+    "/proc"
+    "/sys"
+    "/dev"
+    "/run"
+  ];
+  mountAssertions = lib.concatMap (
+    { name, vm }:
+    let
+      share = kind: tag: s: {
+        at = "${at name}.${kind}.${tag}";
+        where = if s.mountPoint == null then "/mnt/${tag}" else s.mountPoint;
+      };
+      mounts =
+        lib.optional (vm.sharedHome != false) {
+          at = "${at name}.sharedHome";
+          where = "/home/user";
+        }
+        ++ lib.mapAttrsToList (share "sharedDirectories") vm.sharedDirectories
+        ++ lib.optionals (vm.hypervisor == "qemu") (lib.mapAttrsToList (share "qemu.shares9p") vm.qemu.shares9p);
+      clash = duplicates (map (m: m.where) mounts);
+    in
+    map (m: {
+      assertion =
+        !(lib.any (c: c == "" || c == "." || c == "..") (lib.drop 1 (lib.splitString "/" m.where)))
+        && !(lib.any (r: m.where == r || lib.hasPrefix "${r}/" m.where) reservedMountRoots);
+      message = "${m.at}.mountPoint: must be a normalised path (no empty, \".\" or \"..\" components, no trailing \"/\"), not \"/\", and not ${lib.concatStringsSep ", " reservedMountRoots} or under them (the guest system's own mounts), got ${builtins.toJSON m.where}.";
+    }) (lib.filter (m: m.at != "${at name}.sharedHome") mounts)
+    ++ [
+      {
+        assertion = clash == [ ];
+        message = "${at name}: more than one share is mounted on ${quoteList clash}; give each share its own mountPoint (the shared home is on /home/user).";
+      }
+    ]
+  ) vmList;
+
   # --- vm-exec (docs/vm-exec.md): what it boots is not built by the module yet ------------------
   vmExecAssertions = lib.optionals cfg.vmExec.enable [
     {
@@ -203,6 +241,7 @@ in
       ++ featureAssertions
       ++ packageAssertions
       ++ shapeAssertions
+      ++ mountAssertions
       ++ vmExecAssertions;
   };
 }

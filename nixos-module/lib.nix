@@ -54,6 +54,10 @@ let
       re = absPath;
       text = "an absolute path without control characters";
     };
+    mountPoint = {
+      re = "/[A-Za-z0-9._+@/-]*";
+      text = "an absolute path of letters, digits and . _ + @ - / (no spaces, ':' or '\\')";
+    };
     size = {
       re = "[1-9][0-9]{0,12}[KMGT]?";
       text = ''a size like "10G" (digits, then an optional K, M, G or T)'';
@@ -209,6 +213,7 @@ in
     shareTag = grammarType "shareTag";
     ifName = grammarType "ifName";
     absPath = grammarType "absPath";
+    mountPoint = grammarType "mountPoint";
     size = grammarType "size";
     mac = grammarType "mac";
     cidr4 = grammarType "cidr4";

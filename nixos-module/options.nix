@@ -115,12 +115,23 @@ let
       };
     };
 
+  # Where the guest mounts a share: the generator checks the path and puts it on the kernel command line.
+  mountPointOption =
+    fsType:
+    mkOption {
+      type = types.nullOr vt.mountPoint;
+      default = null;
+      example = "/mnt/projects";
+      description = doc "Where the guest mounts the share (null: /mnt/<tag>); normalised, not /, not under /nix, /proc, /sys, /dev or /run, and no other share's." "kernel `systemd.mount-extra=<tag>:<mountPoint>:${fsType}:…`";
+    };
+
   shareOptions = {
     path = mkOption {
       type = vt.absPath;
       example = "/home/alice/Projects";
       description = doc "Host directory to share." "virtiofsd `--shared-dir`";
     };
+    mountPoint = mountPointOption "virtiofs";
     threadPoolSize = mkOption {
       type = types.ints.between 0 1024;
       default = 0;
@@ -218,13 +229,13 @@ let
       type = types.nullOr vt.idMap;
       default = null;
       example = "guest:1000:1001";
-      description = doc "uid translation." "virtiofsd `--translate-uid`";
+      description = doc "uid translation; null: the guest user's uid 1000 to the host user's and back, when they differ and uidMap is null." "virtiofsd `--translate-uid`";
     };
     translateGid = mkOption {
       type = types.nullOr vt.idMap;
       default = null;
       example = "guest:100:100";
-      description = doc "gid translation." "virtiofsd `--translate-gid`";
+      description = doc "gid translation; null: the guest user's gid 100 to the host user's and back, when they differ and gidMap is null." "virtiofsd `--translate-gid`";
     };
   };
 
@@ -310,6 +321,7 @@ let
         example = "/srv/media";
         description = doc "Host directory to share." "qemu `-fsdev local,path=`";
       };
+      mountPoint = mountPointOption "9p";
       securityModel = mkOption {
         type = types.enum [
           "mapped-xattr"
@@ -740,7 +752,7 @@ let
       shares9p = mkOption {
         type = types.attrsOf (types.submodule share9pModule);
         default = { };
-        description = doc "9p shares by tag (qemu-vm.nix `sharedDirectories`); mount them in the guest with `fsType = \"9p\"`." "qemu `-fsdev local` + `-device virtio-9p-*` each";
+        description = doc "9p shares by tag (qemu-vm.nix `sharedDirectories`), each mounted by the guest on its `mountPoint`." "qemu `-fsdev local` + `-device virtio-9p-*` each";
       };
       extraArgs = argList "Extra qemu options for this VM, last on the command line (qemu-vm.nix `qemu.options`)." "qemu options";
     };

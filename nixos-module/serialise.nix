@@ -46,6 +46,7 @@ let
 
   share = pick [
     "path"
+    "mountPoint"
     "threadPoolSize"
     "inodeFileHandles"
     "cache"
@@ -165,7 +166,7 @@ let
           bios
           extraArgs
           ;
-        shares9p = lib.mapAttrs (_: s: { inherit (s) path securityModel readonly; }) vm.qemu.shares9p;
+        shares9p = lib.mapAttrs (_: s: { inherit (s) path mountPoint securityModel readonly; }) vm.qemu.shares9p;
       };
     };
 

@@ -7,6 +7,7 @@
     ./hostname.nix
     ./network.nix
     ./home.nix
+    ./shares.nix
     ./auto-shutdown.nix
     ./sound.nix
     ./command-agent.nix

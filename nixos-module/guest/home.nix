@@ -1,6 +1,6 @@
 # The guest user, and its shared home: systemd-fstab-generator mounts the virtio-fs tag `home` on
 # /home/user from `systemd.mount-extra=home:/home/user:virtiofs:` (the host adds it when
-# sharedHome is set); without it /home/user lives on the root overlay.
+# sharedHome is set; shares.nix loads the driver); without it /home/user lives on the root overlay.
 { config, ... }:
 let
   g = config.vmsilo.guest;
@@ -15,5 +15,4 @@ in
       "video"
     ];
   };
-  boot.kernelModules = [ "virtiofs" ];
 }

@@ -22,6 +22,10 @@ export const IFNAME_TEXT = "an interface name: a letter, then letters, digits, '
 
 export const ABS_PATH = /^\/[^\x00-\x1f\x7f]*$/;
 export const ABS_PATH_TEXT = "an absolute path without control characters";
+/** A guest mount point: one field of a `systemd.mount-extra=` kernel parameter, so no whitespace,
+ * no ':' (the field separator) and no '\' or quotes (systemd unescapes and unquotes them). */
+export const MOUNT_POINT = /^\/[A-Za-z0-9._+@\/-]*$/;
+export const MOUNT_POINT_TEXT = "an absolute path of letters, digits and . _ + @ - / (no spaces, ':' or '\\')";
 /** A program's package: a Nix store path's characters only. systemd refuses quotes and
  * backslashes in an executable name and bash's `#!` line cannot quote at all. */
 export const STORE_PATH = /^\/[A-Za-z0-9+._?=\/-]+$/;

@@ -88,9 +88,18 @@ const programs = object(
   { doc: "Every program the generated artifacts call, as store paths (no `PATH` lookups)." },
 );
 
+/** Where the guest mounts a share (the guest protocol's `systemd.mount-extra=`). */
+const mountPoint = (fsType: "virtiofs" | "9p") =>
+  nullable(str(g.MOUNT_POINT, g.MOUNT_POINT_TEXT, { doc: "" }), {
+    doc: "Where the guest mounts the share (null: /mnt/<tag>); normalised, not /, not under /nix, /proc, /sys, /dev or /run, and no other share's.",
+    default: null,
+    produces: `kernel \`systemd.mount-extra=<tag>:<mountPoint>:${fsType}:…\``,
+  });
+
 const share = object(
   {
     path: path("Host directory to share.", "virtiofsd `--shared-dir`"),
+    mountPoint: mountPoint("virtiofs"),
     threadPoolSize: int(0, 1024, { doc: "Worker threads.", default: 0, produces: "virtiofsd `--thread-pool-size`" }),
     inodeFileHandles: oneOf(["never", "prefer", "mandatory"] as const, { doc: "File-handle use for inodes.", default: "never", produces: "virtiofsd `--inode-file-handles=`" }),
     cache: oneOf(["auto", "always", "never", "metadata"] as const, { doc: "Guest cache policy.", default: "auto", produces: "virtiofsd `--cache`" }),
@@ -106,8 +115,8 @@ const share = object(
     preserveNoatime: bool({ doc: "Keep O_NOATIME.", default: false, produces: "virtiofsd `--preserve-noatime`" }),
     uidMap: nullable(str(g.ID_MAP, g.ID_MAP_TEXT, { doc: "" }), { doc: "uid mapping.", default: null, produces: "virtiofsd `--uid-map`" }),
     gidMap: nullable(str(g.ID_MAP, g.ID_MAP_TEXT, { doc: "" }), { doc: "gid mapping.", default: null, produces: "virtiofsd `--gid-map`" }),
-    translateUid: nullable(str(g.ID_MAP, g.ID_MAP_TEXT, { doc: "" }), { doc: "uid translation.", default: null, produces: "virtiofsd `--translate-uid`" }),
-    translateGid: nullable(str(g.ID_MAP, g.ID_MAP_TEXT, { doc: "" }), { doc: "gid translation.", default: null, produces: "virtiofsd `--translate-gid`" }),
+    translateUid: nullable(str(g.ID_MAP, g.ID_MAP_TEXT, { doc: "" }), { doc: "uid translation; null: the guest user's uid 1000 to the host user's and back, when they differ and uidMap is null.", default: null, produces: "virtiofsd `--translate-uid`" }),
+    translateGid: nullable(str(g.ID_MAP, g.ID_MAP_TEXT, { doc: "" }), { doc: "gid translation; null: the guest user's gid 100 to the host user's and back, when they differ and gidMap is null.", default: null, produces: "virtiofsd `--translate-gid`" }),
   },
   { doc: "One virtio-fs share." },
 );
@@ -119,6 +128,7 @@ export const QEMU_ACCELS = ["kvm", "tcg"] as const;
 const share9p = object(
   {
     path: path("Host directory to share.", "qemu `-fsdev local,path=`"),
+    mountPoint: mountPoint("9p"),
     securityModel: oneOf(["mapped-xattr", "mapped-file", "passthrough", "none"] as const, {
       doc: "How guest ownership and modes are stored (qemu-vm.nix `securityModel`).",
       default: "mapped-xattr",
@@ -324,7 +334,7 @@ const vm = object(
         vsock: bool({ doc: "Give the guest vhost-vsock with the VM's id as CID (vm-run and vm-shell --ssh need it; false only for a VM that must have no host channel).", default: true, produces: "qemu `-device vhost-vsock-*,guest-cid=`" }),
         bios: nullable(str(g.ABS_PATH, g.ABS_PATH_TEXT, { doc: "" }), { doc: "Firmware image (qemu-vm.nix `bios`, e.g. qboot's `bios.bin`); null: qemu's default for the machine.", default: null, produces: "qemu `-bios`" }),
         shares9p: record(g.SHARE_TAG, g.SHARE_TAG_TEXT, share9p, {
-          doc: "9p shares by tag (qemu-vm.nix `sharedDirectories`); mount them in the guest with `fsType = \"9p\"`, `options = [ \"trans=virtio\" \"version=9p2000.L\" ]`.",
+          doc: "9p shares by tag (qemu-vm.nix `sharedDirectories`), each mounted by the guest on its `mountPoint`.",
           default: {},
           produces: "qemu `-fsdev local` + `-device virtio-9p-*` each",
         }),

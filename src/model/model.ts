@@ -32,7 +32,24 @@ export interface ShareModel extends ShareConfig {
   readonly tag: string;
   /** True for the implicit `home` share of `sharedHome`. */
   readonly isSharedHome: boolean;
+  /** Where the guest mounts it: `mountPoint`, /mnt/<tag> by default, /home/user for the shared home. */
+  readonly mountPoint: string;
 }
+
+/** A share the guest mounts: one `systemd.mount-extra=<tag>:<where>:<type>:<options>` (guest protocol). */
+interface GuestMount {
+  readonly tag: string;
+  readonly where: string;
+  readonly type: "virtiofs" | "9p";
+  readonly options: readonly string[];
+}
+
+/** The shared home's mount point in the guest (the guest user's home). */
+const SHARED_HOME_MOUNT_POINT = "/home/user";
+/** The guest user's ids (nixos-module/guest/home.nix: uid 1000, primary group `users`). */
+export const GUEST_USER_IDS = { uid: 1000, gid: 100 } as const;
+/** The guest system's own mounts, which no share may cover or be mounted into. */
+const RESERVED_MOUNT_ROOTS = ["/nix", "/proc", "/sys", "/dev", "/run"] as const;
 
 export interface VmModel {
   readonly name: string;
@@ -139,14 +156,18 @@ function buildVm(name: string, vm: VmConfig, issues: Issue[]): VmModel {
     .map(({ name: ifName, mac, config: i }) => ({ name: ifName, mac, restrictNetwork: i.restrictNetwork, forwardPorts: i.forwardPorts }));
 
   const sharedHomePath = vm.sharedHome === false ? null : vm.sharedHome === true ? paths.defaultSharedHome : vm.sharedHome;
-  const shares: ShareModel[] = Object.keys(vm.sharedDirectories).map((tag) => ({ ...vm.sharedDirectories[tag]!, tag, isSharedHome: false }));
+  const shares: ShareModel[] = Object.keys(vm.sharedDirectories).map((tag) => {
+    const s = vm.sharedDirectories[tag]!;
+    return { ...s, tag, isSharedHome: false, mountPoint: s.mountPoint ?? `/mnt/${tag}` };
+  });
   if (sharedHomePath !== null) {
     if ("home" in vm.sharedDirectories) {
       issues.push({ path: `${at}.sharedDirectories.home`, message: "conflicts with sharedHome, which defines the share \"home\"; remove one of them" });
     }
-    shares.push({ ...defaultShare(sharedHomePath), tag: "home", isSharedHome: true });
+    shares.push({ ...defaultShare(sharedHomePath), tag: "home", isSharedHome: true, mountPoint: SHARED_HOME_MOUNT_POINT });
   }
   shares.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+  const mounts = guestMounts(at, vm, shares, issues);
 
   const disks: DiskConfig[] = [vm.rootDisk, ...vm.additionalDisks];
   if (vm.rootOverlay.type === "raw") disks.push({ path: paths.ephemeralDisk, ro: false, id: EPHEMERAL_DISK_ID, options: {}, format: "raw", createSize: null });
@@ -197,13 +218,54 @@ function buildVm(name: string, vm: VmConfig, issues: Issue[]): VmModel {
     gpu,
     soundStreams,
     disks,
-    kernelParams: kernelParams(name, vm, allInterfaces, sharedHomePath !== null),
+    kernelParams: kernelParams(name, vm, allInterfaces, mounts),
     pciSysfsPaths,
   };
 }
 
+/**
+ * What the guest mounts: every virtio-fs share (the shared home on /home/user), then, for qemu, every
+ * 9p share, each by tag; their mount points checked, so the guest's systemd can mount them all.
+ */
+function guestMounts(at: string, vm: VmConfig, shares: readonly ShareModel[], issues: Issue[]): GuestMount[] {
+  const mounts: Array<GuestMount & { readonly at: string; readonly set: boolean; readonly home: boolean }> = shares.map((s) => ({
+    tag: s.tag,
+    where: s.mountPoint,
+    type: "virtiofs",
+    options: s.readonly ? ["ro"] : [],
+    at: s.isSharedHome ? `${at}.sharedHome` : `${at}.sharedDirectories.${s.tag}`,
+    set: !s.isSharedHome && s.mountPoint !== `/mnt/${s.tag}`,
+    home: s.isSharedHome,
+  }));
+  if (vm.hypervisor === "qemu") {
+    for (const tag of Object.keys(vm.qemu.shares9p).sort()) {
+      const s = vm.qemu.shares9p[tag]!;
+      const where = s.mountPoint ?? `/mnt/${tag}`;
+      mounts.push({ tag, where, type: "9p", options: ["trans=virtio", "version=9p2000.L", ...(s.readonly ? ["ro"] : [])], at: `${at}.qemu.shares9p.${tag}`, set: s.mountPoint !== null, home: false });
+    }
+  }
+  const seen = new Map<string, string>();
+  // The shared home first: a share on /home/user is the one to move.
+  for (const m of [...mounts.filter((m) => m.home), ...mounts.filter((m) => !m.home)]) {
+    const path = `${m.at}.mountPoint`;
+    const got = `got ${JSON.stringify(m.where)}`;
+    const root = RESERVED_MOUNT_ROOTS.find((r) => m.where === r || m.where.startsWith(`${r}/`));
+    if (m.where === "/") {
+      issues.push({ path, message: `must not be "/" (the guest's root file system), ${got}` });
+    } else if (m.where.split("/").slice(1).some((c) => c === "" || c === "." || c === "..")) {
+      issues.push({ path, message: `must be a normalised path (no empty, "." or ".." components, no trailing "/"), ${got}` });
+    } else if (root !== undefined) {
+      issues.push({ path, message: `must not be ${root} or under it (the guest system's own mounts: ${RESERVED_MOUNT_ROOTS.join(", ")}), ${got}` });
+    }
+    const other = seen.get(m.where);
+    if (other !== undefined) issues.push({ path, message: `is ${JSON.stringify(m.where)} again, already the mount point of ${other}; every share needs its own` });
+    else seen.set(m.where, m.set ? `${m.at}.mountPoint` : m.at);
+  }
+  return mounts;
+}
+
 /** The guest protocol's kernel command line (SPEC §2), in its fixed order; user params last. */
-function kernelParams(name: string, vm: VmConfig, interfaces: ReadonlyArray<{ readonly name: string; readonly mac: string }>, sharedHome: boolean): string[] {
+function kernelParams(name: string, vm: VmConfig, interfaces: ReadonlyArray<{ readonly name: string; readonly mac: string }>, mounts: readonly GuestMount[]): string[] {
   const p: string[] = [];
   if (vm.init !== null) p.push(`init=${vm.init}`);
   p.push(`vmsilo.hostname=${name}`);
@@ -229,7 +291,7 @@ function kernelParams(name: string, vm: VmConfig, interfaces: ReadonlyArray<{ re
   for (const ns of vm.network.nameservers) p.push(`nameserver=${ns}`);
   if (vm.autoShutdown.enable) p.push("autoShutdown.enable=1", `autoShutdown.after=${vm.autoShutdown.after}`);
   p.push(vm.rootOverlay.type === "raw" ? `vmsilo.rootOverlay=raw,${EPHEMERAL_DISK_ID}` : "vmsilo.rootOverlay=tmpfs");
-  if (sharedHome) p.push("systemd.mount-extra=home:/home/user:virtiofs:");
+  for (const m of mounts) p.push(`systemd.mount-extra=${m.tag}:${m.where}:${m.type}:${m.options.join(",")}`);
   p.push(...vm.kernelParams);
   return p;
 }

@@ -95,8 +95,14 @@ test("every virtiofsd unit of every configuration speaks the Rust CLI (every sha
   const qemu = example("minimal") as any;
   qemu.programs = { ...qemu.programs, crosvm: null, qemu: "/nix/store/q-qemu", virtiofsd: VIRTIOFSD };
   Object.assign(qemu.nixosVms.work, { hypervisor: "qemu", sharedDirectories: { data: { path: "/srv/data", cache: "metadata" } } });
+  // A host user whose ids are not the guest user's: the shares translate them.
+  const otherIds = example("minimal") as any;
+  Object.assign(otherIds.user, { uid: 1001, gid: 1002 });
+  otherIds.programs.virtiofsd = VIRTIOFSD;
+  Object.assign(otherIds.nixosVms.work, { sharedHome: true, sharedDirectories: { data: { path: "/srv/data" } } });
   let checked = 0;
-  for (const config of [desktop, everything, qemu]) {
+  let translated = 0;
+  for (const config of [desktop, everything, qemu, otherIds]) {
     for (const f of regularFiles(render(config))) {
       if (!/virtiofsd-.*\.service$/.test(f.path)) continue;
       for (const line of unitValues(f.content, "Service", "ExecStart")) {
@@ -107,10 +113,12 @@ test("every virtiofsd unit of every configuration speaks the Rust CLI (every sha
         assert.deepEqual(rustVirtiofsdProblems(argv.slice(4)), [], `${f.path}: ${line}`);
         assert.equal(argv[argv.indexOf("--shared-dir") + 1], argv[2], `${f.path}: virtiofsd serves the bound mount point`);
         checked++;
+        if (line.includes("--translate-uid map:1000:1001:1 --translate-gid map:100:1002:1")) translated++;
       }
     }
   }
-  assert.ok(checked >= 5, `checked ${checked} units`);
+  assert.ok(checked >= 7, `checked ${checked} units`);
+  assert.equal(translated, 2, "the home and data shares of the other user translate the guest user's ids");
 });
 
 test("vm-exec's virtiofsd daemons (store, --shared=DIR; as root and as a user) speak the Rust CLI", () => {

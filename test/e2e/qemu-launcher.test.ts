@@ -1,14 +1,15 @@
 /**
  * The generated qemu launcher for real: it boots the test guest under TCG (the `qemu.accel` knob),
- * and the guest reports what the guest protocol asked for; a virtio-fs share written by the guest is
- * read on the host through the generated virtiofsd unit's own command line; the generated stop
+ * and the guest reports what the guest protocol asked for; a virtio-fs share (through the generated
+ * virtiofsd unit's own command line) and a 9p share, each mounted where the generated kernel command
+ * line says, are written by the guest user and read on the host; the generated stop
  * script shuts the guest down through QMP (D9). Outside systemd: the console listener stands in for
  * the relay (test/e2e/nspawn.test.ts runs the units themselves).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   ConsoleCapture,
@@ -79,7 +80,7 @@ test("the qemu launcher boots the guest under TCG; it reports the hostname, inte
   }
 });
 
-test("a virtio-fs share: the guest writes, the host reads, through the generated virtiofsd unit's command line", async (t) => {
+test("a virtio-fs share: mounted at its mountPoint from the generated kernel command line; the guest user writes, the host reads", async (t) => {
   const g = testGuest();
   if (typeof g === "string") return skip(t, `virtio-fs end-to-end: ${g}`);
   const vm = uniqueVmName("fs");
@@ -87,11 +88,15 @@ test("a virtio-fs share: the guest writes, the host reads, through the generated
   const share = join(dir, "share");
   mkdirSync(share);
   writeFileSync(join(share, "from-host"), "host\n");
+  // The host user's directory: minimal.json's user is uid 1000, gid 100, as the guest user is.
+  chownSync(share, 1000, 100);
   const config = qemuTestConfig(g, vm, {
-    kernelParams: ["console=ttyS0", "quiet", "systemd.mount-extra=data:/mnt/data:virtiofs:", "vmsilo.test.write=/mnt/data", "vmsilo.test.poweroff=1"],
-    sharedDirectories: { data: { path: share, cache: "never" } },
+    kernelParams: ["console=ttyS0", "quiet", "vmsilo.test.write=/srv/data", "vmsilo.test.poweroff=1"],
+    sharedDirectories: { data: { path: share, cache: "never", mountPoint: "/srv/data" } },
   });
   const out = renderTree(config, "virtiofs-e2e-tree");
+  // The generator, not the test, asks the guest to mount the share.
+  assert.ok(manifest(out).vms[vm].kernelParams.includes("systemd.mount-extra=data:/srv/data:virtiofs:"));
   const unit = readFileSync(join(out, "lib", "systemd", "system", `vmsilo-${vm}-virtiofsd-data.service`), "utf8");
   const [execStart] = unitValues(unit, "Service", "ExecStart");
   const argv = execArgv(execStart!);
@@ -115,10 +120,49 @@ test("a virtio-fs share: the guest writes, the host reads, through the generated
     const exit = await launcher.exited;
     const text = consoleCapture.text();
     assert.equal(exit.code, 0, `launcher: ${launcher.err}\nconsole:\n${text}`);
-    assert.deepEqual(lines(text, "mount"), ["data /mnt/data virtiofs ok"]);
+    assert.deepEqual(lines(text, "mount"), ["data /srv/data virtiofs ok"]);
+    assert.deepEqual(lines(text, "wrote"), ["/srv/data/guest-wrote 1000:100"], "written by the guest user");
     assert.equal(readFileSync(join(share, "guest-wrote"), "utf8"), `hello from ${vm} (${g.kernel.version})\n`);
+    const st = statSync(join(share, "guest-wrote"));
+    assert.deepEqual([st.uid, st.gid], [1000, 100], "the host file is the host user's");
   } finally {
     await virtiofsd.stop();
+    await consoleCapture.stop();
+    cleanRuntime(vm);
+  }
+});
+
+test("a qemu 9p share (mapped-xattr): mounted at /mnt/<tag>; the guest user writes, and a device node the guest makes is no device on the host", async (t) => {
+  const g = testGuest("generic");
+  if (typeof g === "string") return skip(t, `9p end-to-end: ${g}`);
+  const vm = uniqueVmName("p9");
+  const dir = tempDir("9p-e2e");
+  const share = join(dir, "media");
+  mkdirSync(share);
+  chownSync(share, 1000, 100);
+  const config = qemuTestConfig(g, vm, {
+    kernelParams: ["console=ttyS0", "quiet", "vmsilo.test.write=/mnt/media", "vmsilo.test.mknod=/mnt/media", "vmsilo.test.poweroff=1"],
+    shares9p: { media: { path: share } },
+  });
+  const out = renderTree(config, "9p-e2e-tree");
+  const vmm = manifest(out).vms[vm];
+  assert.ok(vmm.kernelParams.includes("systemd.mount-extra=media:/mnt/media:9p:trans=virtio,version=9p2000.L"));
+  assert.ok(vmm.launchArgv.some((a: string) => a.includes("security_model=mapped-xattr")), "the default security model");
+  cleanRuntime(vm);
+  const consoleCapture = await new ConsoleCapture(`/run/vmsilo/${vm}/console-backend.socket`, dir).ready();
+  try {
+    const launcher = runLauncher(out, vm, 90);
+    const exit = await launcher.exited;
+    const text = consoleCapture.text();
+    assert.equal(exit.code, 0, `launcher: ${launcher.err}\nconsole:\n${text}`);
+    assert.deepEqual(lines(text, "mount"), ["media /mnt/media 9p ok"]);
+    assert.deepEqual(lines(text, "wrote"), ["/mnt/media/guest-wrote 1000:100"], "written by the guest user, who owns it in the guest");
+    assert.equal(readFileSync(join(share, "guest-wrote"), "utf8"), `hello from ${vm} (${g.kernel.version})\n`);
+    // Guest root made a character device; mapped-xattr keeps it a regular file on the host.
+    assert.deepEqual(lines(text, "mknod"), ["/mnt/media/guest-null character special file"]);
+    const node = statSync(join(share, "guest-null"));
+    assert.ok(node.isFile() && !node.isCharacterDevice(), `the host holds a plain file, mode ${node.mode.toString(8)}`);
+  } finally {
     await consoleCapture.stop();
     cleanRuntime(vm);
   }

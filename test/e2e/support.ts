@@ -270,8 +270,9 @@ export function testInitramfs(k: Kernel): string {
       .map((m) => `${m[1]} ${m[2]}`);
     writeFileSync(join(r, "etc", "coldplug"), aliases.join("\n") + "\n");
     for (const [m, chain] of wanted) writeFileSync(join(r, "etc", "modules.d", m), names(chain));
-    writeFileSync(join(r, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\n");
-    writeFileSync(join(r, "etc", "group"), "root:x:0:\n");
+    // The guest user as a NixOS guest has it (guest/home.nix: uid 1000, group users).
+    writeFileSync(join(r, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:100:user:/home/user:/bin/sh\n");
+    writeFileSync(join(r, "etc", "group"), "root:x:0:\nusers:x:100:\n");
     copyFileSync(GUEST_INIT, join(r, "init"));
     for (const f of ["init", "bin/busybox", "bin/bash", "bin/vmsilo-agent"]) chmodSync(join(r, f), 0o755);
     const c = spawnSync("sh", ["-c", "find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 > ../initramfs.cpio"], { cwd: r, encoding: "utf8" });
@@ -369,19 +370,27 @@ export interface TestGuest {
   root: string;
 }
 
-let guestCache: TestGuest | string | undefined;
-/** The kernel, initramfs and root image of the test guest, or why they cannot exist here. */
-export function testGuest(): TestGuest | string {
-  if (guestCache !== undefined) return guestCache;
+const guestCache = new Map<string, TestGuest | string>();
+/**
+ * The kernel, initramfs and root image of the test guest, or why they cannot exist here. The cloud
+ * kernel boots fastest; the generic one also has 9p.
+ */
+export function testGuest(flavour: "cloud" | "generic" = "cloud"): TestGuest | string {
+  const known = guestCache.get(flavour);
+  if (known !== undefined) return known;
+  let g: TestGuest | string;
   const why = qemuPrerequisites();
-  if (why) return (guestCache = why);
-  try {
-    const kernel = testKernel("cloud");
-    guestCache = { kernel, initramfs: testInitramfs(kernel), root: testRootImage() };
-  } catch (e) {
-    guestCache = `cannot make the test guest: ${(e as Error).message}`;
+  if (why) g = why;
+  else {
+    try {
+      const kernel = testKernel(flavour);
+      g = { kernel, initramfs: testInitramfs(kernel), root: testRootImage() };
+    } catch (e) {
+      g = `cannot make the test guest: ${(e as Error).message}`;
+    }
   }
-  return guestCache;
+  guestCache.set(flavour, g);
+  return g;
 }
 
 let vmCounter = 0;
@@ -395,6 +404,7 @@ export interface QemuVmOptions {
   extraArgs?: string[];
   rootOverlay?: { type: "tmpfs" | "raw"; size?: string };
   sharedDirectories?: Record<string, Record<string, unknown>>;
+  shares9p?: Record<string, Record<string, unknown>>;
   console?: "virtio" | "serial";
   /** The VM's `qemu.machine` (null: the global microvm). */
   machine?: "microvm" | "q35" | "pc";
@@ -409,7 +419,7 @@ export interface QemuVmOptions {
  */
 export function qemuTestConfig(g: TestGuest, name: string, o: QemuVmOptions = {}): Record<string, unknown> {
   const base = example("minimal") as Record<string, any>;
-  const { kernelParams, extraArgs, rootOverlay, sharedDirectories, console, machine, memory, stopTimeout, ...rest } = o;
+  const { kernelParams, extraArgs, rootOverlay, sharedDirectories, shares9p, console, machine, memory, stopTimeout, ...rest } = o;
   return {
     schemaVersion: 1,
     user: base.user,
@@ -428,7 +438,7 @@ export function qemuTestConfig(g: TestGuest, name: string, o: QemuVmOptions = {}
         rootOverlay: rootOverlay ?? { type: "tmpfs" },
         kernelParams: [`tsc_early_khz=${hostKhz()}`, ...(kernelParams ?? [])],
         sharedDirectories: sharedDirectories ?? {},
-        qemu: { vsock: false, console: console ?? "serial", machine: machine ?? null, extraArgs: extraArgs ?? [] },
+        qemu: { vsock: false, console: console ?? "serial", machine: machine ?? null, shares9p: shares9p ?? {}, extraArgs: extraArgs ?? [] },
         ...rest,
       },
     },

@@ -187,6 +187,21 @@ const ASSERTIONS: AssertionCase[] = [
     expected: ['programs.vmsilo.nixosVms.work.sharedDirectories.home: conflicts with sharedHome, which defines the share "home"; remove one of them.'],
   },
   {
+    what: "a share mounted under /run",
+    module: vm("work", `{ sharedDirectories.cache = { path = "/srv/cache"; mountPoint = "/run/cache"; }; }`),
+    expected: ['programs.vmsilo.nixosVms.work.sharedDirectories.cache.mountPoint: must be a normalised path (no empty, "." or ".." components, no trailing "/"), not "/", and not /nix, /proc, /sys, /dev, /run or under them (the guest system\'s own mounts), got "/run/cache".'],
+  },
+  {
+    what: "a 9p share with a '..' in its mount point",
+    module: vm("work", `{ hypervisor = "qemu"; qemu.shares9p.media = { path = "/srv/media"; mountPoint = "/mnt/../etc"; }; }`),
+    expected: ['programs.vmsilo.nixosVms.work.qemu.shares9p.media.mountPoint: must be a normalised path (no empty, "." or ".." components, no trailing "/"), not "/", and not /nix, /proc, /sys, /dev, /run or under them (the guest system\'s own mounts), got "/mnt/../etc".'],
+  },
+  {
+    what: "two shares on one mount point, one of them the shared home's",
+    module: vm("work", `{ sharedHome = true; sharedDirectories.docs = { path = "/srv/docs"; mountPoint = "/home/user"; }; sharedDirectories.data.path = "/srv/data"; sharedDirectories.more = { path = "/srv/more"; mountPoint = "/mnt/data"; }; }`),
+    expected: ['programs.vmsilo.nixosVms.work: more than one share is mounted on "/home/user", "/mnt/data"; give each share its own mountPoint (the shared home is on /home/user).'],
+  },
+  {
     what: "more than 16 interfaces",
     module: vm("work", `{ network.interfaces = lib.genAttrs (map (i: "eth\${toString i}") (lib.range 0 16)) (_: { }); }`),
     expected: ["programs.vmsilo.nixosVms.work.network.interfaces: at most 16 interfaces, got 17."],
@@ -245,6 +260,8 @@ const TYPES: TypeCase[] = [
   { what: "a crosvm option key in upper case", module: vm("work", `{ additionalDisks = [ { path = "/d"; options.Block_Size = 1; } ]; }`), expected: ["programs.vmsilo.nixosVms.work.additionalDisks", 'a crosvm option key like "packed-queue"'] },
   { what: "an empty crosvm option value", module: vm("work", `{ pciDevices = [ { path = "01:00.0"; options.iommu = ""; } ]; }`), expected: ["programs.vmsilo.nixosVms.work.pciDevices", "non-empty string, non-negative integer or boolean"] },
   { what: "sharedHome as a relative path", module: vm("work", `{ sharedHome = "shared/work"; }`), expected: ["programs.vmsilo.nixosVms.work.sharedHome", "an absolute path without control characters"] },
+  { what: "a share mount point with a colon", module: vm("work", `{ sharedDirectories.data = { path = "/srv/data"; mountPoint = "/mnt/a:b"; }; }`), expected: ["programs.vmsilo.nixosVms.work.sharedDirectories.data.mountPoint", "an absolute path of letters, digits and . _ + @ - /"] },
+  { what: "a 9p share mount point that is relative", module: vm("work", `{ hypervisor = "qemu"; qemu.shares9p.media = { path = "/srv/media"; mountPoint = "mnt/media"; }; }`), expected: ["programs.vmsilo.nixosVms.work.qemu.shares9p.media.mountPoint", "an absolute path of letters, digits and . _ + @ - /"] },
   { what: "a size without digits", module: vm("work", `{ rootOverlay.size = "G"; }`), expected: ["programs.vmsilo.nixosVms.work.rootOverlay.size", 'a size like "10G"'] },
   { what: "an unknown hypervisor", module: vm("work", `{ hypervisor = "kvmtool"; }`), expected: ["programs.vmsilo.nixosVms.work.hypervisor", '"qemu"'] },
   { what: "a qemu machine type qemu-vm.nix has but vmsilo does not render", module: vm("work", `{ qemu.machine = "isapc"; }`), expected: ["programs.vmsilo.nixosVms.work.qemu.machine", '"microvm"'] },

@@ -21,6 +21,7 @@ const PAIRS: Record<string, { re: RegExp; text?: string }> = {
   shareTag: { re: g.SHARE_TAG, text: g.SHARE_TAG_TEXT },
   ifName: { re: g.IFNAME, text: g.IFNAME_TEXT },
   absPath: { re: g.ABS_PATH, text: g.ABS_PATH_TEXT },
+  mountPoint: { re: g.MOUNT_POINT, text: g.MOUNT_POINT_TEXT },
   size: { re: g.SIZE, text: g.SIZE_TEXT },
   mac: { re: g.MAC, text: g.MAC_TEXT },
   ipv4: { re: g.IPV4, text: g.IPV4_TEXT },
@@ -46,7 +47,7 @@ const PAIRS: Record<string, { re: RegExp; text?: string }> = {
 
 const EDGE = [
   "", "a", "A", "-", "a-", "-a", "a--b", "0", "_", "work", "work-1", "x".repeat(32), "x".repeat(33), "x".repeat(36), "x".repeat(37),
-  "/", "//", "/a b", "/a\tb", "/a\nb", "/a\u0001b", "/a\u007fb", "/a\u001fb", "/é", "/€/x", "a/b", " /a",
+  "/", "//", "/a b", "/a\tb", "/a\nb", "/a\u0001b", "/a\u007fb", "/a\u001fb", "/é", "/€/x", "a/b", " /a", "/mnt/a:b", "/mnt/a\\b", "/mnt/x+y@z.1", "/mnt/a,b",
   "10G", "1", "0G", "10g", "1234567890123", "12345678901234", "10GB",
   "02:00:00:00:00:01", "02:00:00:00:00:0G", "02:AA:00:00:00:01", "02-00-00-00-00-01", "02:00:00:00:00",
   "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.1.1.1", "1.1.1", "10.0.0.2/24", "10.0.0.2/33", "0.0.0.0/0", "10.0.0.2/",

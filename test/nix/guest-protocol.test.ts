@@ -27,12 +27,20 @@ interface Unit {
   path?: string[];
 }
 
-/** The guest modules' units, with `guest` as the VM's guest options. */
-function guestUnits(guest: Record<string, unknown> = {}): Record<string, Unit> {
+interface GuestSystem {
+  services: Record<string, Unit>;
+  kernelModules: { initrd: string[]; system: string[] };
+}
+
+/** The guest modules evaluated, with `guest` as the VM's guest options. */
+function guestSystem(guest: Record<string, unknown> = {}): GuestSystem {
   const r = nixEval(join(NIX_DIR, "guest-system.nix"), { lib: libArg(), guest: nixValue(guest) }, { hostRoot: "/usr" });
   assert.equal(r.status, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { services: Record<string, Unit> }).services;
+  return JSON.parse(r.stdout) as GuestSystem;
 }
+
+/** The guest modules' units, with `guest` as the VM's guest options. */
+const guestUnits = (guest: Record<string, unknown> = {}): Record<string, Unit> => guestSystem(guest).services;
 
 const nixValue = (v: Record<string, unknown>) => `builtins.fromJSON ${JSON.stringify(JSON.stringify(v))}`;
 
@@ -140,6 +148,16 @@ test("guest protocol: each desktop VM's kernel command line gives its hostname, 
       assert.deepEqual([...gateways].sort(), routes.map(([, r]) => r.via).sort(), `${vm.name}/${name}: route gateways`);
       assert.deepEqual([...destinations].sort(), routes.map(([dest]) => dest).filter((d) => d !== "0.0.0.0/0" && d !== "::/0").sort(), `${vm.name}/${name}: route destinations`);
     }
+  }
+});
+
+test("guest protocol: the initrd and the system load the share drivers the mount-extra entries name (virtiofs, 9p)", (t) => {
+  if (skipWithoutLib(t)) return;
+  // The system's systemd-fstab-generator mounts them; the initrd has them for a systemd whose initrd does too.
+  const { kernelModules } = guestSystem();
+  for (const m of ["virtiofs", "9pnet_virtio", "9p"]) {
+    assert.ok(kernelModules.initrd.includes(m), `initrd: ${kernelModules.initrd.join(" ")}`);
+    assert.ok(kernelModules.system.includes(m), `system: ${kernelModules.system.join(" ")}`);
   }
 });
 

@@ -31,7 +31,7 @@ const PROGRAM_KEYS = "bash, coreutils, systemd, vmsiloTools, socat, crosvm, clou
 const VM_KEYS =
   "hypervisor, id, memory, cpus, autoStart, dependsOn, color, autoShutdown, kernel, initramfs, init, rootDisk, additionalDisks, rootOverlay, kernelParams, sharedDirectories, sharedHome, gpu, sound, pciDevices, vhostUser, network, crosvm, cloudHypervisor, qemu";
 const SHARE_KEYS =
-  "path, threadPoolSize, inodeFileHandles, cache, logLevel, xattr, posixAcl, readonly, allowMmap, enableReaddirplus, writeback, allowDirectIo, killprivV2, preserveNoatime, uidMap, gidMap, translateUid, translateGid";
+  "path, mountPoint, threadPoolSize, inodeFileHandles, cache, logLevel, xattr, posixAcl, readonly, allowMmap, enableReaddirplus, writeback, allowDirectIo, killprivV2, preserveNoatime, uidMap, gidMap, translateUid, translateGid";
 const IFACE_KEYS = "type, forwardPorts, restrictNetwork, macAddress, tap, dhcp, addresses, routes, v6Addresses, v6Routes";
 const BLOCK_KEYS = "sparse, direct, lock, block-size, multiple-workers, async-executor, packed-queue, bootindex, pci-address, dontcache";
 
@@ -39,6 +39,9 @@ const VM_NAME_TEXT = "a VM name: a lower-case letter, then lower-case letters, d
 const SHARE_TAG_TEXT = "a share tag: a letter or digit, then letters, digits, '_' or '-', at most 36 characters";
 const IFNAME_TEXT = "an interface name: a letter, then letters, digits, '_' or '-', at most 15 characters";
 const PATH_TEXT = "an absolute path without control characters";
+const MOUNT_TEXT = "an absolute path of letters, digits and . _ + @ - / (no spaces, ':' or '\\')";
+const NORMALISED = 'a normalised path (no empty, "." or ".." components, no trailing "/")';
+const RESERVED_MOUNTS = "the guest system's own mounts: /nix, /proc, /sys, /dev, /run";
 const KPARAM_TEXT = "one kernel parameter: no spaces or control characters, not starting with '-'";
 const LOG_TEXT = 'a log level or filter like "info" or "info,devices=debug"';
 const PCI_TEXT = 'a PCI address like "0000:01:00.0" or "01:00.0", or an absolute sysfs path';
@@ -48,6 +51,7 @@ const KV_VALUE = "must be a non-empty string, a non-negative integer or a boolea
 const ROOTFS = "/nix/store/5h2q8h3b9b3f0w7ryf2l0fqb6c4q5zpx-vmsilo-rootfs-work";
 const IPROUTE2 = "/nix/store/9p4r2z7x0q8t1k3a5bm4d6y8s0f2h3i5-iproute2-6.17.0";
 const VIRTIOFSD = "/nix/store/7m2p0x5v8n6r9h1y3zk2b4w6q8d0f1g3-virtiofsd-1.13.2";
+const QEMU = "/nix/store/7q3ma1k6lq7w0b4j5b5n7m5ax9w5q2yz-qemu-10.1.2";
 
 /** A second VM for minimal.json, valid on its own. */
 function addVm(c: Json, name: string, extra: Json = {}): Json {
@@ -130,6 +134,62 @@ const rows: Row[] = [
     expected: [`nixosVms.work.sharedDirectories.data.path: must be ${PATH_TEXT}, got "/srv/a\\nb"`],
   },
   { what: "home with a carriage return", mutate: (c) => void (c.user.home = "/home/alice\r"), expected: [`user.home: must be ${PATH_TEXT}, got "/home/alice\\r"`] },
+
+  // ── guest mount points of shares ─────────────────────────────────────────────────────────────
+  ...(
+    [
+      ["relative", "mnt/data", `must be ${MOUNT_TEXT}, got "mnt/data"`],
+      ["with a colon (the systemd.mount-extra= field separator)", "/mnt/a:b", `must be ${MOUNT_TEXT}, got "/mnt/a:b"`],
+      ["with a space", "/mnt/my data", `must be ${MOUNT_TEXT}, got "/mnt/my data"`],
+      ["with a backslash", "/mnt/a\\x20b", `must be ${MOUNT_TEXT}, got "/mnt/a\\\\x20b"`],
+      ["the root", "/", 'must not be "/" (the guest\'s root file system), got "/"'],
+      ["with a trailing slash", "/mnt/data/", `must be ${NORMALISED}, got "/mnt/data/"`],
+      ["with an empty component", "/mnt//data", `must be ${NORMALISED}, got "/mnt//data"`],
+      ["with a '..' component", "/mnt/../etc", `must be ${NORMALISED}, got "/mnt/../etc"`],
+      ["with a '.' component", "/mnt/./data", `must be ${NORMALISED}, got "/mnt/./data"`],
+      ["/nix itself", "/nix", `must not be /nix or under it (${RESERVED_MOUNTS}), got "/nix"`],
+      ["under /nix", "/nix/store/x", `must not be /nix or under it (${RESERVED_MOUNTS}), got "/nix/store/x"`],
+      ["under /proc", "/proc/data", `must not be /proc or under it (${RESERVED_MOUNTS}), got "/proc/data"`],
+      ["/sys", "/sys", `must not be /sys or under it (${RESERVED_MOUNTS}), got "/sys"`],
+      ["under /dev", "/dev/shm/x", `must not be /dev or under it (${RESERVED_MOUNTS}), got "/dev/shm/x"`],
+      ["under /run", "/run/user/1000", `must not be /run or under it (${RESERVED_MOUNTS}), got "/run/user/1000"`],
+    ] as const
+  ).map(([what, mountPoint, message]) => ({
+    what: `share mount point ${what}`,
+    mutate: (c: Json) => void ((c.programs.virtiofsd = VIRTIOFSD), (work(c).sharedDirectories = { data: { path: "/srv/data", mountPoint } })),
+    expected: [`nixosVms.work.sharedDirectories.data.mountPoint: ${message}`],
+  })),
+  { what: "share mount point not under /run merely by prefix: /runtime is accepted, /mnt//x refused", mutate: (c) => void ((c.programs.virtiofsd = VIRTIOFSD), (work(c).sharedDirectories = { a: { path: "/srv/a", mountPoint: "/runtime" }, b: { path: "/srv/b", mountPoint: "/mnt//x" } })), expected: [`nixosVms.work.sharedDirectories.b.mountPoint: must be ${NORMALISED}, got "/mnt//x"`] },
+  {
+    what: "two shares on one mount point",
+    mutate: (c) => void ((c.programs.virtiofsd = VIRTIOFSD), (work(c).sharedDirectories = { a: { path: "/srv/a", mountPoint: "/srv" }, b: { path: "/srv/b", mountPoint: "/srv" } })),
+    expected: ['nixosVms.work.sharedDirectories.b.mountPoint: is "/srv" again, already the mount point of nixosVms.work.sharedDirectories.a.mountPoint; every share needs its own'],
+  },
+  {
+    what: "a share's mount point set to another share's default /mnt/<tag>",
+    mutate: (c) => void ((c.programs.virtiofsd = VIRTIOFSD), (work(c).sharedDirectories = { data: { path: "/srv/data" }, other: { path: "/srv/other", mountPoint: "/mnt/data" } })),
+    expected: ['nixosVms.work.sharedDirectories.other.mountPoint: is "/mnt/data" again, already the mount point of nixosVms.work.sharedDirectories.data; every share needs its own'],
+  },
+  {
+    what: "a share on the shared home's mount point",
+    mutate: (c) => void ((c.programs.virtiofsd = VIRTIOFSD), (work(c).sharedHome = true), (work(c).sharedDirectories = { docs: { path: "/srv/docs", mountPoint: "/home/user" } })),
+    expected: ['nixosVms.work.sharedDirectories.docs.mountPoint: is "/home/user" again, already the mount point of nixosVms.work.sharedHome; every share needs its own'],
+  },
+  {
+    what: "a 9p share on a virtio-fs share's mount point",
+    mutate: (c) => void ((c.programs.virtiofsd = VIRTIOFSD), (c.programs.qemu = QEMU), (work(c).hypervisor = "qemu"), (work(c).sharedDirectories = { data: { path: "/srv/data" } }), (work(c).qemu = { shares9p: { media: { path: "/srv/media", mountPoint: "/mnt/data" } } })),
+    expected: ['nixosVms.work.qemu.shares9p.media.mountPoint: is "/mnt/data" again, already the mount point of nixosVms.work.sharedDirectories.data; every share needs its own'],
+  },
+  {
+    what: "a 9p share's mount point under /proc",
+    mutate: (c) => void ((c.programs.qemu = QEMU), (work(c).hypervisor = "qemu"), (work(c).qemu = { shares9p: { media: { path: "/srv/media", mountPoint: "/proc/media" } } })),
+    expected: [`nixosVms.work.qemu.shares9p.media.mountPoint: must not be /proc or under it (${RESERVED_MOUNTS}), got "/proc/media"`],
+  },
+  {
+    what: "a 9p share's mount point with a colon",
+    mutate: (c) => void ((c.programs.qemu = QEMU), (work(c).hypervisor = "qemu"), (work(c).qemu = { shares9p: { media: { path: "/srv/media", mountPoint: "/mnt/a:b" } } })),
+    expected: [`nixosVms.work.qemu.shares9p.media.mountPoint: must be ${MOUNT_TEXT}, got "/mnt/a:b"`],
+  },
 
   // ── sizes, MACs, addresses, routes ───────────────────────────────────────────────────────────
   { what: "size with a unit suffix B", mutate: (c) => void (work(c).rootOverlay = { type: "raw", size: "10GB" }), expected: ['nixosVms.work.rootOverlay.size: must be a size like "10G" (digits, then an optional K, M, G or T), got "10GB"'] },

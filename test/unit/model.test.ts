@@ -258,6 +258,7 @@ test("kernel parameters of the desktop example's VMs", () => {
     "autoShutdown.enable=1",
     "autoShutdown.after=600",
     "vmsilo.rootOverlay=tmpfs",
+    "systemd.mount-extra=downloads:/mnt/downloads:virtiofs:ro",
   ]);
   assert.deepEqual(vmOf(m, "net").kernelParams.slice(2), [
     `vmsilo.ifname=lan,${derivedMac("net", "lan")}`,
@@ -308,7 +309,15 @@ test("sharedHome as a path shares that directory as home", () => {
       ["z", "/srv/z"],
     ],
   );
-  assert.ok(v.kernelParams.includes("systemd.mount-extra=home:/home/user:virtiofs:"));
+  // Every share is mounted in tag order, each at /mnt/<tag> but the home.
+  assert.deepEqual(
+    v.kernelParams.filter((p) => p.startsWith("systemd.mount-extra=")),
+    ["systemd.mount-extra=a:/mnt/a:virtiofs:", "systemd.mount-extra=home:/home/user:virtiofs:", "systemd.mount-extra=z:/mnt/z:virtiofs:"],
+  );
+  assert.deepEqual(
+    v.shares.map((s) => s.mountPoint),
+    ["/mnt/a", "/home/user", "/mnt/z"],
+  );
 });
 
 test("sharedHome false: no home share and no home mount", () => {
@@ -320,7 +329,7 @@ test("sharedHome false: no home share and no home mount", () => {
 
 test("the home share has the same settings as a share given only its path", () => {
   const v = vmOf(resolve(minimalWith({ sharedHome: "/srv/h", sharedDirectories: { plain: { path: "/srv/h" } } })), "work");
-  const strip = ({ tag: _t, isSharedHome: _h, ...rest }: (typeof v.shares)[number]) => rest;
+  const strip = ({ tag: _t, isSharedHome: _h, mountPoint: _m, ...rest }: (typeof v.shares)[number]) => rest;
   const home = v.shares.find((s) => s.tag === "home")!;
   const plain = v.shares.find((s) => s.tag === "plain")!;
   assert.deepEqual(strip(home), strip(plain));

@@ -77,6 +77,7 @@ test("defaults inside lists and records: extra disks are writable, shares and in
   assert.deepEqual(w.additionalDisks, [{ path: "/var/lib/d.img", ro: false, id: null, options: {}, format: "raw", createSize: null }]);
   assert.deepEqual(w.sharedDirectories.data, {
     path: "/srv/data",
+    mountPoint: null,
     threadPoolSize: 0,
     inodeFileHandles: "never",
     cache: "auto",

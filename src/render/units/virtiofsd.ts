@@ -1,4 +1,4 @@
-import type { Model, VmModel } from "../../model/model.js";
+import { GUEST_USER_IDS, type Model, type VmModel } from "../../model/model.js";
 import { add, exec, unitFile, type UnitFile } from "../../systemd/unit.js";
 import { type Tools, required } from "../context.js";
 import { vmSource } from "../files.js";
@@ -48,11 +48,15 @@ export function virtiofsdUnit(model: Model, vm: VmModel, t: Tools, tag: string):
     [share.preserveNoatime, "--preserve-noatime"],
   ];
   for (const [on, flag] of flags) if (on) argv.push(flag);
+  // The guest user writes as the host user: unless the share maps ids itself, the guest user's uid
+  // and gid are translated to the host user's both ways (nothing to do when they are the same).
+  const { uid, gid } = model.config.user;
+  const userMap = (own: string | null, nsMap: string | null, guest: number, host: number) => own ?? (nsMap === null && guest !== host ? `map:${guest}:${host}:1` : null);
   const maps: Array<[string | null, string]> = [
     [share.uidMap, "--uid-map"],
     [share.gidMap, "--gid-map"],
-    [share.translateUid, "--translate-uid"],
-    [share.translateGid, "--translate-gid"],
+    [userMap(share.translateUid, share.uidMap, GUEST_USER_IDS.uid, uid), "--translate-uid"],
+    [userMap(share.translateGid, share.gidMap, GUEST_USER_IDS.gid, gid), "--translate-gid"],
   ];
   for (const [v, flag] of maps) if (v !== null) argv.push(flag, v);
   add(u, "Service", "ExecStart", exec(argv));

@@ -19,6 +19,7 @@ let
         freeformType = lib.types.lazyAttrsOf lib.types.anything;
         # Set by several guest modules: merged as on NixOS.
         options.boot.kernelModules = import ./kernel-modules-option.nix lib;
+        options.boot.initrd.kernelModules = lib.mkOption { type = lib.types.listOf lib.types.str; };
         options.systemd.package = lib.mkOption { default = host; };
       }
       ../../../nixos-module/guest
@@ -40,4 +41,8 @@ in
 {
   inherit (eval.config.systemd) services;
   inherit (eval.config.vmsilo) guest;
+  kernelModules = {
+    initrd = eval.config.boot.initrd.kernelModules;
+    system = eval.config.boot.kernelModules;
+  };
 }
