@@ -689,3 +689,55 @@ export function virtiofsdCommand(out: string, vm: string, tag: string): string[]
   mkdirSync(`/run/vmsilo/${vm}/virtiofs/${tag}`, { recursive: true, mode: 0o755 });
   return ["unshare", "-m", "--propagation", "private", ...execArgv(unitValues(unit, "Service", "ExecStart")[0]!)];
 }
+
+/** Where a container sees CACHE (the guest, vmsilo-tools, the rendered tree), whatever the checkout's path. */
+export const NSPAWN_STAGE = "/srv/vmsilo-e2e";
+
+export interface Nspawn {
+  /** The units to install, as the container's /etc/systemd/system. */
+  units: string;
+  /** tmpfiles.d rules, as the container's /etc/tmpfiles.d. */
+  tmpfiles: string;
+  /** A writable directory, the container's /results. */
+  results: string;
+  /** The unit the container boots into (it powers the container off when done). */
+  unit: string;
+  timeoutS: number;
+}
+
+/**
+ * Boots a container over this machine's own /usr (../shared/E2E.md) into `o.unit`, with CACHE bound
+ * read-only at NSPAWN_STAGE; returns when it has powered off. The units' PrivateTmp= and
+ * ProtectHome= would hide a tree under /tmp or /home from the services, hence the stage.
+ */
+export function runNspawn(o: Nspawn): ReturnType<typeof spawnSync> & { stdout: string; stderr: string } {
+  return spawnSync(
+    "timeout",
+    [
+      "-k", "10", String(o.timeoutS),
+      "systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--directory=/", "--volatile=yes",
+      `--bind-ro=${o.units}:/etc/systemd/system`,
+      `--bind-ro=${o.tmpfiles}:/etc/tmpfiles.d`,
+      `--bind-ro=${CACHE}:${NSPAWN_STAGE}`,
+      `--bind=${o.results}:/results`,
+      "--boot", "--", `systemd.unit=${o.unit}`, "systemd.firstboot=off",
+    ],
+    { encoding: "utf8", maxBuffer: 64 << 20 },
+  ) as ReturnType<typeof spawnSync> & { stdout: string; stderr: string };
+}
+
+/** Why nspawn tests cannot run here (not root, no guest, no systemd-nspawn), or null. */
+export function nspawnPrerequisites(): string | null {
+  if (process.getuid?.() !== 0) return "needs root";
+  const g = testGuest();
+  if (typeof g === "string") return g;
+  const debs = ensureDebs(["systemd-container"]);
+  if (debs) return debs;
+  return have("systemd-nspawn") ? null : "systemd-nspawn not found after installing systemd-container";
+}
+
+/** The container could not boot at all (a machine without the namespaces nspawn needs): why, or null. */
+export function nspawnBootFailure(r: { stderr: string }, resultsDir: string, finished: boolean): string | null {
+  if (finished || !/Failed to|not supported|cannot/i.test(r.stderr) || readdirSync(resultsDir).length) return null;
+  return `systemd-nspawn cannot boot a container here: ${r.stderr.trim().split("\n").slice(-2).join(" | ")}`;
+}
