@@ -323,10 +323,8 @@ static int splice_loop(int guest, const unsigned char *early, size_t nearly) {
       msg("poll: %s", strerror(errno));
       return 1;
     }
-    if (ic >= 0 && client_gone(pf[ic].revents)) {
-      msg("the client hung up; ending the session with the guest agent");
-      return 0;
-    }
+    /* (Silently: a client may close as soon as it has the exit status, before the agent's end arrives.) */
+    if (ic >= 0 && client_gone(pf[ic].revents)) return 0;
     pump(&up, iu_f >= 0 ? pf[iu_f].revents : 0, iu_t >= 0 ? pf[iu_t].revents : 0);
     pump(&down, id_f >= 0 ? pf[id_f].revents : 0, id_t >= 0 ? pf[id_t].revents : 0);
   }

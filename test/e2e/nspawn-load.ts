@@ -6,11 +6,17 @@
  * and by the benchmark (test/bench/vmrun-systemd-bench.ts).
  *
  * Only what is not under test is swapped, by drop-ins: the VM service runs a stand-in (`sleep`) instead
- * of the launcher, and the proxy reaches a vmsilo-agent on a unix socket instead of vsock (missing
- * here). The socket unit, the per-connection proxy unit (its user, capability, sandbox) and the
- * limits are as generated.
+ * of the launcher, and the proxy reaches a vmsilo-agent on a unix socket instead of vsock (no guest
+ * is reachable by vsock here). The socket unit, the per-connection proxy unit (its user, capability,
+ * sandbox) and the limits are as generated.
+ *
+ * Before the load, the generated proxy unit is also run as generated, on vsock, to a CID without a
+ * VM (copies of it that log instead of serving a socket, and give up after 1 s): it must get as far
+ * as connecting, which needs the privileged source port its capability binds; the same unit without
+ * AmbientCapabilities= must fail at that bind.
  */
-import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import assert from "node:assert/strict";
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { render, writeTree } from "../support/harness.js";
 import { CACHE, NSPAWN_STAGE, nspawnBootFailure, nspawnPrerequisites, qemuTestConfig, readOr, runNspawn, testGuest, uniqueVmName, vmsiloToolsPackage } from "./support.js";
@@ -27,6 +33,12 @@ systemctl start vmsilo.target
 mkdir -p /run/vmsilo-e2e
 systemd-run -q --unit=vmsilo-e2e-agent -p UMask=0000 "$tools/bin/vmsilo-agent" --listen-unix /run/vmsilo-e2e/agent.socket
 for i in $(seq 100); do [ -S /run/vmsilo-e2e/agent.socket ] && break; sleep 0.1; done
+# The proxy unit as generated, on vsock: with its capability, and without.
+for u in cap nocap; do
+  systemctl start "vmsilo-e2e-$u@1.service"
+  for i in $(seq 100); do systemctl is-active -q "vmsilo-e2e-$u@1.service" || break; sleep 0.1; done
+  journalctl -q --no-pager -o cat -u "vmsilo-e2e-$u@1.service" >"$R/$u.txt" 2>&1
+done
 # The first call starts the VM service (its stand-in); the load starts after it.
 as_user timeout 60 "$stage/out/bin/vm-run" "$vm" true
 echo "first-status $?" >>"$R/result"
@@ -72,6 +84,9 @@ export interface LoadResult {
   result: string;
   /** What went on, for a failure message. */
   context: () => string;
+  /** The journal of the generated proxy unit on vsock, with its capability and without. */
+  cap: string;
+  nocap: string;
 }
 
 /** Runs the load in a container; a string says why it cannot run here. */
@@ -98,6 +113,15 @@ export function loadInNspawn(o: { seq: number; par: number; per: number; timeout
     cpSync(join(out, "lib", "systemd", "system"), units, { recursive: true });
     cpSync(join(out, "lib", "tmpfiles.d", "vmsilo.conf"), join(tmpfiles, "vmsilo.conf"));
     const tools = inStage(vmsiloToolsPackage());
+    // The generated proxy unit, logging instead of serving a socket and giving up after 1 s.
+    const proxy = readFileSync(join(units, `vmsilo-${vm}@.service`), "utf8")
+      .replace(/^Standard(Input|Output)=socket$/gm, "Standard$1=null")
+      .replace(/^StandardError=.*$/m, "StandardError=journal")
+      .replace(/^(ExecStart=.*) --timeout \d+ /m, "$1 --timeout 1 ");
+    assert.match(proxy, /^ExecStart=.* --timeout 1 --vsock \d+:5000$/m);
+    assert.match(proxy, /^AmbientCapabilities=CAP_NET_BIND_SERVICE$/m);
+    writeFileSync(join(units, "vmsilo-e2e-cap@.service"), proxy);
+    writeFileSync(join(units, "vmsilo-e2e-nocap@.service"), proxy.replace(/^AmbientCapabilities=.*\n/m, ""));
     const dropIn = (unit: string, text: string) => {
       mkdirSync(join(units, `${unit}.d`));
       writeFileSync(join(units, `${unit}.d`, "load.conf"), text);
@@ -113,10 +137,10 @@ export function loadInNspawn(o: { seq: number; par: number; per: number; timeout
     const result = readOr(join(results, "result"));
     const cannot = nspawnBootFailure(r, results, result.includes("done"));
     if (cannot) return cannot;
-    const saved = { seqErr: readOr(join(results, "seq.err")), parErr: readOr(join(results, "par.err")), journal: readOr(join(results, "journal.txt")) };
+    const saved = { cap: readOr(join(results, "cap.txt")), nocap: readOr(join(results, "nocap.txt")), seqErr: readOr(join(results, "seq.err")), parErr: readOr(join(results, "par.err")), journal: readOr(join(results, "journal.txt")) };
     const context = () =>
       `nspawn exit ${r.status}\n--- result\n${result}\n--- seq.err\n${saved.seqErr.slice(-2000)}\n--- par.err\n${saved.parErr.slice(-2000)}\n--- journal\n${saved.journal.split("\n").slice(-40).join("\n")}\n--- nspawn\n${(r.stdout + r.stderr).slice(-3000)}`;
-    return { result, context };
+    return { result, context, cap: saved.cap, nocap: saved.nocap };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -271,11 +271,10 @@ describe("vmsilo-vsock-proxy", { skip: skip ?? false }, () => {
       srv.listen(path);
       await once(srv, "listening");
       try {
-        const { sock, accept } = await commandSocket(["--timeout", "5", "--unix", path]);
+        const { sock } = await commandSocket(["--timeout", "5", "--unix", path]);
         await hangUp(sock);
         await within("the proxy closed its guest connection", 2000, () => closed === 1);
         assert.equal(open, 1);
-        assert.match(accept.stderr, /vmsilo-vsock-proxy: the client hung up; ending the session with the guest agent/);
       } finally {
         srv.close();
       }
