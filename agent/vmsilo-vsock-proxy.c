@@ -9,8 +9,10 @@
  * guest agent, retrying until the deadline only while the connection itself fails (nothing of the
  * session has been sent yet), then copies bytes both ways until both directions are closed; each
  * end-of-stream is passed on as a half-close. A started session is never re-sent (ORIGINAL E.3.5).
+ * A client that hangs up completely ends the proxy at once, whatever the guest does.
  *
- * --vsock   AF_VSOCK to CID:PORT (crosvm, qemu: vhost-vsock)
+ * --vsock   AF_VSOCK to CID:PORT (crosvm, qemu: vhost-vsock), from a privileged source port (the
+ *           guest agent refuses others; binding one needs CAP_NET_BIND_SERVICE)
  * --hybrid  cloud-hypervisor hybrid vsock: connect to the unix socket PATH, send "CONNECT PORT\n",
  *           expect a line starting "OK", then splice
  * --unix    a unix stream socket (a stand-in transport for tests)
