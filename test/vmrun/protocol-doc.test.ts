@@ -62,6 +62,7 @@ test("limits", () => {
     ["VMR_MAX_ARGC", (n: number) => `| ${n} | \`VMR_MAX_ARGC\` |`],
     ["VMR_MAX_DATA", (n: number) => `| 1 … ${grouped(n)} | \`VMR_MAX_DATA\` |`],
     ["VMR_MAX_MESSAGE", (n: number) => `| ${n} bytes | \`VMR_MAX_MESSAGE\` |`],
+    ["VMR_FIRST_UNPRIVILEGED_PORT", (n: number) => `| below ${n} | \`VMR_FIRST_UNPRIVILEGED_PORT\` |`],
   ] as const) {
     assert.ok(doc.includes(shown(num(proto.get(define)!))), define);
   }
