@@ -227,18 +227,6 @@ int buf_send(struct buf *b, int fd) {
   return 0;
 }
 
-int check_preamble(const unsigned char *p, char *out, size_t outlen) {
-  if (p[0] != 'V' || p[1] != 'M' || p[2] != 'R') {
-    snprintf(out, outlen, "not a vm-run stream: expected the preamble \"VMR\" and a version byte, got bytes 0x%02x 0x%02x 0x%02x 0x%02x", p[0], p[1], p[2], p[3]);
-    return -1;
-  }
-  if (p[3] != VMR_VERSION) {
-    snprintf(out, outlen, "unsupported protocol version %u (this side speaks version %u)", p[3], VMR_VERSION);
-    return -1;
-  }
-  return 0;
-}
-
 int unix_listen(const char *path) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   if (strlen(path) >= sizeof sa.sun_path) {

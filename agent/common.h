@@ -4,7 +4,29 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+/* AF_VSOCK addresses: the agent checks its peer's port, the proxy binds a privileged one. */
+#if defined(__has_include)
+#if __has_include(<linux/vm_sockets.h>)
+#include <linux/vm_sockets.h>
+#define HAVE_VM_SOCKETS_H 1
+#endif
+#endif
+#ifndef HAVE_VM_SOCKETS_H
+/* The kernel ABI (linux/vm_sockets.h), for libcs built without kernel headers (Debian's musl-gcc). */
+#ifndef AF_VSOCK
+#define AF_VSOCK 40
+#endif
+struct sockaddr_vm {
+  sa_family_t svm_family;
+  unsigned short svm_reserved1;
+  unsigned int svm_port;
+  unsigned int svm_cid;
+  unsigned char svm_zero[sizeof(struct sockaddr) - sizeof(sa_family_t) - sizeof(unsigned short) - 2 * sizeof(unsigned int)];
+};
+#define VMADDR_CID_ANY (-1U)
+#endif
 
 /* The program name used as the prefix of every message (set from argv[0]). */
 extern const char *prog;
@@ -48,9 +70,6 @@ void buf_error(struct buf *b, unsigned code, const char *fmt, ...) __attribute__
 ssize_t buf_read(struct buf *b, int fd, size_t max);
 /* send() as much of the buffer as the socket takes now. 0, or -1 with errno (EAGAIN is not an error). */
 int buf_send(struct buf *b, int fd);
-
-/* Describe a 4-byte preamble problem in `out`, or return 0 when it is ours. */
-int check_preamble(const unsigned char *p, char *out, size_t outlen);
 
 void *xmalloc(size_t n);
 /* A listening unix stream socket at path (a stale socket there is replaced); says why on failure

@@ -39,6 +39,10 @@
 #define VMR_MAX_DATA 65536u
 #define VMR_MAX_MESSAGE 4096u
 
+/* On vsock, the agent accepts only host peers on a privileged port (below this one): on the host only
+ * root, or a process given CAP_NET_BIND_SERVICE (the proxy), can bind one. */
+#define VMR_FIRST_UNPRIVILEGED_PORT 1024u
+
 /* Exit statuses of vmsilo-run besides the command's own. */
 #define VMR_STATUS_USAGE 2
 #define VMR_STATUS_START_FAILED 125

@@ -10,6 +10,9 @@
  * connection, for tests and for transports other than vsock. The third takes the listening socket
  * from systemd (Accept=no) and forks one child per connection: no unit start per connection.
  *
+ * On vsock, a connection from a host port at or above 1024 (any local user's) is refused at once,
+ * unless --any-peer-port is given (cloud-hypervisor: its host side is a socket file).
+ *
  * Per connection: read and validate the whole request (preamble + EXEC frame) before anything runs;
  * fork; in the child start a new session, switch to the user, set the documented environment, cd to
  * the home directory and execvp the argv exactly as received. Stream stdin in, stdout and stderr
@@ -34,6 +37,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "parse.h"
 #include "protocol.h"
 
 extern char **environ;
@@ -51,18 +55,21 @@ extern char **environ;
 
 static const char *opt_user;
 static const char *opt_path = DEFAULT_PATH;
+static int opt_any_peer_port;
 static const char *opt_env[MAX_EXTRA_ENV];
 static size_t n_opt_env;
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: %s [--user NAME] [--path PATH] [--env NAME=VALUE]... [--listen-unix SOCKET | --listen-systemd]\n"
+          "usage: %s [--user NAME] [--path PATH] [--env NAME=VALUE]... [--any-peer-port] [--listen-unix SOCKET | --listen-systemd]\n"
           "Serves vm-run requests (docs/protocol.md): one connection on stdin/stdout (systemd\n"
           "Accept=yes), every connection to SOCKET with --listen-unix, or every connection to the\n"
           "socket systemd passes (Accept=no) with --listen-systemd.\n"
           "  --user NAME    run commands as NAME (from /etc/passwd and /etc/group)\n"
           "  --path PATH    the commands' PATH (default %s)\n"
-          "  --env N=V      add a variable to the commands' environment (repeatable)\n",
+          "  --env N=V      add a variable to the commands' environment (repeatable)\n"
+          "  --any-peer-port  accept vsock peers on any port (cloud-hypervisor, whose host side is a\n"
+          "                 socket file); by default only privileged ports (below 1024) are accepted\n",
           prog, DEFAULT_PATH);
 }
 
@@ -284,21 +291,7 @@ static void handle_frames(struct conn *c) {
     unsigned type = f[0];
     uint32_t len = get_be32(f + 1);
     char why[128];
-    if (type == VMR_STDIN) {
-      if (len < 1 || len > VMR_MAX_DATA) {
-        snprintf(why, sizeof why, "STDIN frame of %u bytes (allowed: 1 to %u)", len, VMR_MAX_DATA);
-        return protocol_violation(c, why);
-      }
-      if (c->stdin_eof) return protocol_violation(c, "STDIN frame after STDIN_EOF");
-    } else if (type == VMR_STDIN_EOF) {
-      if (len != 0) return protocol_violation(c, "STDIN_EOF frame with a payload");
-      if (c->stdin_eof) return protocol_violation(c, "a second STDIN_EOF frame");
-    } else if (type == VMR_EXEC) {
-      return protocol_violation(c, "a second EXEC frame");
-    } else {
-      snprintf(why, sizeof why, "unknown frame type 0x%02x", type);
-      return protocol_violation(c, why);
-    }
+    if (check_client_frame(type, len, c->stdin_eof, why, sizeof why) < 0) return protocol_violation(c, why);
     if (c->rx.len < VMR_HEADER_LEN + len) return;
     if (type == VMR_STDIN) {
       if (!c->stdin_broken) {
@@ -344,6 +337,22 @@ static const char *stage_name(int stage) {
   }
 }
 
+/*
+ * On vsock, a host peer on an unprivileged port can be any local user of the host: only a privileged
+ * port (which on the host only root or the VM's proxy, given CAP_NET_BIND_SERVICE, can bind) is let
+ * in, before anything is read. Other transports (a unix socket, a pipe) are guarded by their files.
+ */
+static int peer_refused(int fd, char *why, size_t whylen) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (opt_any_peer_port || getpeername(fd, (struct sockaddr *)&ss, &len) < 0 || ss.ss_family != AF_VSOCK) return 0;
+  const struct sockaddr_vm *peer = (const struct sockaddr_vm *)&ss;
+  if (peer->svm_port < VMR_FIRST_UNPRIVILEGED_PORT) return 0;
+  snprintf(why, whylen, "refused the connection from vsock CID %u port %u, nothing was run: only peers on a privileged port (below %u) are accepted; use the VM's command socket on the host",
+           peer->svm_cid, peer->svm_port, VMR_FIRST_UNPRIVILEGED_PORT);
+  return 1;
+}
+
 static int serve(int in, int out) {
   struct conn c = {.in = in, .out = out, .pidfd = -1, .in_w = -1, .out_r = -1, .err_r = -1};
   buf_init(&c.rx, 2 * (VMR_HEADER_LEN + VMR_MAX_DATA));
@@ -351,6 +360,13 @@ static int serve(int in, int out) {
   buf_init(&c.pending, VMR_MAX_DATA);
   set_nonblock(in);
   set_nonblock(out);
+  char why[512];
+  if (peer_refused(in, why, sizeof why)) {
+    msg("%s", why);
+    buf_preamble(&c.tx);
+    send_error_now(&c, VMR_E_PROTOCOL, why);
+    return 1;
+  }
   /* Our preamble goes out at once: the client knows an agent answered even before its request is complete. */
   buf_preamble(&c.tx);
   (void)buf_send(&c.tx, out);
@@ -358,8 +374,7 @@ static int serve(int in, int out) {
   /* 1. The request: preamble and EXEC frame, complete and valid, or nothing runs. */
   int64_t deadline = now_ms() + REQUEST_TIMEOUT_MS;
   size_t need = VMR_PREAMBLE_LEN + VMR_HEADER_LEN;
-  int checked_header = 0;
-  char why[512];
+  int known = 0;
   while (c.rx.len < need) {
     struct pollfd pf = {.fd = in, .events = POLLIN};
     int r = poll(&pf, 1, remaining_ms(deadline));
@@ -374,22 +389,13 @@ static int serve(int in, int out) {
       snprintf(why, sizeof why, "truncated request: the connection %s after %zu of %zu bytes", n < 0 ? strerror(errno) : "closed", c.rx.len, need);
       return refuse(&c, why);
     }
-    const unsigned char *p = c.rx.p + c.rx.off;
-    if (c.rx.len >= VMR_PREAMBLE_LEN && check_preamble(p, why, sizeof why) < 0) return refuse(&c, why);
-    if (!checked_header && c.rx.len >= VMR_PREAMBLE_LEN + VMR_HEADER_LEN) {
-      checked_header = 1;
-      unsigned type = p[VMR_PREAMBLE_LEN];
-      uint32_t len = get_be32(p + VMR_PREAMBLE_LEN + 1);
-      if (type != VMR_EXEC) {
-        snprintf(why, sizeof why, "the first frame must be EXEC (type 0x%02x), got type 0x%02x", VMR_EXEC, type);
-        return refuse(&c, why);
+    if (!known) {
+      long total = request_length(c.rx.p + c.rx.off, c.rx.len, why, sizeof why);
+      if (total < 0) return refuse(&c, why);
+      if (total > 0) {
+        known = 1;
+        need = (size_t)total;
       }
-      if (len == 0) return refuse(&c, "empty argv");
-      if (len > VMR_MAX_ARGV_BYTES) {
-        snprintf(why, sizeof why, "argv of %u bytes exceeds the limit of %u bytes", len, VMR_MAX_ARGV_BYTES);
-        return refuse(&c, why);
-      }
-      need += len;
     }
   }
   buf_consume(&c.rx, VMR_PREAMBLE_LEN + VMR_HEADER_LEN);
@@ -397,20 +403,8 @@ static int serve(int in, int out) {
   char *args = xmalloc(alen);
   memcpy(args, c.rx.p + c.rx.off, alen);
   buf_consume(&c.rx, alen); /* what follows (pipelined STDIN frames) stays in rx */
-  if (args[alen - 1] != '\0') return refuse(&c, "argv is not NUL-terminated");
-  size_t argc = 0;
-  for (size_t i = 0; i < alen; i++) argc += args[i] == '\0';
-  if (argc > VMR_MAX_ARGC) {
-    snprintf(why, sizeof why, "argv has %zu arguments; the limit is %u", argc, VMR_MAX_ARGC);
-    return refuse(&c, why);
-  }
-  if (args[0] == '\0') return refuse(&c, "argv[0] (the command) is empty");
-  char **argv = xmalloc((argc + 1) * sizeof *argv);
-  for (size_t i = 0, k = 0; k < argc; k++) {
-    argv[k] = args + i;
-    i += strlen(args + i) + 1;
-  }
-  argv[argc] = NULL;
+  char **argv;
+  if (request_argv(args, alen, &argv, why, sizeof why) < 0) return refuse(&c, why);
 
   /* 2. Who runs it, and with which environment. */
   struct ident id;
@@ -674,6 +668,8 @@ int main(int argc, char **argv) {
       i++;
     } else if (strcmp(a, "--listen-systemd") == 0) {
       listen_sd = 1;
+    } else if (strcmp(a, "--any-peer-port") == 0) {
+      opt_any_peer_port = 1;
     } else {
       msg("bad argument: %s", a);
       usage(stderr);

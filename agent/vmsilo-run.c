@@ -1,10 +1,11 @@
 /*
- * vmsilo-run SOCKET CMD [ARGS...]: run CMD with ARGS in a VM through its command socket.
- * vm-run VM CMD [ARGS...]: the same when invoked under the name vm-run (a symlink): VM must match the
- * VM name grammar, and the socket is $VMSILO_RUN_DIR/VM/command.socket (default /run/vmsilo).
+ * vmsilo-run [--raw] SOCKET CMD [ARGS...]: run CMD with ARGS in a VM through its command socket.
+ * vm-run [--raw] VM CMD [ARGS...]: the same when invoked under the name vm-run (a symlink): VM must match
+ * the VM name grammar, and the socket is $VMSILO_RUN_DIR/VM/command.socket (default /run/vmsilo).
  *
  * Sends the argv exactly (docs/protocol.md), forwards stdin until EOF, writes the command's stdout and
- * stderr to its own, and exits with the command's exit status (128+N when signal N killed it).
+ * stderr to its own (to a terminal without the guest's terminal control sequences, unless --raw;
+ * to anything else byte for byte), and exits with the command's exit status (128+N when signal N killed it).
  * Its own failures: 2 usage, 125 the agent could not start the command, 126 not executable,
  * 127 not found, 255 connection or protocol failure (the agent unreachable, a malformed answer).
  */
@@ -23,13 +24,15 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "parse.h"
 #include "protocol.h"
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: %s SOCKET COMMAND [ARGUMENT...]\n"
+          "usage: %s [--raw] SOCKET COMMAND [ARGUMENT...]\n"
           "Runs COMMAND in the VM behind the command socket SOCKET; stdin is forwarded, stdout and\n"
           "stderr come back, and the exit status is the command's (128+N if killed by signal N).\n"
+          "On a terminal the guest's control sequences are dropped; --raw passes them through.\n"
           "Own statuses: 2 usage, 125 the agent could not start the command, 126 not executable,\n"
           "127 command not found, 255 connection or protocol failure.\n",
           prog);
@@ -108,31 +111,46 @@ static int status_of_error(unsigned code) {
 /* Print an ERROR frame's text, neutralising control characters so a hostile peer cannot drive the terminal. */
 static void print_error(const unsigned char *text, size_t n) {
   char clean[VMR_MAX_MESSAGE + 1];
-  size_t m = 0;
-  for (size_t i = 0; i < n && m < VMR_MAX_MESSAGE; i++) clean[m++] = (text[i] < 0x20 || text[i] == 0x7f) ? '?' : (char)text[i];
-  clean[m] = '\0';
+  clean_text(text, n < VMR_MAX_MESSAGE ? n : VMR_MAX_MESSAGE, clean);
   msg("%s", clean);
 }
 
+/* Per output (stdout, stderr): whether it is filtered (a terminal, without --raw), and the filter's state. */
+static int filtering[2];
+static struct term_filter filters[2];
+
 static void out(int fd, const unsigned char *p, size_t n) {
+  static unsigned char clean[VMR_MAX_DATA + 1];
+  if (filtering[fd - 1]) {
+    n = term_filter(&filters[fd - 1], p, n, clean);
+    p = clean;
+  }
   if (write_all(fd, p, n) < 0) fail(VMR_STATUS_FAILURE, "cannot write the command's %s: %s", fd == 1 ? "stdout" : "stderr", strerror(errno));
 }
 
 int main(int argc, char **argv) {
   set_prog(argv[0]);
+  int raw = argc > 1 && strcmp(argv[1], "--raw") == 0;
+  if (raw) {
+    argv++;
+    argc--;
+  }
+  filtering[0] = !raw && isatty(STDOUT_FILENO);
+  filtering[1] = !raw && isatty(STDERR_FILENO);
   char vm_socket[PATH_MAX];
   if (strcmp(prog, "vm-run") == 0) {
     const char *run_dir = getenv("VMSILO_RUN_DIR");
     if (run_dir == NULL || *run_dir == '\0') run_dir = VMSILO_RUN_DIR;
     if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-      fprintf(stdout, "usage: vm-run VM COMMAND [ARGUMENT...]\n");
+      fprintf(stdout, "usage: vm-run [--raw] VM COMMAND [ARGUMENT...]\n");
       return 0;
     }
     if (argc < 3) {
       fprintf(stderr,
-              "usage: vm-run VM COMMAND [ARGUMENT...]\n"
+              "usage: vm-run [--raw] VM COMMAND [ARGUMENT...]\n"
               "Runs COMMAND in VM; stdin is forwarded, stdout and stderr come back, and the exit status\n"
-              "is the command's (128+N if killed by signal N). Own statuses: 2 usage or unknown VM,\n"
+              "is the command's (128+N if killed by signal N). On a terminal the guest's control\n"
+              "sequences are dropped; --raw passes them through. Own statuses: 2 usage or unknown VM,\n"
               "125 the agent could not start the command, 126 not executable, 127 command not found,\n"
               "255 connection or protocol failure.\n");
       list_vms(run_dir);
@@ -223,22 +241,15 @@ int main(int argc, char **argv) {
         const unsigned char *f = rx.p + rx.off;
         unsigned type = f[0];
         uint32_t len = get_be32(f + 1);
-        int ok;
-        switch (type) {
-          case VMR_STDOUT:
-          case VMR_STDERR: ok = len >= 1 && len <= VMR_MAX_DATA; break;
-          case VMR_EXIT: ok = len == 2; break;
-          case VMR_ERROR: ok = len >= 1 && len <= 1 + VMR_MAX_MESSAGE; break;
-          default: fail(VMR_STATUS_FAILURE, "protocol error from the agent: unknown frame type 0x%02x", type);
-        }
-        if (!ok) fail(VMR_STATUS_FAILURE, "protocol error from the agent: frame type 0x%02x with bad length %u", type, len);
+        char why[128];
+        if (check_agent_frame(type, len, why, sizeof why) < 0) fail(VMR_STATUS_FAILURE, "protocol error from the agent: %s", why);
         if (rx.len < VMR_HEADER_LEN + len) break;
         const unsigned char *p = f + VMR_HEADER_LEN;
         if (type == VMR_STDOUT || type == VMR_STDERR) {
           out(type == VMR_STDOUT ? STDOUT_FILENO : STDERR_FILENO, p, len);
         } else if (type == VMR_EXIT) {
-          if (p[0] == VMR_EXITED) return p[1];
-          if (p[0] == VMR_SIGNALED && p[1] >= 1 && p[1] <= 127) return 128 + p[1];
+          int status = exit_status(p);
+          if (status >= 0) return status;
           fail(VMR_STATUS_FAILURE, "protocol error from the agent: bad exit frame (%u, %u)", p[0], p[1]);
         } else {
           print_error(p + 1, len - 1);

@@ -9,8 +9,10 @@
  * guest agent, retrying until the deadline only while the connection itself fails (nothing of the
  * session has been sent yet), then copies bytes both ways until both directions are closed; each
  * end-of-stream is passed on as a half-close. A started session is never re-sent (ORIGINAL E.3.5).
+ * A client that hangs up completely ends the proxy at once, whatever the guest does.
  *
- * --vsock   AF_VSOCK to CID:PORT (crosvm, qemu: vhost-vsock)
+ * --vsock   AF_VSOCK to CID:PORT (crosvm, qemu: vhost-vsock), from a privileged source port (the
+ *           guest agent refuses others; binding one needs CAP_NET_BIND_SERVICE)
  * --hybrid  cloud-hypervisor hybrid vsock: connect to the unix socket PATH, send "CONNECT PORT\n",
  *           expect a line starting "OK", then splice
  * --unix    a unix stream socket (a stand-in transport for tests)
@@ -31,27 +33,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-#if defined(__has_include)
-#if __has_include(<linux/vm_sockets.h>)
-#include <linux/vm_sockets.h>
-#define HAVE_VM_SOCKETS_H 1
-#endif
-#endif
-#ifndef HAVE_VM_SOCKETS_H
-/* The kernel ABI (linux/vm_sockets.h), for libcs built without kernel headers (Debian's musl-gcc). */
-#ifndef AF_VSOCK
-#define AF_VSOCK 40
-#endif
-struct sockaddr_vm {
-  sa_family_t svm_family;
-  unsigned short svm_reserved1;
-  unsigned int svm_port;
-  unsigned int svm_cid;
-  unsigned char svm_zero[sizeof(struct sockaddr) - sizeof(sa_family_t) - sizeof(unsigned short) - 2 * sizeof(unsigned int)];
-};
-#endif
-
 #include "common.h"
+#include "parse.h"
 #include "protocol.h"
 
 /* The deadline for reaching the agent when --timeout is not given (the generator passes startTimeout). */
@@ -59,7 +42,6 @@ struct sockaddr_vm {
 /* Pause between connection attempts: doubles from the first to the last value. */
 #define RETRY_FIRST_MS 10
 #define RETRY_MAX_MS 200
-#define HANDSHAKE_LINE_MAX 512
 #define SPLICE_BUF (256u * 1024u)
 
 enum transport { T_NONE, T_VSOCK, T_HYBRID, T_UNIX };
@@ -148,7 +130,7 @@ static void handshake(struct attempt *a, int64_t deadline) {
     snprintf(a->what, sizeof a->what, "sending CONNECT %lu: %s", port, strerror(errno));
     return;
   }
-  char line[HANDSHAKE_LINE_MAX];
+  unsigned char line[HANDSHAKE_LINE_MAX];
   size_t got = 0;
   for (;;) {
     struct pollfd pf = {.fd = a->fd, .events = POLLIN};
@@ -169,29 +151,42 @@ static void handshake(struct attempt *a, int64_t deadline) {
       return;
     }
     got += (size_t)rd;
-    char *nl = memchr(line, '\n', got);
-    if (nl == NULL) {
-      if (got == sizeof line) {
-        a->fatal = 1;
-        snprintf(a->what, sizeof a->what, "the answer to CONNECT %lu is not a line of at most %d bytes", port, HANDSHAKE_LINE_MAX);
-        return;
-      }
-      continue;
-    }
-    size_t linelen = (size_t)(nl - line);
-    if (linelen < 2 || memcmp(line, "OK", 2) != 0) {
-      char shown[HANDSHAKE_LINE_MAX];
-      size_t m = 0;
-      for (size_t i = 0; i < linelen && i < 200; i++) shown[m++] = (line[i] >= 0x20 && line[i] < 0x7f) ? line[i] : '?';
-      shown[m] = '\0';
+    char why[300];
+    long linelen = handshake_answer(line, got, why, sizeof why);
+    if (linelen == 0) continue;
+    if (linelen < 0) {
       a->fatal = 1;
-      snprintf(a->what, sizeof a->what, "unexpected answer to CONNECT %lu: \"%s\"", port, shown);
+      snprintf(a->what, sizeof a->what, "CONNECT %lu: %s", port, why);
       return;
     }
-    a->nearly = got - linelen - 1;
-    memcpy(a->early, nl + 1, a->nearly);
+    a->nearly = got - (size_t)linelen;
+    memcpy(a->early, line + linelen, a->nearly);
     return;
   }
+}
+
+/*
+ * The guest agent accepts only peers on a privileged port (docs/protocol.md): bind one, trying each
+ * port below 1024 once from a point that differs per process, so that concurrent proxies rarely meet.
+ */
+static int bind_privileged(struct attempt *a) {
+  const unsigned n = VMR_FIRST_UNPRIVILEGED_PORT - 1;
+  unsigned start = (unsigned)getpid() % n;
+  for (unsigned i = 0; i < n; i++) {
+    struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = 1 + (start + i) % n};
+    if (bind(a->fd, (struct sockaddr *)&sa, sizeof sa) == 0) return 0;
+    if (errno != EADDRINUSE) {
+      a->err = errno;
+      a->fatal = 1;
+      snprintf(a->what, sizeof a->what, "bind to the privileged vsock port %u: %s%s", sa.svm_port, strerror(errno),
+               errno == EACCES ? " (the proxy needs CAP_NET_BIND_SERVICE)" : "");
+      return -1;
+    }
+  }
+  /* Every privileged port is taken by other connections right now: they end, so try again. */
+  a->err = EADDRINUSE;
+  snprintf(a->what, sizeof a->what, "bind: every privileged vsock port (1 to %u) is in use", n);
+  return -1;
 }
 
 static void try_connect(struct attempt *a, int64_t deadline) {
@@ -209,6 +204,11 @@ static void try_connect(struct attempt *a, int64_t deadline) {
   }
   int r;
   if (transport == T_VSOCK) {
+    if (bind_privileged(a) < 0) {
+      close(a->fd);
+      a->fd = -1;
+      return;
+    }
     struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = (unsigned)cid, .svm_port = (unsigned)port};
     r = connect_nb(a->fd, (struct sockaddr *)&sa, sizeof sa, deadline);
   } else {
@@ -229,9 +229,16 @@ static void try_connect(struct attempt *a, int64_t deadline) {
   }
 }
 
-static void sleep_ms(int ms) {
-  struct pollfd none;
-  (void)poll(&none, 0, ms);
+/* A client that has closed its connection completely (not just its sending side) is gone. */
+static int client_gone(short revents) { return (revents & (POLLHUP | POLLERR)) != 0; }
+
+/* Pause between attempts; ends the process when the client hangs up meanwhile. */
+static void pause_ms(int ms) {
+  struct pollfd pf = {.fd = STDOUT_FILENO, .events = 0};
+  if (poll(&pf, 1, ms) > 0 && client_gone(pf.revents)) {
+    msg("the client hung up before the guest agent was reached");
+    exit(0);
+  }
 }
 
 /* Tell the client, in the protocol, why there is no agent; then exit 1. */
@@ -294,9 +301,9 @@ static int splice_loop(int guest, const unsigned char *early, size_t nearly) {
   memcpy(down.buf, early, nearly);
   down.len = nearly;
   while (!(up.done && down.done)) {
-    struct pollfd pf[4];
+    struct pollfd pf[5];
     nfds_t n = 0;
-    int iu_f = -1, iu_t = -1, id_f = -1, id_t = -1;
+    int iu_f = -1, iu_t = -1, id_f = -1, id_t = -1, ic = -1;
     if (!up.done) {
       if (!up.eof && up.len == 0) iu_f = (int)n, pf[n++] = (struct pollfd){.fd = up.from, .events = POLLIN};
       if (up.len > 0) iu_t = (int)n, pf[n++] = (struct pollfd){.fd = up.to, .events = POLLOUT};
@@ -310,11 +317,16 @@ static int splice_loop(int guest, const unsigned char *early, size_t nearly) {
       pump(&down, 0, 0);
       continue;
     }
+    /* Whatever else is polled, a client that hangs up ends the session: a guest that stays silent
+     * must not keep this process (and a connection slot of the command socket) for ever. */
+    if (!down.done) ic = (int)n, pf[n++] = (struct pollfd){.fd = STDOUT_FILENO, .events = 0};
     if (poll(pf, n, -1) < 0) {
       if (errno == EINTR) continue;
       msg("poll: %s", strerror(errno));
       return 1;
     }
+    /* (Silently: a client may close as soon as it has the exit status, before the agent's end arrives.) */
+    if (ic >= 0 && client_gone(pf[ic].revents)) return 0;
     pump(&up, iu_f >= 0 ? pf[iu_f].revents : 0, iu_t >= 0 ? pf[iu_t].revents : 0);
     pump(&down, id_f >= 0 ? pf[id_f].revents : 0, id_t >= 0 ? pf[id_t].revents : 0);
   }
@@ -341,7 +353,7 @@ static int proxy_one(unsigned long timeout_s) {
         snprintf(text, sizeof text, "gave up reaching the guest agent at %.300s after %.1f s and %d attempts (timeout %lu s); last error: %.600s", target, waited, attempts, timeout_s, a.what);
       unreachable(text);
     }
-    sleep_ms(pause < left ? pause : left);
+    pause_ms(pause < left ? pause : left);
     if (pause < RETRY_MAX_MS) pause = pause * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : pause * 2;
   }
   return splice_loop(a.fd, a.early, a.nearly);

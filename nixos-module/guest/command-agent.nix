@@ -3,7 +3,9 @@
 # each connection (Accept=yes) and starts one vmsilo-agent for it on the connected socket; the
 # agent reads the whole request, then runs the command as the guest user with the argv exactly as
 # sent, a clean environment (PATH below, HOME, USER, LOGNAME, SHELL) and HOME as its directory,
-# streams stdout and stderr back and returns the exit status.
+# streams stdout and stderr back and returns the exit status. On vhost-vsock it refuses host peers
+# on an unprivileged port (any local user of the host could bind one; the VM's proxy binds a
+# privileged port); cloud-hypervisor's hybrid vsock is a socket file, guarded by its owner.
 {
   config,
   lib,
@@ -45,13 +47,16 @@ in
     unitConfig.CollectMode = "inactive-or-failed";
     # Nothing from systemd's environment reaches the command: the agent builds its own.
     serviceConfig = {
-      ExecStart = lib.concatMapStringsSep " " execArg [
-        "${g.vmsiloTools}/bin/vmsilo-agent"
-        "--user"
-        g.user
-        "--path"
-        path
-      ];
+      ExecStart = lib.concatMapStringsSep " " execArg (
+        [
+          "${g.vmsiloTools}/bin/vmsilo-agent"
+          "--user"
+          g.user
+          "--path"
+          path
+        ]
+        ++ lib.optional g.hybridVsock "--any-peer-port"
+      );
       StandardInput = "socket";
       StandardOutput = "socket";
       StandardError = "journal";

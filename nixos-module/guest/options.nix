@@ -36,6 +36,11 @@ in
         description = "Guest audio input through virtio-snd.";
       };
     };
+    hybridVsock = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Whether the host reaches the guest's vsock through cloud-hypervisor's hybrid vsock socket, a file guarded by its owner and mode. The command agent then accepts host peers on any port (the muxer picks them); otherwise, as with vhost-vsock (crosvm, qemu), where any local user of the host can connect, it accepts only peers on a privileged port, which only the VM's proxy binds.";
+    };
     user = mkOption {
       type = types.str;
       default = "user";

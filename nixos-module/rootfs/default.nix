@@ -21,6 +21,7 @@ let
           inherit name;
           rootOverlay = vm.rootOverlay.type;
           sharedHome = vm.sharedHome != false;
+          hybridVsock = vm.hypervisor == "cloud-hypervisor";
           sound = { inherit (vm.sound) playback capture; };
           # The host's vm-run programs: the agent and the host's client and proxy are one build.
           inherit (cfg.packages) vmsiloTools;

@@ -20,11 +20,10 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { copyFileSync, cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { render, writeTree } from "../support/harness.js";
-import { CACHE, ensureDebs, have, qemuTestConfig, readOr, RELAY, skip, testGuest, uniqueVmName, vmsiloToolsPackage } from "./support.js";
+import { CACHE, NSPAWN_STAGE, nspawnBootFailure, nspawnPrerequisites, qemuTestConfig, readOr, RELAY, runNspawn, skip, testGuest, uniqueVmName, vmsiloToolsPackage } from "./support.js";
 
 const DRIVER = String.raw`#!/bin/bash
 # vmsilo e2e driver, run inside the container as vmsilo-e2e.service.
@@ -140,16 +139,14 @@ systemctl poweroff --no-block
 `;
 
 test("in systemd-nspawn: the socket, prep and VM units start the launcher; the relay shows the console; stop and kill -9 leave nothing", (t) => {
-  if (process.getuid?.() !== 0) return skip(t, "systemd-nspawn e2e: needs root");
+  const missing = nspawnPrerequisites();
+  if (missing) return skip(t, `systemd-nspawn e2e: ${missing}`);
   const g = testGuest();
   if (typeof g === "string") return skip(t, `systemd-nspawn e2e: ${g}`);
-  const debs = ensureDebs(["systemd-container"]);
-  if (debs) return skip(t, `systemd-nspawn e2e: ${debs}`);
-  if (!have("systemd-nspawn")) return skip(t, "systemd-nspawn e2e: systemd-nspawn not found after installing systemd-container");
 
   const vm = uniqueVmName("ns");
   // The container sees CACHE (guest, vmsilo-tools, virtiofsd stand-in, this run's tree) at STAGE.
-  const STAGE = "/srv/vmsilo-e2e";
+  const STAGE = NSPAWN_STAGE;
   const inStage = (p: string) => p.replaceAll(CACHE, STAGE);
   const config = qemuTestConfig(g, vm, {
     kernelParams: ["console=ttyS0", "quiet"],
@@ -190,25 +187,12 @@ test("in systemd-nspawn: the socket, prep and VM units start the launcher; the r
   mkdirSync(tmpfiles);
   cpSync(join(out, "lib", "tmpfiles.d", "vmsilo.conf"), join(tmpfiles, "vmsilo.conf"));
 
-  const r = spawnSync(
-    "timeout",
-    [
-      "-k", "10", "240",
-      "systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--directory=/", "--volatile=yes",
-      `--bind-ro=${units}:/etc/systemd/system`,
-      `--bind-ro=${tmpfiles}:/etc/tmpfiles.d`,
-      `--bind-ro=${CACHE}:${STAGE}`,
-      `--bind=${results}:/results`,
-      "--boot", "--", "systemd.unit=vmsilo-e2e.service", "systemd.firstboot=off",
-    ],
-    { encoding: "utf8", maxBuffer: 64 << 20 },
-  );
+  const r = runNspawn({ units, tmpfiles, results, unit: "vmsilo-e2e.service", timeoutS: 240 });
   const result = readOr(join(results, "result"));
   const context = () =>
     `nspawn exit ${r.status}\n--- result\n${result}\n--- vm-run stderr\n${readOr(join(results, "vmrun-argv.err"))}\n--- console\n${readOr(join(results, "console1.txt"))}\n--- journal\n${readOr(join(results, "journal.txt")).split("\n").slice(-60).join("\n")}\n--- nspawn\n${(r.stdout + r.stderr).slice(-3000)}`;
-  if (!result.includes("done") && /Failed to|not supported|cannot/i.test(r.stderr) && !readdirSync(results).length) {
-    return skip(t, `systemd-nspawn cannot boot a container here: ${r.stderr.trim().split("\n").slice(-2).join(" | ")}`);
-  }
+  const cannot = nspawnBootFailure(r, results, result.includes("done"));
+  if (cannot) return skip(t, cannot);
   assert.match(result, /^done$/m, context());
   const failed = result.split("\n").filter((l) => l.startsWith("FAIL"));
   assert.deepEqual(failed, [], context());

@@ -28,6 +28,8 @@ export const CACHE = process.env.VMSILO_E2E_CACHE ?? join(ROOT, "test", "e2e", "
 export const tempDir = tempDirRemovedAtExit;
 export const GUEST_INIT = join(ROOT, "test", "e2e", "guest", "init");
 export const MODALIAS_MATCH = join(ROOT, "test", "e2e", "guest", "modalias-match.c");
+/** The guest's vsock ends for the agent's peer-port tests (vsock-ports.test.ts). */
+export const TEST_VSOCK = join(ROOT, "agent", "test", "vmsilo-test-vsock.c");
 /** Debian's C virtiofsd (qemu-system-common), behind the Rust-flag stand-in. */
 export const C_VIRTIOFSD = "/usr/lib/qemu/virtiofsd";
 /** Every qemu of the tests is wrapped in `timeout` with at most this (seconds). */
@@ -178,6 +180,9 @@ export const MODULE_SETS = {
   vm: ["virtio_mmio", "virtio_pci", "virtio_blk", "virtio_console", "virtio_net", "erofs", "overlay", "virtiofs", "button", "evdev", "9pnet_virtio", "9p"],
   exec: ["virtio_mmio", "virtio_blk", "virtiofs"],
   seedexec: ["virtio_mmio", "virtio_pci", "virtio_blk", "9pnet_virtio", "9p"],
+  // Not a role: vsock's loopback transport (host↔guest vsock is missing here), which tests load
+  // in the guest with insmod when they need it (vsock-ports.test.ts).
+  vsock: ["vsock_loopback"],
 } as const;
 export const COLDPLUG = ["virtio_pci", "virtio_rng", "virtio_input", "virtio_net", "virtio_console", "virtio_balloon", "uhci_hcd", "ehci_pci", "xhci_pci", "usbhid", "hid_generic", "ahci", "i2c_i801", "lpc_ich", "bochs"];
 
@@ -199,8 +204,8 @@ function moduleOrder(k: Kernel, names: readonly string[]): string[] {
   return order;
 }
 
-/** vmsilo-agent, linked statically for the initramfs. */
-export function staticAgent(): string {
+/** agent/'s programs, linked statically for the initramfs: the directory holding them. */
+export function staticPrograms(): string {
   const src = join(ROOT, "agent");
   const inputs = readdirSync(src)
     .filter((f) => /\.(c|h)$|^Makefile$/.test(f))
@@ -210,7 +215,7 @@ export function staticAgent(): string {
     const r = sh("make", ["-s", "-C", src, `BUILD=${tmp}/build`, "static"]);
     if (r.status !== 0) throw new Error(`make -C agent static failed: ${r.stderr}`);
   });
-  return join(dir, "build", "static", "vmsilo-agent");
+  return join(dir, "build", "static");
 }
 
 /** programs.vmsiloTools: agent/'s programs built for this machine, laid out as the package is (bin/). */
@@ -234,7 +239,8 @@ function libsOf(program: string): string[] {
 
 /** The test initramfs (an uncompressed newc cpio: the kernel unpacks it without decompressing). */
 export function testInitramfs(k: Kernel): string {
-  const agent = staticAgent();
+  const programs = staticPrograms();
+  const guestPrograms = ["vmsilo-agent", "vmsilo-vsock-proxy", "vmsilo-run"];
   const bash = "/bin/bash";
   const busybox = "/bin/busybox";
   const sets = Object.fromEntries(Object.entries(MODULE_SETS).map(([role, names]) => [role, moduleOrder(k, names)])) as Record<keyof typeof MODULE_SETS, string[]>;
@@ -243,15 +249,17 @@ export function testInitramfs(k: Kernel): string {
     return chain ? [[m, chain] as const] : [];
   });
   const modules = [...new Set([...Object.values(sets).flat(), ...coldplug.flatMap(([, c]) => c)])];
-  const key = hash(readFileSync(GUEST_INIT), readFileSync(MODALIAS_MATCH), readFileSync(agent), readFileSync(busybox), readFileSync(bash), k.version, JSON.stringify([sets, coldplug]));
+  const key = hash(readFileSync(GUEST_INIT), readFileSync(MODALIAS_MATCH), readFileSync(TEST_VSOCK), ...guestPrograms.map((p) => readFileSync(join(programs, p))), readFileSync(busybox), readFileSync(bash), k.version, JSON.stringify([sets, coldplug]));
   const dir = cached(join(CACHE, `initramfs-${key}`), (tmp) => {
     const r = join(tmp, "root");
     for (const d of ["bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "run", "mnt", "root", "lib/modules", "nix/store"]) mkdirSync(join(r, d), { recursive: true });
     copyFileSync(busybox, join(r, "bin", "busybox"));
     copyFileSync(bash, join(r, "bin", "bash"));
-    copyFileSync(agent, join(r, "bin", "vmsilo-agent"));
-    const cc = sh("cc", ["-O2", "-static", "-o", join(r, "bin", "modalias-match"), MODALIAS_MATCH]);
-    if (cc.status !== 0) throw new Error(`cc modalias-match.c failed: ${cc.stderr}`);
+    for (const p of guestPrograms) copyFileSync(join(programs, p), join(r, "bin", p));
+    for (const [src, name] of [[MODALIAS_MATCH, "modalias-match"], [TEST_VSOCK, "vmsilo-test-vsock"]] as const) {
+      const cc = sh("cc", ["-O2", "-static", "-o", join(r, "bin", name), src]);
+      if (cc.status !== 0) throw new Error(`cc ${basename(src)} failed: ${cc.stderr}`);
+    }
     for (const lib of libsOf(bash)) {
       mkdirSync(join(r, dirname(lib)), { recursive: true });
       copyFileSync(lib, join(r, lib));
@@ -274,7 +282,7 @@ export function testInitramfs(k: Kernel): string {
     writeFileSync(join(r, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:100:user:/home/user:/bin/sh\n");
     writeFileSync(join(r, "etc", "group"), "root:x:0:\nusers:x:100:\n");
     copyFileSync(GUEST_INIT, join(r, "init"));
-    for (const f of ["init", "bin/busybox", "bin/bash", "bin/vmsilo-agent"]) chmodSync(join(r, f), 0o755);
+    for (const f of ["init", "bin/busybox", "bin/bash", ...guestPrograms.map((p) => `bin/${p}`)]) chmodSync(join(r, f), 0o755);
     const c = spawnSync("sh", ["-c", "find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 > ../initramfs.cpio"], { cwd: r, encoding: "utf8" });
     if (c.status !== 0) throw new Error(`cpio failed: ${c.stderr}`);
     rmSync(r, { recursive: true, force: true });
@@ -698,4 +706,56 @@ export function virtiofsdCommand(out: string, vm: string, tag: string): string[]
   const unit = readFileSync(join(out, "lib", "systemd", "system", `vmsilo-${vm}-virtiofsd-${tag}.service`), "utf8");
   mkdirSync(`/run/vmsilo/${vm}/virtiofs/${tag}`, { recursive: true, mode: 0o755 });
   return ["unshare", "-m", "--propagation", "private", ...execArgv(unitValues(unit, "Service", "ExecStart")[0]!)];
+}
+
+/** Where a container sees CACHE (the guest, vmsilo-tools, the rendered tree), whatever the checkout's path. */
+export const NSPAWN_STAGE = "/srv/vmsilo-e2e";
+
+export interface Nspawn {
+  /** The units to install, as the container's /etc/systemd/system. */
+  units: string;
+  /** tmpfiles.d rules, as the container's /etc/tmpfiles.d. */
+  tmpfiles: string;
+  /** A writable directory, the container's /results. */
+  results: string;
+  /** The unit the container boots into (it powers the container off when done). */
+  unit: string;
+  timeoutS: number;
+}
+
+/**
+ * Boots a container over this machine's own /usr (../shared/E2E.md) into `o.unit`, with CACHE bound
+ * read-only at NSPAWN_STAGE; returns when it has powered off. The units' PrivateTmp= and
+ * ProtectHome= would hide a tree under /tmp or /home from the services, hence the stage.
+ */
+export function runNspawn(o: Nspawn): ReturnType<typeof spawnSync> & { stdout: string; stderr: string } {
+  return spawnSync(
+    "timeout",
+    [
+      "-k", "10", String(o.timeoutS),
+      "systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--directory=/", "--volatile=yes",
+      `--bind-ro=${o.units}:/etc/systemd/system`,
+      `--bind-ro=${o.tmpfiles}:/etc/tmpfiles.d`,
+      `--bind-ro=${CACHE}:${NSPAWN_STAGE}`,
+      `--bind=${o.results}:/results`,
+      "--boot", "--", `systemd.unit=${o.unit}`, "systemd.firstboot=off",
+    ],
+    { encoding: "utf8", maxBuffer: 64 << 20 },
+  ) as ReturnType<typeof spawnSync> & { stdout: string; stderr: string };
+}
+
+/** Why nspawn tests cannot run here (not root, no guest, no systemd-nspawn), or null. */
+export function nspawnPrerequisites(): string | null {
+  if (process.getuid?.() !== 0) return "needs root";
+  const g = testGuest();
+  if (typeof g === "string") return g;
+  const debs = ensureDebs(["systemd-container"]);
+  if (debs) return debs;
+  return have("systemd-nspawn") ? null : "systemd-nspawn not found after installing systemd-container";
+}
+
+/** The container could not boot at all (a machine without the namespaces nspawn needs): why, or null. */
+export function nspawnBootFailure(r: { stderr: string }, resultsDir: string, finished: boolean): string | null {
+  if (finished || !/Failed to|not supported|cannot/i.test(r.stderr) || readdirSync(resultsDir).length) return null;
+  return `systemd-nspawn cannot boot a container here: ${r.stderr.trim().split("\n").slice(-2).join(" | ")}`;
 }

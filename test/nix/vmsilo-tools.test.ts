@@ -164,6 +164,13 @@ test("the guest's command agent: vsock::5000 with Accept=yes, vmsilo-agent as ro
   assert.equal(a.user, "user");
 });
 
+test("the guest's command agent accepts any vsock peer port only behind cloud-hypervisor's hybrid vsock", (t) => {
+  if (skipWithoutLib(t)) return;
+  assert.doesNotMatch(evalAgent().services["vmsilo-agent@"]!.serviceConfig.ExecStart, /any-peer-port/);
+  const a = evalAgent(["{ vmsilo.guest.hybridVsock = true; }"]);
+  assert.equal(a.services["vmsilo-agent@"]!.serviceConfig.ExecStart, `${SERVICE_CONFIG.ExecStart} "--any-peer-port"`);
+});
+
 test("the guest's command agent runs the package and user it is given, quoted for systemd", (t) => {
   if (skipWithoutLib(t)) return;
   const tools = "/nix/store/00000000000000000000000000000000-tools-50%-$HOME";

@@ -29,6 +29,7 @@ const grouped = (n: number) => n.toLocaleString("en-US").replace(/,/g, " ");
 const proto = defines(src("protocol.h"));
 const agent = defines(src("vmsilo-agent.c"));
 const proxy = defines(src("vmsilo-vsock-proxy.c"));
+const parse = defines(src("parse.h"));
 
 test("frame types: every type of protocol.h is in the table with its code", () => {
   const names: Record<string, string> = { VMR_EXEC: "EXEC", VMR_STDIN: "STDIN", VMR_STDIN_EOF: "STDIN_EOF", VMR_STDOUT: "STDOUT", VMR_STDERR: "STDERR", VMR_EXIT: "EXIT", VMR_ERROR: "ERROR" };
@@ -61,6 +62,7 @@ test("limits", () => {
     ["VMR_MAX_ARGC", (n: number) => `| ${n} | \`VMR_MAX_ARGC\` |`],
     ["VMR_MAX_DATA", (n: number) => `| 1 … ${grouped(n)} | \`VMR_MAX_DATA\` |`],
     ["VMR_MAX_MESSAGE", (n: number) => `| ${n} bytes | \`VMR_MAX_MESSAGE\` |`],
+    ["VMR_FIRST_UNPRIVILEGED_PORT", (n: number) => `| below ${n} | \`VMR_FIRST_UNPRIVILEGED_PORT\` |`],
   ] as const) {
     assert.ok(doc.includes(shown(num(proto.get(define)!))), define);
   }
@@ -72,7 +74,7 @@ test("timeouts and retry pauses", () => {
   assert.ok(doc.includes(`| ${num(agent.get("DRAIN_TIMEOUT_MS")!) / 1000} s | \`DRAIN_TIMEOUT_MS\``));
   assert.ok(doc.includes(`default ${num(proxy.get("DEFAULT_TIMEOUT_S")!)} s | \`DEFAULT_TIMEOUT_S\``));
   assert.ok(doc.includes(`pausing ${num(proxy.get("RETRY_FIRST_MS")!)} ms, doubling to at most ${num(proxy.get("RETRY_MAX_MS")!)} ms`));
-  assert.ok(doc.includes(`a line over ${num(proxy.get("HANDSHAKE_LINE_MAX")!)} bytes`));
+  assert.ok(doc.includes(`a line over ${num(parse.get("HANDSHAKE_LINE_MAX")!)} bytes`));
 });
 
 test("the default PATH and the retryable errors", () => {

@@ -15,7 +15,7 @@ import { buildAgent, missingTools, parseAnswer, PREAMBLE, run, Server, sleep, T,
 const skip = missingTools();
 if (skip) console.log(`SKIP: vm-run proxy tests not run: ${skip} (install gcc and make)`);
 
-type Mode = "ok" | "ok-with-data" | "error-line" | "close-first-3" | "drop-after-ok";
+type Mode = "ok" | "ok-with-data" | "error-line" | "close-first-3" | "drop-after-ok" | "silent-after-ok";
 
 /**
  * A fake cloud-hypervisor vsock muxer on a unix socket: reads "CONNECT <port>\n", answers per `mode`
@@ -23,6 +23,7 @@ type Mode = "ok" | "ok-with-data" | "error-line" | "close-first-3" | "drop-after
  */
 class FakeMuxer {
   connections = 0;
+  closed = 0;
   requests: string[] = [];
   sessionBytes = 0;
   server: NetServer;
@@ -54,6 +55,11 @@ class FakeMuxer {
       }
       if (this.mode === "close-first-3" && n <= 3) {
         c.destroy(); // what CH does when the guest refuses the port
+        return;
+      }
+      if (this.mode === "silent-after-ok") {
+        c.write("OK 1073741824\n"); // then nothing, ever: a guest that stays silent
+        c.on("close", () => this.closed++);
         return;
       }
       if (this.mode === "drop-after-ok") {
@@ -133,7 +139,7 @@ describe("vmsilo-vsock-proxy", { skip: skip ?? false }, () => {
         const { sock, accept } = await commandSocket(["--timeout", "5", "--hybrid", `${mux.path}:5000`]);
         const r = await vmRun(sock, ["true"]);
         assert.equal(r.status, 255);
-        assert.match(r.stderr, /cannot reach the guest agent at port 5000 through the hybrid vsock socket .*vsock-err\.socket: unexpected answer to CONNECT 5000: "ERR no listener on port 5000"/);
+        assert.match(r.stderr, /cannot reach the guest agent at port 5000 through the hybrid vsock socket .*vsock-err\.socket: CONNECT 5000: unexpected answer: "ERR no listener on port 5000"/);
         assert.ok(r.ms < 2000, `failed fast (${r.ms} ms)`);
         assert.equal(mux.connections, 1);
         assert.match(accept.stderr, /vmsilo-vsock-proxy: cannot reach the guest agent/);
@@ -232,6 +238,65 @@ describe("vmsilo-vsock-proxy", { skip: skip ?? false }, () => {
       assert.equal(r.status, 255);
       assert.match(r.stderr, /cannot reach the guest agent at unix socket \/etc\/passwd\/agent\.sock: connect: Not a directory/);
       assert.ok(r.ms < 2000, `failed fast (${r.ms} ms)`);
+    });
+  });
+
+  describe("a client that hangs up ends the proxy, whatever the guest does", () => {
+    /** Connect to the command socket, send a request's first bytes, then close completely. */
+    async function hangUp(sock: string): Promise<void> {
+      const c = createConnection(sock);
+      await once(c, "connect");
+      c.write(Buffer.concat([PREAMBLE, Buffer.from([T.EXEC, 0, 0, 0, 5]), Buffer.from("true\0")]));
+      await sleep(200);
+      c.destroy();
+    }
+    const within = async (what: string, ms: number, cond: () => boolean) => {
+      const deadline = Date.now() + ms;
+      while (!cond()) {
+        assert.ok(Date.now() < deadline, `${what} within ${ms} ms`);
+        await sleep(20);
+      }
+    };
+
+    test("a guest that accepts and never answers (unix transport)", async () => {
+      const path = join(dir, "silent.sock");
+      let open = 0;
+      let closed = 0;
+      const srv = createServer((c) => {
+        open++;
+        c.resume(); // reads (and drops) the request, never answers
+        c.on("error", () => {});
+        c.on("close", () => closed++);
+      });
+      srv.listen(path);
+      await once(srv, "listening");
+      try {
+        const { sock } = await commandSocket(["--timeout", "5", "--unix", path]);
+        await hangUp(sock);
+        await within("the proxy closed its guest connection", 2000, () => closed === 1);
+        assert.equal(open, 1);
+      } finally {
+        srv.close();
+      }
+    });
+
+    test("a hybrid vsock muxer that answers OK and goes silent", async () => {
+      const mux = await new FakeMuxer(join(dir, "vsock-silent.socket"), agentSock, "silent-after-ok").listen();
+      try {
+        const { sock } = await commandSocket(["--timeout", "5", "--hybrid", `${mux.path}:5000`]);
+        await hangUp(sock);
+        await within("the proxy closed its muxer connection", 2000, () => mux.closed === 1);
+      } finally {
+        mux.close();
+      }
+    });
+
+    test("while the agent is still being reached (the retry pauses watch the client)", async () => {
+      const { sock, accept } = await commandSocket(["--timeout", "30", "--unix", join(dir, "not-yet.sock")]);
+      const start = Date.now();
+      await hangUp(sock);
+      await within("the proxy gave up", 2000, () => accept.stderr.includes("the client hung up before the guest agent was reached"));
+      assert.ok(Date.now() - start < 3000);
     });
   });
 

@@ -144,7 +144,7 @@ describe("vm-run round trips", { skip: skip ?? false }, () => {
   test("the client's own failures: usage 2, no socket 255, too many arguments 255", async () => {
     let r = await run([b.bin("vmsilo-run"), join(dir, "agent.sock")]);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /usage: vmsilo-run SOCKET COMMAND/);
+    assert.match(r.stderr, /usage: vmsilo-run \[--raw\] SOCKET COMMAND/);
     r = await run([b.bin("vmsilo-run"), join(dir, "missing.sock"), "true"]);
     assert.equal(r.status, 255);
     assert.match(r.stderr, /cannot connect to the command socket .*missing\.sock: No such file or directory/);
@@ -235,7 +235,7 @@ describe("vm-run: the generated bin/vm-run is vmsilo-tools' client under the nam
       }
       r = go(["work"]);
       assert.equal(r.status, 2);
-      assert.match(r.stderr, /^usage: vm-run VM COMMAND/);
+      assert.match(r.stderr, /^usage: vm-run \[--raw\] VM COMMAND/);
     } finally {
       agent.stop();
     }

@@ -11,6 +11,14 @@ export const AGENT_VSOCK_PORT = 5000;
 /** The vsock port of the guest sshd (SPEC §2). */
 export const SSH_VSOCK_PORT = 22;
 
+/**
+ * The command socket's limits (docs/protocol.md, "Load"): each connection is one proxy process as
+ * long as its command runs, so MaxConnections bounds what one user's loop can start; the trigger
+ * limit (systemd stops a socket that triggers more often) sits above the rate systemd can start
+ * instances at all, so a burst of vm-run calls never turns the command channel off.
+ */
+export const COMMAND_SOCKET_LIMITS = { maxConnections: 256, triggerLimitIntervalSec: "1s", triggerLimitBurst: 5000 } as const;
+
 export function socketUnit(model: Model, vm: VmModel): UnitFile {
   const u = unitFile(vm.units.socket, vmSource(vm.name));
   add(u, "Unit", "Description", `vmsilo command socket of VM ${vm.name}`);
@@ -20,6 +28,9 @@ export function socketUnit(model: Model, vm: VmModel): UnitFile {
   add(u, "Socket", "SocketGroup", "root");
   add(u, "Socket", "SocketMode", "0600");
   add(u, "Socket", "DirectoryMode", "0755");
+  add(u, "Socket", "MaxConnections", COMMAND_SOCKET_LIMITS.maxConnections);
+  add(u, "Socket", "TriggerLimitIntervalSec", COMMAND_SOCKET_LIMITS.triggerLimitIntervalSec);
+  add(u, "Socket", "TriggerLimitBurst", COMMAND_SOCKET_LIMITS.triggerLimitBurst);
   return u;
 }
 
@@ -36,9 +47,17 @@ export function proxyUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   add(u, s, "StandardError", "journal");
   const transport = agentTransportOf(driverFor(vm.config.hypervisor), vm);
   add(u, s, "ExecStart", exec(vsockConnectArgv(transport, AGENT_VSOCK_PORT, model, t)));
-  // AF_VSOCK needs the host's network namespace; a hybrid vsock is a unix socket on the filesystem.
-  harden(u, transport.kind === "vsock" ? { network: true, families: "AF_VSOCK AF_UNIX" } : {});
-  add(u, s, "PrivateUsers", true);
+  if (transport.kind === "vsock") {
+    // AF_VSOCK needs the host's network namespace. The guest agent accepts only peers on a
+    // privileged port, which no other local user can bind: the proxy gets the one capability that
+    // binds it, ambient (it runs as the user) and alone (PrivateUsers= would void it).
+    harden(u, { network: true, families: "AF_VSOCK AF_UNIX", caps: ["CAP_NET_BIND_SERVICE"] });
+    add(u, s, "AmbientCapabilities", "CAP_NET_BIND_SERVICE");
+  } else {
+    // A hybrid vsock is a unix socket on the filesystem, guarded by its owner and mode.
+    harden(u, {});
+    add(u, s, "PrivateUsers", true);
+  }
   return u;
 }
 
