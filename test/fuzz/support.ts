@@ -58,7 +58,9 @@ export interface FuzzRun {
 
 /** One libFuzzer run of harness `bin` on `corpus` with `args` (-runs=…, -max_total_time=…). */
 export function runFuzzer(bin: string, corpus: string, args: string[], timeoutMs: number): FuzzRun {
-  const r = spawnSync(bin, ["-seed=1", "-print_final_stats=1", ...args, corpus], { encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 << 20 });
+  // A crashing input goes outside the checkout (libFuzzer also prints it, base64, in the output).
+  const artifacts = tempDirRemovedAtExit("fuzz-artifacts");
+  const r = spawnSync(bin, ["-seed=1", "-print_final_stats=1", `-artifact_prefix=${artifacts}/`, ...args, corpus], { encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 << 20 });
   const output = r.stdout + r.stderr;
   const covs = [...output.matchAll(/ cov: (\d+) /g)];
   return { status: r.status, output, cov: Number(covs.at(-1)?.[1]) };
