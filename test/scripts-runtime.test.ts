@@ -129,7 +129,7 @@ test("vm-shell: options, console and ssh over vsock", () => {
   assert.match(ssh.find((a) => a.startsWith("ProxyCommand="))!, /^ProxyCommand=\S+\/bin\/vmsilo-vsock-proxy --timeout 30 --vsock \d+:22$/);
 });
 
-test("wait-for-socket: succeeds when the socket appears, fails with the time waited, refuses bad arguments", async () => {
+test("wait-for-socket: succeeds when the socket appears, fails with the time waited or once the main process is gone, refuses bad arguments", async () => {
   const { dir, out, run } = setup();
   const script = "libexec/vmsilo/wait-for-socket";
   assert.equal(run(script, []).status, 2);
@@ -140,6 +140,14 @@ test("wait-for-socket: succeeds when the socket appears, fails with the time wai
   assert.match(missing.stderr, /did not appear within \d+ ms \(limit 1 s\)/);
   const ms = Number(/within (\d+) ms/.exec(missing.stderr)![1]);
   assert.ok(ms >= 1000 && ms < 3000, `waited ${ms} ms`);
+
+  // The service's main process already exited (a backend that failed): no 30 s wait for nothing.
+  const gone = spawnSync("sh", ["-c", "sh -c 'echo $$' & wait"], { encoding: "utf8" }).stdout.trim();
+  const started = Date.now();
+  const failed = run(script, [join(dir, "never.socket"), "30"], { MAINPID: gone });
+  assert.equal(failed.status, 1);
+  assert.match(failed.stderr, new RegExp(`main process \\(PID ${gone}\\) exited before`));
+  assert.ok(Date.now() - started < 5000, `gave up after ${Date.now() - started} ms`);
 
   const path = join(dir, "later.socket");
   const server = createServer();
