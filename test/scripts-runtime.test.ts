@@ -148,6 +148,14 @@ test("wait-for-socket: succeeds when the socket appears, fails with the time wai
   assert.equal(failed.status, 1);
   assert.match(failed.stderr, new RegExp(`main process \\(PID ${gone}\\) exited before`));
   assert.ok(Date.now() - started < 5000, `gave up after ${Date.now() - started} ms`);
+  // A main process that is alive but not ours to signal (still root, before it drops to the unit's
+  // user) is waited for.
+  if (process.getuid?.() === 0) {
+    chmodSync(dir, 0o755); // the tree and its coreutils, for nobody
+    const r = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", join(out, script), join(dir, "never.socket"), "1"], { encoding: "utf8", env: { ...process.env, MAINPID: "1" } });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /did not appear within \d+ ms \(limit 1 s\)/);
+  }
 
   const path = join(dir, "later.socket");
   const server = createServer();
