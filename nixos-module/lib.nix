@@ -138,7 +138,8 @@ let
 
   matches = g: s: builtins.isString s && builtins.match grammars.${g}.re s != null;
 
-  # Names that would collide with fixed unit names (grammar.ts RESERVED_VM_NAMES).
+  # Names that would collide with fixed unit names or with the shared helpers in libexec/vmsilo/
+  # (grammar.ts RESERVED_VM_NAMES).
   reservedVmNames = [
     "session"
     "usb"
@@ -148,6 +149,10 @@ let
     "gen"
     "host"
     "target"
+    "wait-for-socket"
+    "qmp"
+    "check-disks"
+    "create-disk"
   ];
 
   # A string option type for one grammar; its description is the generator's wording.

@@ -155,7 +155,7 @@ test("a relative --prefix is bad input: exit 2, nothing written", () => {
     const out = join(dir, "out");
     const r = runCli(["render", "--config", exampleFile("minimal"), "--out", out, "--prefix", "nix/store/x"]);
     assert.equal(r.status, 2);
-    assert.equal(r.stderr, 'vmsilo-gen: --prefix must be an absolute path, got "nix/store/x"\n');
+    assert.equal(r.stderr, 'vmsilo-gen: --prefix: must be an absolute path (starting with "/"), got "nix/store/x"\n');
     assert.equal(existsSync(out), false);
   });
 });

@@ -38,11 +38,13 @@ const BLOCK_KEYS = "sparse, direct, lock, block-size, multiple-workers, async-ex
 const VM_NAME_TEXT = "a VM name: a lower-case letter, then lower-case letters, digits or '-', not ending in '-', at most 32 characters";
 const SHARE_TAG_TEXT = "a share tag: a letter or digit, then letters, digits, '_' or '-', at most 36 characters";
 const IFNAME_TEXT = "an interface name: a letter, then letters, digits, '_' or '-', at most 15 characters";
-const PATH_TEXT = "an absolute path without control characters";
-const KPARAM_TEXT = "one kernel parameter: no spaces or control characters, not starting with '-'";
+const PATH_TEXT = 'a normalised absolute path (no "." or ".." components, no "//", no trailing "/", no space at a name\'s start or end, no control characters)';
+const ABSOLUTE = 'an absolute path (starting with "/")';
+const NO_CONTROL = "a path without control characters";
+const KPARAM_TEXT = "one kernel parameter: no spaces, '\"' or control characters, not starting with '-'";
 const LOG_TEXT = 'a log level or filter like "info" or "info,devices=debug"';
 const PCI_TEXT = 'a PCI address like "0000:01:00.0" or "01:00.0", or an absolute sysfs path';
-const RESERVED = "session, usb, usb-attach, usb-detach, balloond, gen, host, target";
+const RESERVED = "session, usb, usb-attach, usb-detach, balloond, gen, host, target, wait-for-socket, qmp, check-disks, create-disk";
 const KV_VALUE = "must be a non-empty string, a non-negative integer or a boolean";
 
 const ROOTFS = "/nix/store/5h2q8h3b9b3f0w7ryf2l0fqb6c4q5zpx-vmsilo-rootfs-work";
@@ -64,8 +66,8 @@ const work = (c: Json): Json => c.nixosVms.work;
 
 const rows: Row[] = [
   // ── wrong types and out-of-range values ──────────────────────────────────────────────────────
-  { what: "memory as a string", mutate: (c) => void (work(c).memory = "4G"), expected: ['nixosVms.work.memory: must be an integer from 64 to 16777216, got "4G"'] },
-  { what: "memory below the minimum", mutate: (c) => void (work(c).memory = 32), expected: ["nixosVms.work.memory: must be an integer from 64 to 16777216, got 32"] },
+  { what: "memory as a string", mutate: (c) => void (work(c).memory = "4G"), expected: ['nixosVms.work.memory: must be an integer from 64 to 16777216 (MiB), got "4G"'] },
+  { what: "memory below the minimum", mutate: (c) => void (work(c).memory = 32), expected: ["nixosVms.work.memory: must be an integer from 64 to 16777216 (MiB), got 32"] },
   { what: "cpus above the maximum", mutate: (c) => void (work(c).cpus = 513), expected: ["nixosVms.work.cpus: must be an integer from 1 to 512, got 513"] },
   { what: "cpus not an integer", mutate: (c) => void (work(c).cpus = 1.5), expected: ["nixosVms.work.cpus: must be an integer from 1 to 512, got 1.5"] },
   { what: "boolean as a string", mutate: (c) => void (work(c).autoStart = "yes"), expected: ['nixosVms.work.autoStart: must be true or false, got "yes"'] },
@@ -122,14 +124,14 @@ const rows: Row[] = [
   { what: "bridge name with a dot", mutate: (c) => void (eth0(c).tap = { bridge: "br.lan" }), expected: [`nixosVms.work.network.interfaces.eth0.tap.bridge: must be ${IFNAME_TEXT}, got "br.lan"`] },
 
   // ── paths ─────────────────────────────────────────────────────────────────────────────────────
-  { what: "kernel path not absolute", mutate: (c) => void (work(c).kernel = "bzImage"), expected: [`nixosVms.work.kernel: must be ${PATH_TEXT}, got "bzImage"`] },
+  { what: "kernel path not absolute", mutate: (c) => void (work(c).kernel = "bzImage"), expected: [`nixosVms.work.kernel: must be ${ABSOLUTE}, got "bzImage"`] },
   { what: "program path not absolute", mutate: (c) => void (c.programs.bash = "bash"), expected: [`programs.bash: must be a store path (letters, digits and + . _ ? = - /), got "bash"`] },
   {
     what: "share path with a newline",
     mutate: (c) => void ((c.programs.virtiofsd = VIRTIOFSD), (work(c).sharedDirectories = { data: { path: "/srv/a\nb" } })),
-    expected: [`nixosVms.work.sharedDirectories.data.path: must be ${PATH_TEXT}, got "/srv/a\\nb"`],
+    expected: [`nixosVms.work.sharedDirectories.data.path: must be ${NO_CONTROL}, got "/srv/a\\nb"`],
   },
-  { what: "home with a carriage return", mutate: (c) => void (c.user.home = "/home/alice\r"), expected: [`user.home: must be ${PATH_TEXT}, got "/home/alice\\r"`] },
+  { what: "home with a carriage return", mutate: (c) => void (c.user.home = "/home/alice\r"), expected: [`user.home: must be ${NO_CONTROL}, got "/home/alice\\r"`] },
 
   // ── sizes, MACs, addresses, routes ───────────────────────────────────────────────────────────
   { what: "size with a unit suffix B", mutate: (c) => void (work(c).rootOverlay = { type: "raw", size: "10GB" }), expected: ['nixosVms.work.rootOverlay.size: must be a size like "10G" (digits, then an optional K, M, G or T), got "10GB"'] },
@@ -156,7 +158,7 @@ const rows: Row[] = [
   { what: "kernel parameter starting with '-'", mutate: (c) => void (work(c).kernelParams = ["quiet", "-s"]), expected: [`nixosVms.work.kernelParams[1]: must be ${KPARAM_TEXT}, got "-s"`] },
   { what: "a program path with a quote", mutate: (c) => void (c.programs.socat = "/nix/store/x'y-socat"), expected: [`programs.socat: must be a store path (letters, digits and + . _ ? = - /), got "/nix/store/x'y-socat"`] },
   { what: "a program path with a space", mutate: (c) => void (c.programs.bash = "/nix/store/x y-bash"), expected: ['programs.bash: must be a store path (letters, digits and + . _ ? = - /), got "/nix/store/x y-bash"'] },
-  { what: "init path with a space (one kernel word)", mutate: (c) => void (work(c).init = "/nix/store/x y/init"), expected: ['nixosVms.work.init: must be an absolute path without spaces or control characters, got "/nix/store/x y/init"'] },
+  { what: "init path with a space (one kernel word)", mutate: (c) => void (work(c).init = "/nix/store/x y/init"), expected: [`nixosVms.work.init: must be an absolute path without spaces, '"' or control characters, got "/nix/store/x y/init"`] },
   { what: "empty kernel parameter", mutate: (c) => void (work(c).kernelParams = [""]), expected: [`nixosVms.work.kernelParams[0]: must be ${KPARAM_TEXT}, got ""`] },
   { what: "global log level with a space", mutate: (c) => void (c.crosvm = { logLevel: "info debug" }), expected: [`crosvm.logLevel: must be ${LOG_TEXT}, got "info debug"`] },
   { what: "per-VM log level empty", mutate: (c) => void (work(c).crosvm = { logLevel: "" }), expected: [`nixosVms.work.crosvm.logLevel: must be ${LOG_TEXT}, got ""`] },
@@ -176,7 +178,7 @@ const rows: Row[] = [
   {
     what: "vhost-user device with a bad type and a relative socket",
     mutate: (c) => void (work(c).vhostUser = [{ type: "Net", socket: "net.sock" }]),
-    expected: ['nixosVms.work.vhostUser[0].type: must be a crosvm vhost-user device type like "net", got "Net"', `nixosVms.work.vhostUser[0].socket: must be ${PATH_TEXT}, got "net.sock"`],
+    expected: ['nixosVms.work.vhostUser[0].type: must be a crosvm vhost-user device type like "net", got "Net"', `nixosVms.work.vhostUser[0].socket: must be ${ABSOLUTE}, got "net.sock"`],
   },
   { what: "disk id with a space", mutate: (c) => void (work(c).additionalDisks = [{ path: "/var/lib/d.img", id: "my disk" }]), expected: ["nixosVms.work.additionalDisks[0].id: must be a disk id: 1–20 letters, digits, '_' or '-', got \"my disk\""] },
 
@@ -184,9 +186,9 @@ const rows: Row[] = [
   { what: "unknown top-level key", mutate: (c) => void (c.version = 1), expected: [`version: unknown option (known: ${TOP_KEYS})`] },
   { what: "unknown user key", mutate: (c) => void (c.user.shell = "/bin/sh"), expected: [`user.shell: unknown option (known: ${USER_KEYS})`] },
   { what: "unknown program", mutate: (c) => void (c.programs.kvmtool = "/nix/store/x-kvmtool"), expected: [`programs.kvmtool: unknown option (known: ${PROGRAM_KEYS})`] },
-  { what: "unknown VM key (typo)", mutate: (c) => void (work(c).memroy = 1), expected: [`nixosVms.work.memroy: unknown option (known: ${VM_KEYS})`] },
+  { what: "unknown VM key (typo)", mutate: (c) => void (work(c).memroy = 1), expected: [`nixosVms.work.memroy: unknown option; did you mean \`memory\`? (known: ${VM_KEYS})`] },
   { what: "unknown VM key with a space (path quoted)", mutate: (c) => void (work(c)["max memory"] = 1), expected: [`nixosVms.work."max memory": unknown option (known: ${VM_KEYS})`] },
-  { what: "unknown share key", base: "desktop", mutate: (c) => void (c.nixosVms.work.sharedDirectories.projects.readOnly = true), expected: [`nixosVms.work.sharedDirectories.projects.readOnly: unknown option (known: ${SHARE_KEYS})`] },
+  { what: "unknown share key", base: "desktop", mutate: (c) => void (c.nixosVms.work.sharedDirectories.projects.readOnly = true), expected: [`nixosVms.work.sharedDirectories.projects.readOnly: unknown option; did you mean \`readonly\`? (known: ${SHARE_KEYS})`] },
   { what: "unknown interface key", mutate: (c) => void (eth0(c).mtu = 9000), expected: [`nixosVms.work.network.interfaces.eth0.mtu: unknown option (known: ${IFACE_KEYS})`] },
   { what: "unknown tap key", mutate: (c) => void (eth0(c).tap = { mac: "02:00:00:00:00:01" }), expected: ["nixosVms.work.network.interfaces.eth0.tap.mac: unknown option (known: name, bridge)"] },
   { what: "unknown route key", mutate: (c) => void (eth0(c).routes = { "0.0.0.0/0": { via: "10.0.0.1", metric: 10 } }), expected: ['nixosVms.work.network.interfaces.eth0.routes."0.0.0.0/0".metric: unknown option (known: via)'] },
@@ -271,7 +273,7 @@ const rows: Row[] = [
     mutate: (c) => void (c.nixosVms.work.sharedDirectories.home = { path: "/home/alice" }),
     expected: ['nixosVms.work.sharedDirectories.home: conflicts with sharedHome, which defines the share "home"; remove one of them'],
   },
-  { what: "sharedHome as a relative path", mutate: (c) => void (work(c).sharedHome = "shared/work"), expected: [`nixosVms.work.sharedHome: must be true, false or ${PATH_TEXT}, got "shared/work"`] },
+  { what: "sharedHome as a relative path", mutate: (c) => void (work(c).sharedHome = "shared/work"), expected: [`nixosVms.work.sharedHome: must be ${ABSOLUTE}, got "shared/work"`] },
   { what: "sharedHome as a number", mutate: (c) => void (work(c).sharedHome = 1), expected: [`nixosVms.work.sharedHome: must be true, false or ${PATH_TEXT}, got 1`] },
   { what: "gpu as a string", mutate: (c) => void (work(c).gpu = "yes"), expected: ['nixosVms.work.gpu: must be true, false or an object of GPU settings, got "yes"'] },
   { what: "gpu seccompPolicy not an enum value", base: "desktop", mutate: (c) => void (c.nixosVms.work.gpu = { seccompPolicy: "off" }), expected: ['nixosVms.work.gpu.seccompPolicy: must be one of "enforcing", "log", got "off"'] },
@@ -396,7 +398,7 @@ const rows: Row[] = [
       'nixosVms.banking.network.interfaces.eth0.macAddress: must be a lower-case MAC address like "02:00:00:00:00:01", got "nope"',
       `nixosVms.net.pciDevices[0].path: must be ${PCI_TEXT}, got "bogus"`,
       `nixosVms.work.extra: unknown option (known: ${VM_KEYS})`,
-      'nixosVms.work.memory: must be an integer from 64 to 16777216, got "lots"',
+      'nixosVms.work.memory: must be an integer from 64 to 16777216 (MiB), got "lots"',
     ],
   },
   {
@@ -413,7 +415,7 @@ const rows: Row[] = [
       c.programs.vhostDeviceSound = null;
     },
     expected: [
-      'nixosVms.host: VM name "host" is reserved (reserved: session, usb, usb-attach, usb-detach, balloond, gen, host, target)',
+      `nixosVms.host: VM name "host" is reserved (reserved: ${RESERVED})`,
       `nixosVms.work.rootDisk.options.turbo: unknown crosvm --block key (known: ${BLOCK_KEYS})`,
       "nixosVms.work.gpu: must enable at least one context type (wayland, opengl or vulkan), got none; or set gpu to false",
       'nixosVms.banking.dependsOn[1]: must name a configured VM (banking, dev, host, net, work), got "ghost"',
@@ -509,12 +511,12 @@ test("invalid: the header counts issues and says 'issue' for one", () => {
     const c: Json = example("minimal");
     c.nixosVms.work.memory = 1;
     writeFileSync(file, JSON.stringify(c));
-    assert.equal(renderFails(dir, file), "vmsilo-gen: invalid configuration (1 issue):\n  nixosVms.work.memory: must be an integer from 64 to 16777216, got 1\n");
+    assert.equal(renderFails(dir, file), "vmsilo-gen: invalid configuration (1 issue):\n  nixosVms.work.memory: must be an integer from 64 to 16777216 (MiB), got 1\n");
     c.nixosVms.work.cpus = 0;
     writeFileSync(file, JSON.stringify(c));
     assert.equal(
       renderFails(dir, file),
-      "vmsilo-gen: invalid configuration (2 issues):\n  nixosVms.work.memory: must be an integer from 64 to 16777216, got 1\n  nixosVms.work.cpus: must be an integer from 1 to 512, got 0\n",
+      "vmsilo-gen: invalid configuration (2 issues):\n  nixosVms.work.memory: must be an integer from 64 to 16777216 (MiB), got 1\n  nixosVms.work.cpus: must be an integer from 1 to 512, got 0\n",
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -166,7 +166,7 @@ test("every issue is returned, not only the first, in document order", () => {
     'user.uid: must be an integer from 1 to 4294967294, got "1000"',
     "user.gid: must be an integer from 0 to 4294967294, got -1",
     "nixosVms.work.cpus: must be an integer from 1 to 512, got 0",
-    'nixosVms.work.rootDisk.path: must be an absolute path without control characters, got "relative"',
+    'nixosVms.work.rootDisk.path: must be an absolute path (starting with "/"), got "relative"',
   ]);
 });
 
@@ -182,10 +182,13 @@ test("sharedHome (either boolean or path) accepts true, false and an absolute pa
   assert.equal(ok(withVm({ sharedHome: "/srv/homes/work" })).nixosVms.work!.sharedHome, "/srv/homes/work");
 });
 
-test("sharedHome rejects everything else with one message naming both shapes", () => {
-  const msg = "must be true, false or an absolute path without control characters";
-  for (const [v, got] of [["relative/path", '"relative/path"'], [1, "1"], [null, "null"], [{}, "{}"], ["/a\nb", '"/a\\nb"'], ["true", '"true"']] as const) {
+test("sharedHome rejects other values with one message naming both shapes, and bad paths with the path rule they break", () => {
+  const msg = `must be true, false or ${g.ABS_PATH_TEXT}`;
+  for (const [v, got] of [[1, "1"], [null, "null"], [{}, "{}"]] as const) {
     assert.deepEqual(issues(withVm({ sharedHome: v })), [`nixosVms.work.sharedHome: ${msg}, got ${got}`], String(v));
+  }
+  for (const [v, rule] of [["relative/path", 'an absolute path (starting with "/")'], ["true", 'an absolute path (starting with "/")'], ["/a\nb", "a path without control characters"], ["/shared/a ", "a path whose names neither start nor end with a space"]] as const) {
+    assert.deepEqual(issues(withVm({ sharedHome: v })), [`nixosVms.work.sharedHome: must be ${rule}, got ${JSON.stringify(v)}`], v);
   }
 });
 
