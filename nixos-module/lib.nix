@@ -32,7 +32,13 @@ let
       "::([fF]{4}(:0{1,4})?:)?${ipv4}"
     ]
   })";
-  absPath = "/[^${ctl}]*";
+  # A normalised absolute path (grammar.ts ABS_PATH): components that are not "." or "..", with
+  # no space at either edge; no "//", no trailing "/" but "/" itself.
+  pathAny = "[^/${ctl}]";
+  pathEdge = "[^/ ${ctl}]";
+  pathEdgeNoDot = "[^/. ${ctl}]";
+  component = "(${pathEdgeNoDot}|\\.${pathEdgeNoDot}|${pathEdgeNoDot}${pathEdge}|${pathEdge}${pathAny}+${pathEdge})";
+  absPath = "/|(/${component})+";
   pciBdf = "([0-9a-f]{4}:)?[0-9a-f]{2}:[0-1][0-9a-f]\\.[0-7]";
 
   # Every grammar: the regular expression and the words the generator uses for it (the *_TEXT
@@ -52,7 +58,7 @@ let
     };
     absPath = {
       re = absPath;
-      text = "an absolute path without control characters";
+      text = ''a normalised absolute path (no "." or ".." components, no "//", no trailing "/", no space at a name's start or end, no control characters)'';
     };
     size = {
       re = "[1-9][0-9]{0,12}[KMGT]?";
@@ -99,8 +105,8 @@ let
       text = ''an IPv6 destination like "::/0"'';
     };
     kernelParam = {
-      re = "[^${ctlSpace}-][^${ctlSpace}]*";
-      text = "one kernel parameter: no spaces or control characters, not starting with '-'";
+      re = ''[^${ctlSpace}"-][^${ctlSpace}"]*'';
+      text = "one kernel parameter: no spaces, '\"' or control characters, not starting with '-'";
     };
     logLevel = {
       re = "[A-Za-z0-9_:=,.-]+";
