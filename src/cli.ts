@@ -7,7 +7,7 @@ import { ConfigError, generate, resolve } from "./generate.js";
 import { isLink } from "./render/files.js";
 import { outRefusal, writeTreeAtomically } from "./write-tree.js";
 import { schemaReference } from "./config/reference.js";
-import { absPathProblem, STORE_PATH, STORE_PATH_TEXT } from "./config/grammar.js";
+import { storePathProblem } from "./config/grammar.js";
 import { describe } from "./config/types.js";
 
 /** Exit statuses (D16): 0 success, 1 internal error, 2 bad input (nothing written). */
@@ -66,7 +66,7 @@ await yargs(hideBin(process.argv))
         const prefix = argv.prefix ?? out;
         // Scripts and units name their programs under the prefix: a `#!` line and systemd's executable
         // names cannot quote, so it is a store path's characters too.
-        const prefixProblem = absPathProblem(prefix) ?? (prefix === "/" || STORE_PATH.test(prefix) ? null : STORE_PATH_TEXT);
+        const prefixProblem = prefix === "/" ? null : storePathProblem(prefix);
         if (prefixProblem !== null) throw new BadInput(`--prefix${argv.prefix === undefined ? " (the absolute --out)" : ""}: must be ${prefixProblem}, got ${describe(prefix)}`);
         const tree = generate(readConfig(argv.config), { prefix });
         if (argv["dry-run"]) {

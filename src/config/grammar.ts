@@ -75,6 +75,8 @@ export function absPathProblem(s: string): string | null {
  * backslashes in an executable name and bash's `#!` line cannot quote at all. */
 export const STORE_PATH = /^\/[A-Za-z0-9+._?=\/-]+$/;
 export const STORE_PATH_TEXT = "a store path (letters, digits and + . _ ? = - /)";
+/** What a package's path (or the install prefix) must be: a path like every other, of these characters. */
+export const storePathProblem = (s: string): string | null => absPathProblem(s) ?? (STORE_PATH.test(s) ? null : STORE_PATH_TEXT);
 /** A path that becomes one kernel command-line word (`init=`): an absolute path without
  * spaces, and without `"`, which the kernel reads as quoting the rest of the line. */
 export const KERNEL_PATH_TEXT = "an absolute path without spaces, '\"' or control characters";

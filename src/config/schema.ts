@@ -10,8 +10,10 @@ const optPath = (doc: string, produces: string) => nullable(path(""), { doc, def
 /** A size below SIZE_MAX_BYTES. */
 const size = (meta: { doc: string; default?: string; produces?: string }) =>
   checkedStr(g.SIZE_TEXT, g.SIZE_TEXT, (s) => (!g.SIZE.test(s) ? g.SIZE_TEXT : g.sizeBytes(s) >= g.SIZE_MAX_BYTES ? "a size below 1 EiB (1048576T), which no file system here holds" : null), meta);
-const program = (doc: string, produces?: string) => str(g.STORE_PATH, g.STORE_PATH_TEXT, { doc, produces });
-const optProgram = (doc: string, produces?: string) => nullable(str(g.STORE_PATH, g.STORE_PATH_TEXT, { doc }), { doc, default: null, produces });
+/** A package's store path: a store path's characters, and a path like every other. */
+const storePath = (meta: { doc: string; produces?: string }) => checkedStr(g.STORE_PATH_TEXT, g.STORE_PATH_TEXT, g.storePathProblem, meta);
+const program = (doc: string, produces?: string) => storePath({ doc, produces });
+const optProgram = (doc: string, produces?: string) => nullable(storePath({ doc }), { doc, default: null, produces });
 const args = (doc: string, produces: string) => list(str(g.ANY_ARG, g.ANY_ARG_TEXT, { doc: "" }), { doc, default: [], produces });
 const logLevel = (doc: string, def: string | null, produces: string) =>
   def === null ? nullable(str(g.LOG_LEVEL, g.LOG_LEVEL_TEXT, { doc }), { doc, default: null, produces }) : str(g.LOG_LEVEL, g.LOG_LEVEL_TEXT, { doc, default: def, produces });

@@ -133,7 +133,9 @@ const rows: Row[] = [
 
   // ── paths ─────────────────────────────────────────────────────────────────────────────────────
   { what: "kernel path not absolute", mutate: (c) => void (work(c).kernel = "bzImage"), expected: [`nixosVms.work.kernel: must be ${ABSOLUTE}, got "bzImage"`] },
-  { what: "program path not absolute", mutate: (c) => void (c.programs.bash = "bash"), expected: [`programs.bash: must be a store path (letters, digits and + . _ ? = - /), got "bash"`] },
+  { what: "program path not absolute", mutate: (c) => void (c.programs.bash = "bash"), expected: [`programs.bash: must be ${ABSOLUTE}, got "bash"`] },
+  { what: "program path with a '..' component", mutate: (c) => void (c.programs.socat = "/nix/store/../socat"), expected: [`programs.socat: must be ${NOT_DOTS}, got "/nix/store/../socat"`] },
+  { what: "program path with a trailing '/'", mutate: (c) => void (c.programs.coreutils = "/nix/store/x-coreutils/"), expected: ['programs.coreutils: must be a path without a trailing "/", got "/nix/store/x-coreutils/"'] },
   {
     what: "share path with a newline",
     mutate: (c) => void ((c.programs.virtiofsd = VIRTIOFSD), (work(c).sharedDirectories = { data: { path: "/srv/a\nb" } })),
