@@ -1,5 +1,5 @@
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { basename, dirname, join, relative, isAbsolute } from "node:path";
+import { basename, dirname, isAbsolute, join, relative } from "node:path";
 import { type FileTree, isLink } from "./render/files.js";
 import { OUT } from "./model/paths.js";
 import { TREE_MARKER } from "./render/manifest.js";
@@ -21,7 +21,7 @@ export function writeEntries(tree: FileTree, dir: string): void {
 /** True when `inner` is `outer` or lies below it. */
 const within = (outer: string, inner: string) => {
   const r = relative(outer, inner);
-  return r === "" || (!r.startsWith("..") && !isAbsolute(r));
+  return r === "" || (r !== ".." && !r.startsWith("../") && !isAbsolute(r));
 };
 
 /** The real path of `p`, resolving as much of it as exists (its missing tail kept as given). */

@@ -22,16 +22,6 @@ export const SHARE_TAG_TEXT = "a share tag: a letter or digit, then letters, dig
 export const IFNAME = /^[A-Za-z][A-Za-z0-9_-]{0,14}$/;
 export const IFNAME_TEXT = "an interface name: a letter, then letters, digits, '_' or '-', at most 15 characters";
 
-/** One path component: not `.` or `..`, no `/` or control characters, no space at either edge
- * (systemd strips it, so a unit would name another path than the script). */
-const COMPONENT = (() => {
-  const any = "[^/\\x00-\\x1f\\x7f]";
-  const edge = "[^/ \\x00-\\x1f\\x7f]";
-  const edgeNoDot = "[^/. \\x00-\\x1f\\x7f]";
-  return `(?:${edgeNoDot}|\\.${edgeNoDot}|${edgeNoDot}${edge}|${edge}${any}+${edge})`;
-})();
-/** A normalised absolute path, as systemd accepts it in `ReadWritePaths=` and conditions: no
- * `.`/`..` or empty components, no trailing `/` (but `/` itself), no edge spaces in a component. */
 /** Interface names a host has or gets from its kernel, udev's predictable names, VPNs, containers and
  * libvirt: a tap must not take one, since vmsilo deletes and re-creates its taps as root at start. */
 export const HOST_IFNAME = new RegExp(
@@ -44,13 +34,26 @@ export const HOST_IFNAME = new RegExp(
   ].join("|")})$`,
 );
 
+/** One path component: not `.` or `..`, no `/` or control characters, no space at either edge
+ * (systemd strips it, so a unit would name another path than the script). */
+const COMPONENT = (() => {
+  const any = "[^/\\x00-\\x1f\\x7f]";
+  const edge = "[^/ \\x00-\\x1f\\x7f]";
+  const edgeNoDot = "[^/. \\x00-\\x1f\\x7f]";
+  return `(?:${edgeNoDot}|\\.${edgeNoDot}|${edgeNoDot}${edge}|${edge}${any}+${edge})`;
+})();
+
+/** A normalised absolute path, as systemd accepts it in `ReadWritePaths=` and conditions: no
+ * `.`/`..` or empty components, no trailing `/` (but `/` itself), no edge spaces in a component. */
 export const ABS_PATH = new RegExp(`^(?:/|(?:/${COMPONENT})+)$`);
 export const ABS_PATH_TEXT = "a normalised absolute path (no \".\" or \"..\" components, no \"//\", no trailing \"/\", no space at a name's start or end, no control characters)";
 /** PATH_MAX and NAME_MAX of Linux, in bytes (one byte is kept for PATH_MAX's NUL). */
 export const PATH_MAX_BYTES = 4095;
 export const NAME_MAX_BYTES = 255;
-/** A UTF-16 surrogate without its pair: JSON can carry it, UTF-8 cannot (it would be written as U+FFFD). */
+/** A UTF-16 surrogate without its pair: JSON can carry it, UTF-8 cannot (it would be written as U+FFFD).
+ * Refused in every string of the configuration. */
 export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+export const LONE_SURROGATE_TEXT = "valid Unicode text (a lone UTF-16 surrogate would be written as U+FFFD)";
 
 const bytes = (s: string) => Buffer.byteLength(s, "utf8");
 
@@ -59,7 +62,7 @@ const bytes = (s: string) => Buffer.byteLength(s, "utf8");
 export function absPathProblem(s: string): string | null {
   if (!s.startsWith("/")) return "an absolute path (starting with \"/\")";
   if (/[\x00-\x1f\x7f]/.test(s)) return "a path without control characters";
-  if (LONE_SURROGATE.test(s)) return "valid Unicode (a lone UTF-16 surrogate would be written as U+FFFD)";
+  if (LONE_SURROGATE.test(s)) return LONE_SURROGATE_TEXT;
   if (s.includes("//")) return "a path without empty components (\"//\")";
   if (s !== "/" && s.endsWith("/")) return "a path without a trailing \"/\"";
   const names = s.split("/").slice(1);

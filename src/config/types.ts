@@ -2,7 +2,7 @@
  * A tiny closed-schema language: each node validates a JSON value, fills defaults, and describes
  * itself for the reference page (docs/schema.md). One definition drives validation and docs.
  */
-import { LONE_SURROGATE } from "./grammar.js";
+import { LONE_SURROGATE, LONE_SURROGATE_TEXT } from "./grammar.js";
 
 export interface Issue {
   readonly path: string;
@@ -79,13 +79,11 @@ export function checkedStr(type: string, expected: string, problem: (s: string) 
     ...meta,
     check(value, path, ctx) {
       if (typeof value !== "string") return fail(ctx, path, expected, value);
-      const p = LONE_SURROGATE.test(value) ? SURROGATE_TEXT : problem(value);
+      const p = LONE_SURROGATE.test(value) ? LONE_SURROGATE_TEXT : problem(value);
       return p === null ? value : fail(ctx, path, p, value);
     },
   };
 }
-
-const SURROGATE_TEXT = "valid Unicode text (a lone UTF-16 surrogate would be written as U+FFFD)";
 
 /** A string matching `pattern`; `expected` says in words what that is. */
 export function str(pattern: RegExp, expected: string, meta: Meta<string>): Node<string> {
