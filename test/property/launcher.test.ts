@@ -17,7 +17,7 @@ import { resolve } from "../../src/generate.js";
 import { driverFor } from "../../src/hypervisors/index.js";
 import { parseUnit } from "../../src/systemd/unit.js";
 import { absPathProblem, ANY_ARG, KERNEL_PARAM } from "../../src/config/grammar.js";
-import { example, regularFiles, render, scripts, tempDir, writeTree } from "../support/harness.js";
+import { example, normalisedPath, regularFiles, render, scripts, tempDir, writeTree } from "../support/harness.js";
 import { checkCrosvmArgv, loadCrosvmCli, parseSystemdExec } from "../contract/crosvm-contract.js";
 
 const NUM_RUNS = 30;
@@ -52,7 +52,7 @@ function hostileString(chars: fc.Arbitrary<string>, specials: readonly string[],
 
 /** ABS_PATH: normalised and absolute, no control characters (spaces inside names, quotes, `$`, backticks,
  * `\`, `;`, `|`, `*`, `,`, `=` welcome): the string's names, without empty, `.` and `..` ones, edge spaces trimmed. */
-const hostilePath = hostileString(pathChar, [...SPECIAL, " "], 30).map((s) => `/${s.split("/").map((n) => n.trim()).filter((n) => n !== "" && n !== "." && n !== "..").join("/")}`);
+const hostilePath = hostileString(pathChar, [...SPECIAL, " "], 30).map(normalisedPath);
 /** KERNEL_PARAM: no whitespace, `"` or control characters, not starting with '-'. */
 const kernelParam = fc.tuple(paramChar.filter((c) => c !== "-"), hostileString(paramChar, PARAM_SPECIAL, 20)).map(([a, b]) => a + b);
 /** ANY_ARG: anything but NUL, newlines included. */
