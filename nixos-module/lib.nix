@@ -200,6 +200,18 @@ let
       descriptionClass = "noun";
     };
 
+  # Paths within Linux's limits, in bytes (grammar.ts PATH_MAX_BYTES, NAME_MAX_BYTES): 4095 in all,
+  # 255 per name.
+  absPathType =
+    types.addCheck (grammarType "absPath") (
+      s: builtins.stringLength s <= 4095 && lib.all (n: builtins.stringLength n <= 255) (lib.splitString "/" s)
+    )
+    // {
+      name = "vmsilo-absPath";
+      description = "${grammars.absPath.text}, at most 4095 bytes and 255 bytes per name";
+      descriptionClass = "noun";
+    };
+
   # Option path of an attribute name as the generator prints it: bare when it reads as a Nix
   # identifier, else quoted (`routes."0.0.0.0/0"`).
   pathKey = k: if builtins.match "[A-Za-z_][A-Za-z0-9_-]*" k != null then k else builtins.toJSON k;
@@ -217,9 +229,9 @@ in
     ;
   types = {
     inherit vmName kvValue kvOptions;
+    absPath = absPathType;
     shareTag = grammarType "shareTag";
     ifName = grammarType "ifName";
-    absPath = grammarType "absPath";
     size = grammarType "size";
     mac = grammarType "mac";
     cidr4 = grammarType "cidr4";

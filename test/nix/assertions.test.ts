@@ -274,6 +274,7 @@ const TYPES: TypeCase[] = [
   { what: "sharedHome as a relative path", module: vm("work", `{ sharedHome = "shared/work"; }`), expected: ["programs.vmsilo.nixosVms.work.sharedHome", "a normalised absolute path"] },
   { what: "sharedHome with a '..' component", module: vm("work", `{ sharedHome = "/shared/../etc"; }`), expected: ["programs.vmsilo.nixosVms.work.sharedHome", "a normalised absolute path"] },
   { what: "a share path with a trailing space", module: vm("work", `{ sharedDirectories.data.path = "/srv/data "; }`), expected: ["programs.vmsilo.nixosVms.work.sharedDirectories.data.path", "no space at a name's start or end"] },
+  { what: "a share path with a name of 256 bytes", module: vm("work", `{ sharedDirectories.data.path = "/srv/${"n".repeat(256)}"; }`), expected: ["programs.vmsilo.nixosVms.work.sharedDirectories.data.path", "255 bytes per name"] },
   { what: "a kernel parameter with '\"'", module: vm("work", `{ kernelParams = [ ''a="b'' ]; }`), expected: ["programs.vmsilo.nixosVms.work.kernelParams", "one kernel parameter"] },
   { what: "a VM named like a shared helper", module: vm("qmp", `{ }`), expected: ["programs.vmsilo.nixosVms.qmp.name", "create-disk"] },
   { what: "a size without digits", module: vm("work", `{ rootOverlay.size = "G"; }`), expected: ["programs.vmsilo.nixosVms.work.rootOverlay.size", 'a size like "10G"'] },
