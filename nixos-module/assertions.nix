@@ -220,6 +220,20 @@ let
     ]
   ) vmList;
 
+  # --- bridges: the VM units BindsTo= each tap's bridge, which nothing of vmsilo creates -----------
+  # Declared as networking.bridges.<name>, or as a systemd-networkd netdev of Kind bridge.
+  netdevBridges = lib.concatMap (
+    n: lib.optional ((n.netdevConfig.Kind or null) == "bridge") (n.netdevConfig.Name or null)
+  ) (builtins.attrValues (config.systemd.network.netdevs or { }));
+  declaredBridge = b: config.networking.bridges ? ${b} || builtins.elem b netdevBridges;
+  bridgeAssertions = lib.concatMap (
+    { name, vm }:
+    lib.mapAttrsToList (ifName: i: {
+      assertion = i.type != "tap" || i.tap.bridge == null || declaredBridge i.tap.bridge;
+      message = "${at name}.network.interfaces.${vlib.pathKey ifName}.tap.bridge: ${builtins.toJSON i.tap.bridge} is not a bridge of this host; declare it in networking.bridges (networking.bridges.${vlib.pathKey (toString i.tap.bridge)}.interfaces = [ ];) or as a systemd.network netdev of Kind bridge, or set tap.bridge = null.";
+    }) vm.network.interfaces
+  ) vmList;
+
   # --- vm-exec (docs/vm-exec.md): what it boots is not built by the module yet ------------------
   vmExecAssertions = lib.optionals cfg.vmExec.enable [
     {
@@ -242,6 +256,7 @@ in
       ++ packageAssertions
       ++ shapeAssertions
       ++ mountAssertions
+      ++ bridgeAssertions
       ++ vmExecAssertions;
   };
 }

@@ -32,7 +32,13 @@ let
       "::([fF]{4}(:0{1,4})?:)?${ipv4}"
     ]
   })";
-  absPath = "/[^${ctl}]*";
+  # A normalised absolute path (grammar.ts ABS_PATH): components that are not "." or "..", with
+  # no space at either edge; no "//", no trailing "/" but "/" itself.
+  pathAny = "[^/${ctl}]";
+  pathEdge = "[^/ ${ctl}]";
+  pathEdgeNoDot = "[^/. ${ctl}]";
+  component = "(${pathEdgeNoDot}|\\.${pathEdgeNoDot}|${pathEdgeNoDot}${pathEdge}|${pathEdge}${pathAny}+${pathEdge})";
+  absPath = "/|(/${component})+";
   pciBdf = "([0-9a-f]{4}:)?[0-9a-f]{2}:[0-1][0-9a-f]\\.[0-7]";
 
   # Every grammar: the regular expression and the words the generator uses for it (the *_TEXT
@@ -52,7 +58,7 @@ let
     };
     absPath = {
       re = absPath;
-      text = "an absolute path without control characters";
+      text = ''a normalised absolute path (no "." or ".." components, no "//", no trailing "/", no space at a name's start or end, no control characters)'';
     };
     mountPoint = {
       re = "/[A-Za-z0-9._+@/-]*";
@@ -103,8 +109,8 @@ let
       text = ''an IPv6 destination like "::/0"'';
     };
     kernelParam = {
-      re = "[^${ctlSpace}-][^${ctlSpace}]*";
-      text = "one kernel parameter: no spaces or control characters, not starting with '-'";
+      re = ''[^${ctlSpace}"-][^${ctlSpace}"]*'';
+      text = "one kernel parameter: no spaces, '\"' or control characters, not starting with '-'";
     };
     logLevel = {
       re = "[A-Za-z0-9_:=,.-]+";
@@ -142,7 +148,8 @@ let
 
   matches = g: s: builtins.isString s && builtins.match grammars.${g}.re s != null;
 
-  # Names that would collide with fixed unit names (grammar.ts RESERVED_VM_NAMES).
+  # Names that would collide with fixed unit names or with the shared helpers in libexec/vmsilo/
+  # (grammar.ts RESERVED_VM_NAMES).
   reservedVmNames = [
     "session"
     "usb"
@@ -152,6 +159,10 @@ let
     "gen"
     "host"
     "target"
+    "wait-for-socket"
+    "qmp"
+    "check-disks"
+    "create-disk"
   ];
 
   # A string option type for one grammar; its description is the generator's wording.
@@ -193,6 +204,18 @@ let
       descriptionClass = "noun";
     };
 
+  # Paths within Linux's limits, in bytes (grammar.ts PATH_MAX_BYTES, NAME_MAX_BYTES): 4095 in all,
+  # 255 per name.
+  absPathType =
+    types.addCheck (grammarType "absPath") (
+      s: builtins.stringLength s <= 4095 && lib.all (n: builtins.stringLength n <= 255) (lib.splitString "/" s)
+    )
+    // {
+      name = "vmsilo-absPath";
+      description = "${grammars.absPath.text}, at most 4095 bytes and 255 bytes per name";
+      descriptionClass = "noun";
+    };
+
   # Option path of an attribute name as the generator prints it: bare when it reads as a Nix
   # identifier, else quoted (`routes."0.0.0.0/0"`).
   pathKey = k: if builtins.match "[A-Za-z_][A-Za-z0-9_-]*" k != null then k else builtins.toJSON k;
@@ -210,9 +233,9 @@ in
     ;
   types = {
     inherit vmName kvValue kvOptions;
+    absPath = absPathType;
     shareTag = grammarType "shareTag";
     ifName = grammarType "ifName";
-    absPath = grammarType "absPath";
     mountPoint = grammarType "mountPoint";
     size = grammarType "size";
     mac = grammarType "mac";

@@ -5,8 +5,10 @@ import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { ConfigError, generate, resolve } from "./generate.js";
 import { isLink } from "./render/files.js";
-import { writeTreeAtomically } from "./write-tree.js";
+import { outRefusal, writeTreeAtomically } from "./write-tree.js";
 import { schemaReference } from "./config/reference.js";
+import { storePathProblem } from "./config/grammar.js";
+import { describe } from "./config/types.js";
 
 /** Exit statuses (D16): 0 success, 1 internal error, 2 bad input (nothing written). */
 const EXIT_BAD_INPUT = 2;
@@ -61,11 +63,25 @@ await yargs(hideBin(process.argv))
     (argv) =>
       run(async () => {
         const out = resolvePath(argv.out);
-        if (argv.prefix !== undefined && !argv.prefix.startsWith("/")) throw new BadInput(`--prefix must be an absolute path, got ${JSON.stringify(argv.prefix)}`);
-        const tree = generate(readConfig(argv.config), { prefix: argv.prefix ?? out });
+        const prefix = argv.prefix ?? out;
+        // Scripts and units name their programs under the prefix: a `#!` line and systemd's executable
+        // names cannot quote, so it is a store path's characters too.
+        const prefixProblem = prefix === "/" ? null : storePathProblem(prefix);
+        if (prefixProblem !== null) throw new BadInput(`--prefix${argv.prefix === undefined ? " (the absolute --out)" : ""}: must be ${prefixProblem}, got ${describe(prefix)}`);
+        const tree = generate(readConfig(argv.config), { prefix });
         if (argv["dry-run"]) {
           for (const f of tree.values()) process.stdout.write(isLink(f) ? `---${f.path} -> ${f.link}---\n` : `---${f.path}---\n${f.content}`);
-        } else writeTreeAtomically(tree, out);
+          return;
+        }
+        const refusal = outRefusal(out, resolvePath(argv.config));
+        if (refusal !== null) throw new BadInput(`--out ${out}: ${refusal}`);
+        try {
+          writeTreeAtomically(tree, out);
+        } catch (e) {
+          // The file system refused (a parent that is a file, no permission, a full disk): the --out given, not a bug.
+          if (typeof (e as NodeJS.ErrnoException).code === "string") throw new BadInput(`--out ${out}: cannot write: ${(e as Error).message}`);
+          throw e;
+        }
       }),
   )
   .command(

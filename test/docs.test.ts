@@ -14,7 +14,7 @@ test("docs/schema.md matches the schema (UPDATE_DOCS=1 rewrites it)", () => {
 
 test("the reference lists every field with its type and default", () => {
   const doc = schemaReference();
-  for (const row of ["| `nixosVms.<name>.memory` | integer 64–16777216 | `1024` |", "| `user.uid` | integer 1–4294967294 | required |", "| `nixosVms.<name>.network.interfaces.<name>.addresses[]` |"]) {
+  for (const row of ["| `nixosVms.<name>.memory` | integer 64–16777216 MiB | `1024` |", "| `user.uid` | integer 1–4294967294 | required |", "| `nixosVms.<name>.network.interfaces.<name>.addresses[]` |"]) {
     assert.ok(doc.includes(row), row);
   }
 });

@@ -14,6 +14,9 @@
     uid = 1000;
   };
 
+  # The bridge work's tap joins; list the host's uplink in interfaces to reach the LAN.
+  networking.bridges.br0.interfaces = [ ];
+
   programs.vmsilo = {
     enable = true;
     user = "alice";

@@ -1,12 +1,19 @@
 import * as g from "./grammar.js";
-import { bool, describe, either, int, list, nullable, object, oneOf, record, str, type Infer, type Node } from "./types.js";
+import { bool, checkedStr, describe, either, int, list, nullable, object, oneOf, record, str, type Infer, type Node } from "./types.js";
 
 /** vmsilo.json, schema version 1. Field names follow the NixOS options of `programs.vmsilo`. */
 export const SCHEMA_VERSION = 1;
 
-const path = (doc: string, produces?: string) => str(g.ABS_PATH, g.ABS_PATH_TEXT, { doc, produces });
-const program = (doc: string, produces?: string) => str(g.STORE_PATH, g.STORE_PATH_TEXT, { doc, produces });
-const optProgram = (doc: string, produces?: string) => nullable(str(g.STORE_PATH, g.STORE_PATH_TEXT, { doc }), { doc, default: null, produces });
+/** Every absolute path option: the one path grammar (grammar.ts absPathProblem), its first broken rule said. */
+const path = (doc: string, produces?: string, def?: string) => checkedStr(g.ABS_PATH_TEXT, g.ABS_PATH_TEXT, g.absPathProblem, { doc, produces, default: def });
+const optPath = (doc: string, produces: string) => nullable(path(""), { doc, default: null, produces });
+/** A size below SIZE_MAX_BYTES. */
+const size = (meta: { doc: string; default?: string; produces?: string }) =>
+  checkedStr(g.SIZE_TEXT, g.SIZE_TEXT, (s) => (!g.SIZE.test(s) ? g.SIZE_TEXT : g.sizeBytes(s) >= g.SIZE_MAX_BYTES ? "a size below 1 EiB (1048576T), which no file system here holds" : null), meta);
+/** A package's store path: a store path's characters, and a path like every other. */
+const storePath = (meta: { doc: string; produces?: string }) => checkedStr(g.STORE_PATH_TEXT, g.STORE_PATH_TEXT, g.storePathProblem, meta);
+const program = (doc: string, produces?: string) => storePath({ doc, produces });
+const optProgram = (doc: string, produces?: string) => nullable(storePath({ doc }), { doc, default: null, produces });
 const args = (doc: string, produces: string) => list(str(g.ANY_ARG, g.ANY_ARG_TEXT, { doc: "" }), { doc, default: [], produces });
 const logLevel = (doc: string, def: string | null, produces: string) =>
   def === null ? nullable(str(g.LOG_LEVEL, g.LOG_LEVEL_TEXT, { doc }), { doc, default: null, produces }) : str(g.LOG_LEVEL, g.LOG_LEVEL_TEXT, { doc, default: def, produces });
@@ -151,7 +158,7 @@ const disk = (doc: string, roDefault: boolean) =>
       }),
       options: kvOptions("Further crosvm `--block` keys (for example `\"block-size\": 4096`), over the defaults `packed-queue=true`, `direct=true`.", "crosvm `--block <key>=<value>`"),
       format: oneOf(["raw", "qcow2"] as const, { doc: "Image format (crosvm detects it itself; qemu is told, so a raw image is never probed).", default: "raw", produces: "qemu `-drive format=`" }),
-      createSize: nullable(str(g.SIZE, g.SIZE_TEXT, { doc: "" }), {
+      createSize: nullable(size({ doc: "" }), {
         doc: "Additional disks only: create the image (sparse raw, or qcow2) of this size at VM start when it does not exist (qemu-vm.nix `emptyDiskImages`); an existing image is never touched.",
         default: null,
         produces: "`libexec/vmsilo/create-disk` (`truncate -s` or `qemu-img create -f qcow2`) as `ExecStartPre=`",
@@ -224,7 +231,7 @@ const vm = object(
   {
     hypervisor: oneOf(["crosvm", "cloud-hypervisor", "qemu"] as const, { doc: "The VMM.", default: "crosvm", produces: "the launcher `libexec/vmsilo/<vm>/launch` (docs/crosvm.md, docs/cloud-hypervisor.md, docs/qemu.md)" }),
     id: nullable(int(3, 4294967294, { doc: "" }), { doc: "vsock CID and id; derived from the name when null (stable, see docs/model.md).", default: null, produces: "crosvm `--vsock cid=`, tap names" }),
-    memory: int(64, 16777216, { doc: "Memory in MiB.", default: 1024, produces: "crosvm `--mem size=`" }),
+    memory: int(64, 16777216, { doc: "Memory in MiB.", unit: "MiB", default: 1024, produces: "crosvm `--mem size=`" }),
     cpus: int(1, 512, { doc: "Virtual CPUs.", default: 2, produces: "crosvm `--cpus num-cores=`" }),
     autoStart: bool({ doc: "Start at boot (GPU VMs: at graphical login).", default: false, produces: "`Wants=` in vmsilo.target or vmsilo-session.target" }),
     dependsOn: list(str(g.VM_NAME, g.VM_NAME_TEXT, { doc: "" }), { doc: "VMs started before this one.", default: [], unique: true, produces: "`Wants=` and `After=` their VM services" }),
@@ -238,7 +245,7 @@ const vm = object(
     ),
     kernel: path("Kernel image (bzImage).", "crosvm KERNEL positional"),
     initramfs: path("Initial ramdisk.", "crosvm `--initrd`"),
-    init: nullable(str(g.KERNEL_PATH, g.KERNEL_PATH_TEXT, { doc: "" }), {
+    init: nullable(checkedStr(g.KERNEL_PATH_TEXT, g.KERNEL_PATH_TEXT, g.kernelPathProblem, { doc: "" }), {
       doc: "Guest init (the system toplevel's init); null when the root disk brings its own.",
       default: null,
       produces: "kernel `init=`",
@@ -248,17 +255,18 @@ const vm = object(
     rootOverlay: object(
       {
         type: oneOf(["tmpfs", "raw"] as const, { doc: "Where root writes go.", default: "tmpfs", produces: "kernel `vmsilo.rootOverlay=`" }),
-        size: str(g.SIZE, g.SIZE_TEXT, { doc: "Size of the raw ephemeral disk.", default: "10G", produces: "`truncate -s` of /var/lib/vmsilo/<vm>/ephemeral.raw" }),
+        size: size({ doc: "Size of the raw ephemeral disk.", default: "10G", produces: "`truncate -s` of /var/lib/vmsilo/<vm>/ephemeral.raw" }),
       },
       { doc: "The writable overlay over the read-only root." },
     ),
     kernelParams: list(str(g.KERNEL_PARAM, g.KERNEL_PARAM_TEXT, { doc: "" }), { doc: "Extra kernel parameters, last on the command line.", default: [], produces: "crosvm `-p` each" }),
     sharedDirectories: record(g.SHARE_TAG, g.SHARE_TAG_TEXT, share, { doc: "virtio-fs shares by tag.", default: {}, produces: "a virtiofsd unit and a crosvm `--vhost-user type=fs` each" }),
-    sharedHome: either(bool({ doc: "" }), str(g.ABS_PATH, g.ABS_PATH_TEXT, { doc: "" }), {
+    sharedHome: either(bool({ doc: "" }), path(""), {
       doc: "Share a per-VM home (true: /shared/<vm>; a path: that directory) as tag `home`, mounted on /home/user.",
       default: false,
       produces: "share `home`, kernel `systemd.mount-extra=home:/home/user:virtiofs:`",
       expected: `true, false or ${g.ABS_PATH_TEXT}`,
+      isB: (v) => typeof v === "string",
     }),
     gpu: either(bool({ doc: "" }), gpu, {
       doc: "GPU: false, true (defaults), or settings.",
@@ -276,7 +284,7 @@ const vm = object(
     pciDevices: list(
       object(
         {
-          path: str(g.PCI_DEVICE, g.PCI_DEVICE_TEXT, { doc: "Device to pass through.", produces: "crosvm `--vfio /sys/bus/pci/devices/<bdf>`" }),
+          path: checkedStr(g.PCI_DEVICE_TEXT, g.PCI_DEVICE_TEXT, (s) => (g.PCI_BDF.test(s) ? null : s.startsWith("/") ? g.absPathProblem(s) : g.PCI_DEVICE_TEXT), { doc: "Device to pass through.", produces: "crosvm `--vfio /sys/bus/pci/devices/<bdf>`" }),
           options: kvOptions("Further crosvm `--vfio` keys (`iommu`, `guest-address`, `dt-symbol`).", "crosvm `--vfio ...,<key>=<value>`"),
         },
         { doc: "A VFIO PCI device." },
@@ -332,7 +340,7 @@ const vm = object(
           produces: "qemu `-device virtconsole` or `-serial`",
         }),
         vsock: bool({ doc: "Give the guest vhost-vsock with the VM's id as CID (vm-run and vm-shell --ssh need it; false only for a VM that must have no host channel).", default: true, produces: "qemu `-device vhost-vsock-*,guest-cid=`" }),
-        bios: nullable(str(g.ABS_PATH, g.ABS_PATH_TEXT, { doc: "" }), { doc: "Firmware image (qemu-vm.nix `bios`, e.g. qboot's `bios.bin`); null: qemu's default for the machine.", default: null, produces: "qemu `-bios`" }),
+        bios: optPath("Firmware image (qemu-vm.nix `bios`, e.g. qboot's `bios.bin`); null: qemu's default for the machine.", "qemu `-bios`"),
         shares9p: record(g.SHARE_TAG, g.SHARE_TAG_TEXT, share9p, {
           doc: "9p shares by tag (qemu-vm.nix `sharedDirectories`), each mounted by the guest on its `mountPoint`.",
           default: {},
@@ -393,17 +401,13 @@ export const configSchema = object(
     vmExec: object(
       {
         enable: bool({ doc: "Generate `vm-exec` (docs/vm-exec.md).", default: false, produces: "`bin/vm-exec`" }),
-        kernel: nullable(str(g.ABS_PATH, g.ABS_PATH_TEXT, { doc: "" }), { doc: "Kernel of the throwaway VM; required when enabled.", default: null, produces: "qemu `-kernel`" }),
-        initramfs: nullable(str(g.ABS_PATH, g.ABS_PATH_TEXT, { doc: "" }), {
-          doc: "Initrd that runs the script (the guest side of docs/vm-exec.md); required when enabled.",
-          default: null,
-          produces: "qemu `-initrd`",
-        }),
-        memory: int(64, 16777216, { doc: "Memory in MiB.", default: 1024, produces: "qemu `-m`" }),
+        kernel: optPath("Kernel of the throwaway VM; required when enabled.", "qemu `-kernel`"),
+        initramfs: optPath("Initrd that runs the script (the guest side of docs/vm-exec.md); required when enabled.", "qemu `-initrd`"),
+        memory: int(64, 16777216, { doc: "Memory in MiB.", unit: "MiB", default: 1024, produces: "qemu `-m`" }),
         cpus: int(1, 512, { doc: "Virtual CPUs.", default: 1, produces: "qemu `-smp`" }),
         accel: nullable(oneOf(QEMU_ACCELS, { doc: "" }), { doc: "Accelerator; null takes `qemu.accel`.", default: null, produces: "qemu `-accel`" }),
         machine: nullable(oneOf(QEMU_MACHINES, { doc: "" }), { doc: "Machine type; null takes `qemu.machine`.", default: null, produces: "qemu `-machine`" }),
-        storeDir: str(g.ABS_PATH, g.ABS_PATH_TEXT, { doc: "The host store, shared read-only as tag `nix-store`.", default: "/nix/store", produces: "virtiofsd `--shared-dir`" }),
+        storeDir: path("The host store, shared read-only as tag `nix-store`.", "virtiofsd `--shared-dir`", "/nix/store"),
         kernelParams: list(str(g.KERNEL_PARAM, g.KERNEL_PARAM_TEXT, { doc: "" }), { doc: "Extra kernel parameters, after vm-exec's own.", default: [], produces: "qemu `-append`" }),
         extraArgs: args("Extra qemu options, before the ones given after `--`.", "qemu options"),
         timeout: int(0, 604800, { doc: "Seconds the VM may run before vm-exec stops it and exits 125; 0: no limit.", default: 0, produces: "`timeout` around qemu" }),

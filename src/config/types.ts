@@ -2,6 +2,8 @@
  * A tiny closed-schema language: each node validates a JSON value, fills defaults, and describes
  * itself for the reference page (docs/schema.md). One definition drives validation and docs.
  */
+import { LONE_SURROGATE, LONE_SURROGATE_TEXT } from "./grammar.js";
+
 export interface Issue {
   readonly path: string;
   readonly message: string;
@@ -39,6 +41,7 @@ export function pathKey(key: string): string {
 }
 
 export function describe(value: unknown): string {
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
   const s = JSON.stringify(value);
   return s === undefined ? String(value) : s.length > 60 ? s.slice(0, 57) + "..." : s;
 }
@@ -60,13 +63,31 @@ function leaf<T>(type: string, expected: string, meta: Meta<T>, ok: (v: unknown)
 
 export const bool = (meta: Meta<boolean>) => leaf<boolean>("boolean", "true or false", meta, (v) => typeof v === "boolean");
 
-export function int(min: number, max: number, meta: Meta<number>): Node<number> {
-  return leaf<number>(`integer ${min}–${max}`, `an integer from ${min} to ${max}`, meta, (v) => Number.isInteger(v) && (v as number) >= min && (v as number) <= max);
+/** An integer in [min, max]; `unit` (e.g. "MiB") is said in the type and in the message. */
+export function int(min: number, max: number, meta: Meta<number> & { unit?: string }): Node<number> {
+  const { unit, ...rest } = meta;
+  const range = `${min}–${max}${unit ? ` ${unit}` : ""}`;
+  const expected = `an integer from ${min} to ${max}${unit ? ` (${unit})` : ""}`;
+  return leaf<number>(`integer ${range}`, expected, rest, (v) => Number.isInteger(v) && (v as number) >= min && (v as number) <= max);
+}
+
+/** A string whose problems `problem` names: null when it is fine, else what it must be instead.
+ * `expected` is said of a value that is not a string at all. Lone surrogates are refused first. */
+export function checkedStr(type: string, expected: string, problem: (s: string) => string | null, meta: Meta<string>): Node<string> {
+  return {
+    type: `string: ${type}`,
+    ...meta,
+    check(value, path, ctx) {
+      if (typeof value !== "string") return fail(ctx, path, expected, value);
+      const p = LONE_SURROGATE.test(value) ? LONE_SURROGATE_TEXT : problem(value);
+      return p === null ? value : fail(ctx, path, p, value);
+    },
+  };
 }
 
 /** A string matching `pattern`; `expected` says in words what that is. */
 export function str(pattern: RegExp, expected: string, meta: Meta<string>): Node<string> {
-  return leaf<string>(`string: ${expected}`, expected, meta, (v) => typeof v === "string" && pattern.test(v));
+  return checkedStr(expected, expected, (s) => (pattern.test(s) ? null : expected), meta);
 }
 
 export function oneOf<const V extends string>(choices: readonly V[], meta: Meta<V>): Node<V> {
@@ -136,14 +157,14 @@ export function record<T>(keyPattern: RegExp, keyExpected: string, item: Node<T>
       let okAll = true;
       for (const k of keys) {
         const at = `${path}.${pathKey(k)}`;
+        // A bad name is reported, and its value checked all the same: every issue in one run.
         if (!keyPattern.test(k)) {
-          ctx.issues.push({ path: at, message: `name ${JSON.stringify(k)} is not ${keyExpected}` });
+          ctx.issues.push({ path: at, message: `name ${describe(k)} is not ${keyExpected}` });
           okAll = false;
-          continue;
         }
         const r = item.check(value[k], at, ctx);
         if (r === undefined) okAll = false;
-        else out[k] = r;
+        else setOwn(out, k, r);
       }
       return okAll ? out : undefined;
     },
@@ -169,7 +190,8 @@ export function object<F extends Fields>(fields: F, meta: { doc: string; produce
       let okAll = true;
       for (const k of Object.keys(value).sort()) {
         if (!names.includes(k)) {
-          ctx.issues.push({ path: join(path, k), message: `unknown option (known: ${names.join(", ")})` });
+          const near = closest(k, names);
+          ctx.issues.push({ path: join(path, k), message: `unknown option${near === null ? "" : `; did you mean \`${near}\`?`} (known: ${names.join(", ")})` });
           okAll = false;
         }
       }
@@ -177,8 +199,8 @@ export function object<F extends Fields>(fields: F, meta: { doc: string; produce
       for (const k of names) {
         const node = fields[k]!;
         const at = join(path, k);
-        if (!(k in value)) {
-          if ("default" in node && node.default !== undefined) out[k] = structuredClone(node.default);
+        if (!Object.hasOwn(value, k)) {
+          if (node.default !== undefined) out[k] = structuredClone(node.default);
           else {
             ctx.issues.push({ path: at, message: "is required but missing" });
             okAll = false;
@@ -195,9 +217,10 @@ export function object<F extends Fields>(fields: F, meta: { doc: string; produce
 }
 
 /** Either of two shapes, tried in order (e.g. `false` or an object). `expected` says in words what
- * the two together accept, for the message when neither does. */
-export function either<A, B>(a: Node<A>, b: Node<B>, meta: Meta<A | B> & { expected: string }): Node<A | B> {
-  const { expected, ...rest } = meta;
+ * the two together accept, for the message when neither does; a value `isB` picks out (by default:
+ * an object, when `b` is one) that `a` refuses gets `b`'s own, more precise, message. */
+export function either<A, B>(a: Node<A>, b: Node<B>, meta: Meta<A | B> & { expected: string; isB?: (v: unknown) => boolean }): Node<A | B> {
+  const { expected, isB = (v: unknown) => b.fields !== undefined && isPlainObject(v), ...rest } = meta;
   return {
     type: `${a.type} or ${b.type}`,
     ...rest,
@@ -206,7 +229,7 @@ export function either<A, B>(a: Node<A>, b: Node<B>, meta: Meta<A | B> & { expec
       const probe: Ctx = { issues: [] };
       const ra = a.check(value, path, probe);
       if (ra !== undefined) return ra;
-      if (b.fields && isPlainObject(value)) return b.check(value, path, ctx);
+      if (isB(value)) return b.check(value, path, ctx);
       const probeB: Ctx = { issues: [] };
       const rb = b.check(value, path, probeB);
       if (rb !== undefined) return rb;
@@ -217,6 +240,37 @@ export function either<A, B>(a: Node<A>, b: Node<B>, meta: Meta<A | B> & { expec
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** `o[k] = v` as an own property, even for `k` = "__proto__" (which plain assignment would turn into
+ * the object's prototype): configuration keys are data, whatever their name. */
+export function setOwn<T>(o: Record<string, T>, k: string, v: T): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
+/** The candidate nearest to `word` by edit distance, when it is near enough to be a likely typo. */
+export function closest(word: string, candidates: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best !== null && bestDistance <= Math.max(1, Math.floor(Math.min(word.length, best.length) / 3)) ? best : null;
+}
+
+/** Levenshtein distance, with a swap of two neighbours counting as one edit (`memroy`). */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 3) return Infinity;
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
 }
 
 function join(path: string, key: string): string {

@@ -1,7 +1,7 @@
 import stringify from "json-stable-stringify";
 import type { HypervisorDriver } from "./driver.js";
 import type { Config, DiskConfig, VmConfig } from "../config/schema.js";
-import type { Issue } from "../config/types.js";
+import { setOwn, type Issue } from "../config/types.js";
 import { DEFAULT_BLOCK_OPTIONS, type Model, type VmModel } from "../model/model.js";
 
 /**
@@ -47,10 +47,10 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export function mergeConfig(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(extra)) {
-    const b = out[k];
+    // Own keys only, set as data: `__proto__` or `constructor` in extraConfig are keys like any other.
+    const b = Object.hasOwn(out, k) ? out[k] : undefined;
     if (v === null) delete out[k];
-    else if (isObject(v) && isObject(b)) out[k] = mergeConfig(b, v);
-    else out[k] = structuredClone(v);
+    else setOwn(out, k, isObject(v) && isObject(b) ? mergeConfig(b, v) : structuredClone(v));
   }
   return out;
 }

@@ -173,7 +173,7 @@ function refusals(name: string, vm: VmConfig, config: Config): Issue[] {
   if (q.accel === "tcg" && /^host(?:,|$)/.test(q.cpu)) refuse("qemu.cpu", `must not be "host" with accel "tcg" (qemu's host CPU model needs KVM); use "qemu64" or "max", or leave it null`);
   for (const tag of Object.keys(vm.qemu.shares9p)) {
     if (tag.length > NINEP_TAG_MAX) refuse(`qemu.shares9p.${tag}`, `tag must be at most ${NINEP_TAG_MAX} characters for 9p (qemu's mount_tag limit), got ${tag.length}`);
-    if (tag in vm.sharedDirectories || (tag === "home" && vm.sharedHome !== false)) refuse(`qemu.shares9p.${tag}`, `tag ${JSON.stringify(tag)} is also a virtio-fs share of this VM; the guest could not tell them apart, rename one`);
+    if (Object.hasOwn(vm.sharedDirectories, tag) || (tag === "home" && vm.sharedHome !== false)) refuse(`qemu.shares9p.${tag}`, `tag ${JSON.stringify(tag)} is also a virtio-fs share of this VM; the guest could not tell them apart, rename one`);
   }
   if (q.machine === "microvm") {
     const disks = 1 + vm.additionalDisks.length + (vm.rootOverlay.type === "raw" ? 1 : 0);

@@ -48,3 +48,20 @@ export function prefixToNetmask(prefix: number): string {
 export function normalizeBdf(bdf: string): string {
   return bdf.length === 7 ? `0000:${bdf}` : bdf;
 }
+
+/** One spelling per address, so `fd00::2` and `fd00:0::2` (or an IPv4 tail) compare equal. */
+export function ipKey(ip: string): string {
+  if (!ip.includes(":")) return ip;
+  let text = ip.toLowerCase();
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split("::") as [string, string | undefined];
+  const groups = (s: string | undefined) => (s ? s.split(":") : []);
+  const h = groups(head);
+  const t = groups(tail);
+  const all = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t];
+  return all.map((g) => parseInt(g, 16).toString(16)).join(":");
+}

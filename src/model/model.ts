@@ -1,7 +1,7 @@
 import { defaultShare, GPU_DEFAULTS, type Config, type DiskConfig, type ForwardPortConfig, type GpuConfig, type ShareConfig, type VmConfig } from "../config/schema.js";
-import { describe, pathKey, type Issue } from "../config/types.js";
-import { PCI_BDF, RESERVED_VM_NAMES } from "../config/grammar.js";
-import { derivedId, derivedMac, derivedTapName, netPciAddress, normalizeBdf, prefixToNetmask } from "./derive.js";
+import { closest, describe, pathKey, type Issue } from "../config/types.js";
+import { HOST_IFNAME, KERNEL_CMDLINE_MAX_BYTES, KERNEL_CMDLINE_VMM_RESERVE, PCI_BDF, RESERVED_VM_NAMES } from "../config/grammar.js";
+import { derivedId, derivedMac, derivedTapName, ipKey, netPciAddress, normalizeBdf, prefixToNetmask } from "./derive.js";
 import { type VmPaths, unitNames, vmPaths } from "./paths.js";
 
 /** The resolved model: everything the renderers need, computed once from a valid config. */
@@ -161,7 +161,7 @@ function buildVm(name: string, vm: VmConfig, issues: Issue[]): VmModel {
     return { ...s, tag, isSharedHome: false, mountPoint: s.mountPoint ?? `/mnt/${tag}` };
   });
   if (sharedHomePath !== null) {
-    if ("home" in vm.sharedDirectories) {
+    if (Object.hasOwn(vm.sharedDirectories, "home")) {
       issues.push({ path: `${at}.sharedDirectories.home`, message: "conflicts with sharedHome, which defines the share \"home\"; remove one of them" });
     }
     shares.push({ ...defaultShare(sharedHomePath), tag: "home", isSharedHome: true, mountPoint: SHARED_HOME_MOUNT_POINT });
@@ -204,6 +204,16 @@ function buildVm(name: string, vm: VmConfig, issues: Issue[]): VmModel {
     if (d === name) issues.push({ path: `${at}.dependsOn[${i}]`, message: `must name another VM, got the VM itself ${JSON.stringify(d)}` });
   });
 
+  const params = kernelParams(name, vm, allInterfaces, mounts);
+  const cmdline = Buffer.byteLength(params.join(" "), "utf8");
+  const cmdlineMax = KERNEL_CMDLINE_MAX_BYTES - KERNEL_CMDLINE_VMM_RESERVE;
+  if (cmdline > cmdlineMax) {
+    issues.push({
+      path: `${at}.kernelParams`,
+      message: `make the kernel command line of VM ${JSON.stringify(name)} ${cmdline} bytes long, more than the ${cmdlineMax} it may have (the kernel reads ${KERNEL_CMDLINE_MAX_BYTES}, ${KERNEL_CMDLINE_VMM_RESERVE} are left for the VMM's own); shorten kernelParams, init or the network settings`,
+    });
+  }
+
   return {
     name,
     config: vm,
@@ -218,7 +228,7 @@ function buildVm(name: string, vm: VmConfig, issues: Issue[]): VmModel {
     gpu,
     soundStreams,
     disks,
-    kernelParams: kernelParams(name, vm, allInterfaces, mounts),
+    kernelParams: params,
     pciSysfsPaths,
   };
 }
@@ -344,10 +354,11 @@ function checkKvKeys(
   options.forEach((o, i) => {
     for (const k of Object.keys(o)) {
       const path = `${where(i)}.options.${k}`;
-      const type = types[k];
-      if (type === undefined) issues.push({ path, message: `unknown crosvm ${flag} key (known: ${known.join(", ")})` });
-      else {
-        const expected = kvTypeMismatch(type, o[k]);
+      if (!Object.hasOwn(types, k)) {
+        const near = closest(k, known);
+        issues.push({ path, message: `unknown crosvm ${flag} key${near === null ? "" : `; did you mean \`${near}\`?`} (known: ${known.join(", ")})` });
+      } else {
+        const expected = kvTypeMismatch(types[k]!, o[k]);
         if (expected) issues.push({ path, message: `must be ${expected}, got ${describe(o[k])}` });
       }
     }
@@ -396,21 +407,60 @@ function checkAcrossVms(vms: readonly VmModel[], issues: Issue[]): void {
     } else byId.set(v.id, v);
   }
 
+  // Bridges first: a tap of any VM named like one would be deleted and re-created as a tap at start.
+  const bridges = new Map<string, string>();
+  for (const v of vms) for (const i of v.interfaces) if (i.bridge !== null && !bridges.has(i.bridge)) bridges.set(i.bridge, `${ifPath(v, i.name)}.tap.bridge`);
   const taps = new Map<string, string>();
   const macs = new Map<string, string>();
   for (const v of vms) {
     for (const i of v.interfaces) {
-      const at = `nixosVms.${v.name}.network.interfaces.${i.name}`;
+      const at = ifPath(v, i.name);
       const how = v.config.network.interfaces[i.name]!.tap.name === null ? " (derived from the VM and interface names)" : "";
       const tapOwner = taps.get(i.tap);
-      if (tapOwner) issues.push({ path: `${at}.tap.name`, message: `tap ${JSON.stringify(i.tap)}${how} is also the tap of ${tapOwner}; set a different tap.name on one of them` });
+      const bridge = bridges.get(i.tap);
+      if (HOST_IFNAME.test(i.tap)) {
+        issues.push({ path: `${at}.tap.name`, message: `tap ${JSON.stringify(i.tap)}${how} is named like a host interface (loopback, a network card, a VPN, container or libvirt interface), which its start would delete; set another tap.name` });
+      } else if (bridge !== undefined) {
+        issues.push({ path: `${at}.tap.name`, message: `tap ${JSON.stringify(i.tap)}${how} is the bridge of ${bridge}, which its start would delete; set another tap.name` });
+      } else if (tapOwner) issues.push({ path: `${at}.tap.name`, message: `tap ${JSON.stringify(i.tap)}${how} is also the tap of ${tapOwner}; set a different tap.name on one of them` });
       else taps.set(i.tap, at);
       const macOwner = macs.get(i.mac);
       if (macOwner) issues.push({ path: `${at}.macAddress`, message: `MAC ${i.mac} is also the MAC of ${macOwner}; every interface needs its own` });
       else macs.set(i.mac, at);
     }
   }
+
+  // One static address, one interface: the same address twice would answer for both at random.
+  const addresses = new Map<string, string>();
+  for (const v of vms) {
+    for (const ifName of Object.keys(v.config.network.interfaces).sort()) {
+      const c = v.config.network.interfaces[ifName]!;
+      if (c.dhcp) continue;
+      const given = [...c.addresses.map((a, n) => [a, `addresses[${n}]`] as const), ...c.v6Addresses.map((a, n) => [a, `v6Addresses[${n}]`] as const)];
+      for (const [a, field] of given) {
+        const at = `${ifPath(v, ifName)}.${field}`;
+        const ip = a.split("/")[0]!;
+        const key = ipKey(ip);
+        const owner = addresses.get(key);
+        if (owner) issues.push({ path: at, message: `address ${ip} is also given by ${owner}; every address belongs to one interface` });
+        else addresses.set(key, at);
+      }
+    }
+  }
+
+  // A PCI device can be passed to one VM only.
+  const devices = new Map<string, string>();
+  for (const v of vms) {
+    v.pciSysfsPaths.forEach((p, i) => {
+      const at = `nixosVms.${v.name}.pciDevices[${i}]`;
+      const owner = devices.get(p);
+      if (owner === undefined) devices.set(p, at);
+      else if (!owner.startsWith(`nixosVms.${v.name}.`)) issues.push({ path: `${at}.path`, message: `is the device ${p}, already passed to ${owner}; a device can be given to one VM only` });
+    });
+  }
 }
+
+const ifPath = (v: VmModel, ifName: string) => `nixosVms.${v.name}.network.interfaces.${pathKey(ifName)}`;
 
 function findCycle(vms: readonly VmModel[]): string[] | null {
   const deps = new Map(vms.map((v) => [v.name, v.config.dependsOn.filter((d) => d !== v.name)]));

@@ -53,6 +53,10 @@ export const unitNames = (vm: string) => ({
 export const SYSTEM_TARGET = "vmsilo.target";
 export const SESSION_TARGET = "vmsilo-session.target";
 
+/** The helpers every VM shares, as `libexec/vmsilo/<name>` beside the VMs' own `libexec/vmsilo/<vm>/`
+ * directories: a VM may not take one of these names (grammar.ts RESERVED_VM_NAMES). */
+export const SHARED_LIBEXEC = { waitForSocket: "wait-for-socket", qmp: "qmp", checkDisks: "check-disks", createDisk: "create-disk" } as const;
+
 /** Where files go inside the output tree. */
 export const OUT = {
   bin: "bin",

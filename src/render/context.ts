@@ -1,5 +1,5 @@
 import type { Model, VmModel } from "../model/model.js";
-import { OUT } from "../model/paths.js";
+import { OUT, SHARED_LIBEXEC } from "../model/paths.js";
 
 /** Absolute paths of programs and of this package's own scripts, as the artifacts call them. */
 export function toolPaths(model: Model, prefix: string) {
@@ -32,18 +32,18 @@ export function toolPaths(model: Model, prefix: string) {
     ip: p.iproute2 === null ? null : `${p.iproute2}/bin/ip`,
     virtiofsd: p.virtiofsd === null ? null : `${p.virtiofsd}/bin/virtiofsd`,
     ssh: p.openssh === null ? null : `${p.openssh}/bin/ssh`,
-    waitForSocket: `${prefix}/${OUT.libexec}/wait-for-socket`,
+    waitForSocket: `${prefix}/${OUT.libexec}/${SHARED_LIBEXEC.waitForSocket}`,
     vmScript: (vm: VmModel, name: string) => `${prefix}/${OUT.libexec}/${vm.name}/${name}`,
     /** A file of the output tree, as installed. */
     installed: (path: string) => `${prefix}/${path}`,
     qemuSystem: p.qemu === null ? null : `${p.qemu}/bin/qemu-system-x86_64`,
     qemuImg: p.qemu === null ? null : `${p.qemu}/bin/qemu-img`,
     /** QMP client of qemu VMs (graceful and hard stop): QMP SOCKET COMMAND. */
-    qmp: `${prefix}/${OUT.libexec}/qmp`,
+    qmp: `${prefix}/${OUT.libexec}/${SHARED_LIBEXEC.qmp}`,
     /** Refuses disk images in directories others than root can change: CHECK_DISKS VM PATH… */
-    checkDisks: `${prefix}/${OUT.libexec}/check-disks`,
+    checkDisks: `${prefix}/${OUT.libexec}/${SHARED_LIBEXEC.checkDisks}`,
     /** Creates a missing `createSize` disk: CREATE_DISK FORMAT PATH SIZE. */
-    createDisk: `${prefix}/${OUT.libexec}/create-disk`,
+    createDisk: `${prefix}/${OUT.libexec}/${SHARED_LIBEXEC.createDisk}`,
   };
 }
 

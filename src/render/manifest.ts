@@ -4,9 +4,14 @@ import { OUT } from "../model/paths.js";
 import { driverFor } from "../hypervisors/index.js";
 import { type GeneratedFile, provenance } from "./files.js";
 
+/** The key marking a tree as vmsilo-gen's own: `render --out` replaces only a directory whose
+ * manifest carries it, so a mistyped --out never deletes the user's files. */
+export const TREE_MARKER = "vmsiloGenTree";
+
 /** share/vmsilo/manifest.json: what was derived for each VM, for people and later tools. */
 export function renderManifest(model: Model, files: readonly string[]): GeneratedFile {
   const manifest = {
+    [TREE_MARKER]: 1,
     generatedBy: provenance("programs.vmsilo").join(" "),
     schemaVersion: model.config.schemaVersion,
     vms: Object.fromEntries(

@@ -1,5 +1,5 @@
 import type { Model, VmModel } from "../model/model.js";
-import { OUT } from "../model/paths.js";
+import { OUT, SHARED_LIBEXEC } from "../model/paths.js";
 import { driverFor } from "../hypervisors/index.js";
 import { agentTransportOf, launchPlanOf } from "../hypervisors/driver.js";
 import { shellJoin, shellLines, shellQuote } from "../shell/quote.js";
@@ -68,7 +68,7 @@ export function renderVmScripts(model: Model, vm: VmModel, t: Tools): GeneratedF
 }
 
 export function renderSharedScripts(t: Tools, model?: Model): GeneratedFile[] {
-  const files = [script(`${OUT.libexec}/wait-for-socket`, "wait-for-socket.sh.hbs", { bash: t.bash, header: header("programs.vmsilo.startTimeout"), sleep: shellQuote(t.sleep) })];
+  const files = [script(`${OUT.libexec}/${SHARED_LIBEXEC.waitForSocket}`, "wait-for-socket.sh.hbs", { bash: t.bash, header: header("programs.vmsilo.startTimeout"), sleep: shellQuote(t.sleep) })];
   if (model) files.push(...renderQemuHelpers(model, t));
   return files;
 }
@@ -121,14 +121,14 @@ export function renderUserClis(model: Model, t: Tools): GeneratedEntry[] {
 function renderQemuHelpers(model: Model, t: Tools): GeneratedFile[] {
   const files: GeneratedFile[] = [];
   if (model.vms.some((v) => v.config.hypervisor === "qemu")) {
-    files.push(script(`${OUT.libexec}/qmp`, "qmp.sh.hbs", { bash: t.bash, header: header("programs.vmsilo.nixosVms.*.hypervisor"), socat: shellQuote(t.socat), seconds: model.config.startTimeout }));
+    files.push(script(`${OUT.libexec}/${SHARED_LIBEXEC.qmp}`, "qmp.sh.hbs", { bash: t.bash, header: header("programs.vmsilo.nixosVms.*.hypervisor"), socat: shellQuote(t.socat), seconds: model.config.startTimeout }));
   }
   if (model.vms.some((v) => checkedDisks(v).length > 0)) {
-    files.push(script(`${OUT.libexec}/check-disks`, "check-disks.sh.hbs", { bash: t.bash, header: header("programs.vmsilo.nixosVms.*.additionalDisks"), realpath: shellQuote(t.realpath), stat: shellQuote(t.stat) }));
+    files.push(script(`${OUT.libexec}/${SHARED_LIBEXEC.checkDisks}`, "check-disks.sh.hbs", { bash: t.bash, header: header("programs.vmsilo.nixosVms.*.additionalDisks"), realpath: shellQuote(t.realpath), stat: shellQuote(t.stat) }));
   }
   if (model.vms.some((v) => v.createdDisks.length > 0)) {
     files.push(
-      script(`${OUT.libexec}/create-disk`, "create-disk.sh.hbs", {
+      script(`${OUT.libexec}/${SHARED_LIBEXEC.createDisk}`, "create-disk.sh.hbs", {
         bash: t.bash,
         header: header("programs.vmsilo.nixosVms.*.additionalDisks.*.createSize"),
         rm: shellQuote(t.rm),

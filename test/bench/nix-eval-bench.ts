@@ -31,6 +31,7 @@ in
 {
   users.users.alice = { isNormalUser = true; uid = 1000; group = "users"; home = "/home/alice"; };
   users.groups.users.gid = 100;
+  networking.bridges.br-lan.interfaces = [ ];
   programs.vmsilo = {
     enable = true;
     user = "alice";

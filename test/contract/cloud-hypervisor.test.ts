@@ -23,7 +23,7 @@ import { launchPlanOf } from "../../src/hypervisors/driver.js";
 import { chConfigPath } from "../../src/hypervisors/cloud-hypervisor.js";
 import { ABS_PATH, KERNEL_PARAM } from "../../src/config/grammar.js";
 import { parseUnit } from "../../src/systemd/unit.js";
-import { example, EXAMPLES, fileAt, have, regularFiles, render, ROOT, tempDir, writeTree } from "../support/harness.js";
+import { example, EXAMPLES, fileAt, have, normalisedPath, regularFiles, render, ROOT, tempDir, writeTree } from "../support/harness.js";
 import { buildAgent } from "../vmrun/support.js";
 import { VMM_DIR, parseSystemdExec } from "./crosvm-contract.js";
 import { checkChArgv, checkChRemoteArgv, loadChCli, schemaErrors, vmConfigValidator, writeChStubs } from "./cloud-hypervisor-contract.js";
@@ -213,7 +213,7 @@ test("test cases: every cloud-hypervisor VM's config and command lines meet the 
 /** Printable characters that mean something to JSON, bash, systemd or option_parser. */
 const SPECIAL = [..."'\"$`\\;|&*?[]{}()<>!#~%=,:@+-^ \u00e9\u2028"];
 const pathChar = fc.oneof(fc.constantFrom(...SPECIAL), fc.constantFrom(..."abcXYZ019_./"));
-const hostilePath = fc.string({ unit: pathChar, maxLength: 24 }).map((s) => `/${s}`);
+const hostilePath = fc.string({ unit: pathChar, maxLength: 24 }).map(normalisedPath);
 const kernelParam = fc.string({ unit: fc.constantFrom(..."abc=,.:/'\"$`\\[]{}019-_"), minLength: 1, maxLength: 16 }).filter((s) => KERNEL_PARAM.test(s));
 const anyArg = fc.string({ unit: fc.constantFrom(...SPECIAL, "\n", "\t", "a", "-"), maxLength: 12 });
 

@@ -28,7 +28,7 @@ function qemuEverything(hostile = ""): any {
   const base = c.nixosVms.work;
   const vm = (extra: Record<string, unknown>) => ({ ...base, hypervisor: "qemu", ...extra });
   c.qemu = { accel: "kvm", machine: "microvm", extraArgs: [`-global${hostile}`] };
-  c.vmExec = { enable: true, kernel: `/k${hostile}/vmlinux`, initramfs: `/k${hostile}/initrd`, kernelParams: ["a=b,c", `x=${hostile.replace(/[\s]/g, "")}`], extraArgs: [`-d${hostile}`], storeDir: `/nix/store${hostile}`, timeout: 600 };
+  c.vmExec = { enable: true, kernel: `/k${hostile}/vmlinux`, initramfs: `/k${hostile}/initrd`, kernelParams: ["a=b,c", `x=${hostile.replace(/[\s"]/g, "")}`], extraArgs: [`-d${hostile}`], storeDir: `/nix/store${hostile}`, timeout: 600 };
   c.nixosVms = {
     work: vm({
       rootOverlay: { type: "raw", size: "8G" },

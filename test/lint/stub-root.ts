@@ -270,11 +270,12 @@ export function hostileConfig(base: Record<string, unknown>, programSuffix: stri
   c.user.home = p("home/alice");
   c.user.runtimeDir = p("run/user/1000");
   c.crosvm = { ...c.crosvm, extraArgs: [HOSTILE, "--x=$(reboot)", "a\nb", "'", '"', "\\", "`", "$", "%", "-", ""], extraRunArgs: ["--extra", HOSTILE] };
-  const params = ["a=$HOME", "b=`id`", "c='q'", 'd="q"', "e=%i", "f=;&|()<>", "g=\\x", "h=*?[a]", "i=#", "j=!"];
+  // No `"`: the kernel reads it as quoting, so the grammar refuses it on the command line.
+  const params = ["a=$HOME", "b=`id`", "c='q'", "d={q}", "e=%i", "f=;&|()<>", "g=\\x", "h=*?[a]", "i=#", "j=!"];
   for (const vm of Object.values(c.nixosVms) as any[]) {
     vm.kernel = p("bzImage");
     vm.initramfs = p("initrd");
-    vm.init = `/srv/hostile${HOSTILE.replace(/\s/g, "")}/init`; // a kernel parameter: no whitespace
+    vm.init = `/srv/hostile${HOSTILE.replace(/[\s"]/g, "")}/init`; // a kernel parameter: no whitespace or `"`
     vm.rootDisk = { ...vm.rootDisk, path: p("root.erofs") };
     vm.kernelParams = params;
     if (vm.hypervisor === "cloud-hypervisor") {

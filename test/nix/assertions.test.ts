@@ -22,6 +22,9 @@ const vm = (name: string, body: string) => `{ lib, ... }: { programs.vmsilo.nixo
 // Extra VMs need a guest: the stub builder gives every VM the minimal example's.
 const anyGuest = `{ lib, ... }: { programs.vmsilo.guestBuilder = lib.mkForce ({ name, ... }: { kernel = "/k"; initrd = "/i"; rootImage = "/r"; init = "/s/init"; kernelParams = [ ]; }); }`;
 
+const UNDECLARED = (b: string) =>
+  `is not a bridge of this host; declare it in networking.bridges (networking.bridges.${b}.interfaces = [ ];) or as a systemd.network netdev of Kind bridge, or set tap.bridge = null.`;
+
 const ASSERTIONS: AssertionCase[] = [
   // --- the host user
   {
@@ -186,6 +189,21 @@ const ASSERTIONS: AssertionCase[] = [
     module: vm("work", `{ sharedHome = true; sharedDirectories.home.path = "/srv/home"; }`),
     expected: ['programs.vmsilo.nixosVms.work.sharedDirectories.home: conflicts with sharedHome, which defines the share "home"; remove one of them.'],
   },
+  // --- bridges the taps join
+  {
+    what: "a tap on a bridge the host does not declare",
+    module: vm("work", `{ network.interfaces.eth0.tap.bridge = "br0"; }`),
+    expected: [`programs.vmsilo.nixosVms.work.network.interfaces.eth0.tap.bridge: "br0" ${UNDECLARED("br0")}`],
+  },
+  {
+    what: "taps of two VMs on a bridge the host no longer declares",
+    base: "desktop",
+    module: `{ lib, ... }: { networking.bridges = lib.mkForce { br-work.interfaces = [ ]; }; }`,
+    expected: [
+      `programs.vmsilo.nixosVms.banking.network.interfaces.eth0.tap.bridge: "br-lan" ${UNDECLARED("br-lan")}`,
+      `programs.vmsilo.nixosVms.net.network.interfaces.lan.tap.bridge: "br-lan" ${UNDECLARED("br-lan")}`,
+    ],
+  },
   {
     what: "a share mounted under /run",
     module: vm("work", `{ sharedDirectories.cache = { path = "/srv/cache"; mountPoint = "/run/cache"; }; }`),
@@ -216,6 +234,15 @@ for (const c of ASSERTIONS) {
     assert.equal(r.json, null);
   });
 }
+
+test("a bridge declared as networking.bridges or as a systemd-networkd netdev is a bridge of the host", (t) => {
+  if (skipWithoutLib(t)) return;
+  const tap = vm("work", `{ network.interfaces = { eth0.tap.bridge = "br0"; eth1.tap.bridge = "br1"; eth2 = { }; }; }`);
+  const declared = `{ ... }: { networking.bridges.br0.interfaces = [ ]; systemd.network.netdevs."20-br1".netdevConfig = { Kind = "bridge"; Name = "br1"; }; }`;
+  const r = evalModule("minimal", [tap, declared]);
+  assert.deepEqual(r.failedAssertions, []);
+  assert.notEqual(r.json, null);
+});
 
 test("every message of assertions.nix is produced by a case above", () => {
   // Each message template's literal parts (between interpolations) must all appear in the
@@ -259,9 +286,14 @@ const TYPES: TypeCase[] = [
   { what: "a kernel parameter with a space", module: vm("work", `{ kernelParams = [ "a b" ]; }`), expected: ["programs.vmsilo.nixosVms.work.kernelParams", "one kernel parameter"] },
   { what: "a crosvm option key in upper case", module: vm("work", `{ additionalDisks = [ { path = "/d"; options.Block_Size = 1; } ]; }`), expected: ["programs.vmsilo.nixosVms.work.additionalDisks", 'a crosvm option key like "packed-queue"'] },
   { what: "an empty crosvm option value", module: vm("work", `{ pciDevices = [ { path = "01:00.0"; options.iommu = ""; } ]; }`), expected: ["programs.vmsilo.nixosVms.work.pciDevices", "non-empty string, non-negative integer or boolean"] },
-  { what: "sharedHome as a relative path", module: vm("work", `{ sharedHome = "shared/work"; }`), expected: ["programs.vmsilo.nixosVms.work.sharedHome", "an absolute path without control characters"] },
+  { what: "sharedHome as a relative path", module: vm("work", `{ sharedHome = "shared/work"; }`), expected: ["programs.vmsilo.nixosVms.work.sharedHome", "a normalised absolute path"] },
   { what: "a share mount point with a colon", module: vm("work", `{ sharedDirectories.data = { path = "/srv/data"; mountPoint = "/mnt/a:b"; }; }`), expected: ["programs.vmsilo.nixosVms.work.sharedDirectories.data.mountPoint", "an absolute path of letters, digits and . _ + @ - /"] },
   { what: "a 9p share mount point that is relative", module: vm("work", `{ hypervisor = "qemu"; qemu.shares9p.media = { path = "/srv/media"; mountPoint = "mnt/media"; }; }`), expected: ["programs.vmsilo.nixosVms.work.qemu.shares9p.media.mountPoint", "an absolute path of letters, digits and . _ + @ - /"] },
+  { what: "sharedHome with a '..' component", module: vm("work", `{ sharedHome = "/shared/../etc"; }`), expected: ["programs.vmsilo.nixosVms.work.sharedHome", "a normalised absolute path"] },
+  { what: "a share path with a trailing space", module: vm("work", `{ sharedDirectories.data.path = "/srv/data "; }`), expected: ["programs.vmsilo.nixosVms.work.sharedDirectories.data.path", "no space at a name's start or end"] },
+  { what: "a share path with a name of 256 bytes", module: vm("work", `{ sharedDirectories.data.path = "/srv/${"n".repeat(256)}"; }`), expected: ["programs.vmsilo.nixosVms.work.sharedDirectories.data.path", "255 bytes per name"] },
+  { what: "a kernel parameter with '\"'", module: vm("work", `{ kernelParams = [ ''a="b'' ]; }`), expected: ["programs.vmsilo.nixosVms.work.kernelParams", "one kernel parameter"] },
+  { what: "a VM named like a shared helper", module: vm("qmp", `{ }`), expected: ["programs.vmsilo.nixosVms.qmp.name", "create-disk"] },
   { what: "a size without digits", module: vm("work", `{ rootOverlay.size = "G"; }`), expected: ["programs.vmsilo.nixosVms.work.rootOverlay.size", 'a size like "10G"'] },
   { what: "an unknown hypervisor", module: vm("work", `{ hypervisor = "kvmtool"; }`), expected: ["programs.vmsilo.nixosVms.work.hypervisor", '"qemu"'] },
   { what: "a qemu machine type qemu-vm.nix has but vmsilo does not render", module: vm("work", `{ qemu.machine = "isapc"; }`), expected: ["programs.vmsilo.nixosVms.work.qemu.machine", '"microvm"'] },

@@ -16,8 +16,8 @@ import fc from "fast-check";
 import { resolve } from "../../src/generate.js";
 import { driverFor } from "../../src/hypervisors/index.js";
 import { parseUnit } from "../../src/systemd/unit.js";
-import { ABS_PATH, ANY_ARG, KERNEL_PARAM } from "../../src/config/grammar.js";
-import { example, regularFiles, render, scripts, tempDir, writeTree } from "../support/harness.js";
+import { absPathProblem, ANY_ARG, KERNEL_PARAM } from "../../src/config/grammar.js";
+import { example, normalisedPath, regularFiles, render, scripts, tempDir, writeTree } from "../support/harness.js";
 import { checkCrosvmArgv, loadCrosvmCli, parseSystemdExec } from "../contract/crosvm-contract.js";
 
 const NUM_RUNS = 30;
@@ -30,7 +30,9 @@ const SPECIAL = [..."'\"$`\\;|&*?[]{}()<>!#~%=,:@+-^"];
 const ALNUM = [..."abcXYZ0189_./"];
 const nonControl = fc.string({ unit: "binary", minLength: 1, maxLength: 1 }).filter((c) => !/[\x00-\x20\x7f]/.test(c));
 const pathChar = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...SPECIAL, " ") }, { weight: 4, arbitrary: fc.constantFrom(...ALNUM) }, { weight: 1, arbitrary: nonControl });
-const paramChar = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...SPECIAL) }, { weight: 4, arbitrary: fc.constantFrom(...ALNUM) }, { weight: 1, arbitrary: nonControl });
+/** `"` is no kernel-parameter character (the kernel reads it as quoting). */
+const PARAM_SPECIAL = SPECIAL.filter((c) => c !== '"');
+const paramChar = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...PARAM_SPECIAL) }, { weight: 4, arbitrary: fc.constantFrom(...ALNUM) }, { weight: 1, arbitrary: nonControl.filter((c) => c !== '"') });
 const anyChar = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom(...SPECIAL, " ", "\n", "\t", "\r", "\x01", "\x1b", "\x7f") },
   { weight: 3, arbitrary: fc.constantFrom(...ALNUM) },
@@ -48,10 +50,11 @@ function hostileString(chars: fc.Arbitrary<string>, specials: readonly string[],
   return fc.oneof(fc.string({ unit: chars, maxLength }), mostlySafe);
 }
 
-/** ABS_PATH: absolute, no control characters (spaces, quotes, `$`, backticks, `\`, `;`, `|`, `*`, `,`, `=` welcome). */
-const hostilePath = hostileString(pathChar, [...SPECIAL, " "], 30).map((s) => `/${s}`);
-/** KERNEL_PARAM: no whitespace or control characters, not starting with '-'. */
-const kernelParam = fc.tuple(paramChar.filter((c) => c !== "-"), hostileString(paramChar, SPECIAL, 20)).map(([a, b]) => a + b);
+/** ABS_PATH: normalised and absolute, no control characters (spaces inside names, quotes, `$`, backticks,
+ * `\`, `;`, `|`, `*`, `,`, `=` welcome): the string's names, without empty, `.` and `..` ones, edge spaces trimmed. */
+const hostilePath = hostileString(pathChar, [...SPECIAL, " "], 30).map(normalisedPath);
+/** KERNEL_PARAM: no whitespace, `"` or control characters, not starting with '-'. */
+const kernelParam = fc.tuple(paramChar.filter((c) => c !== "-"), hostileString(paramChar, PARAM_SPECIAL, 20)).map(([a, b]) => a + b);
 /** ANY_ARG: anything but NUL, newlines included. */
 const anyArg = hostileString(anyChar, [...SPECIAL, " ", "\n", "\t", "\r", "\x1b"], 20);
 const args = fc.array(anyArg, { maxLength: 4 });
@@ -83,7 +86,7 @@ const hostile: fc.Arbitrary<Hostile> = fc.record({
   sharedHome: hostilePath,
   kernelParams: fc.array(kernelParam, { maxLength: 4 }),
   vhostSockets: fc.array(fc.tuple(vhostType, hostilePath), { maxLength: 2 }),
-  pciPath: hostilePath.filter((p) => !p.endsWith("/")),
+  pciPath: hostilePath.filter((p) => p !== "/"),
   globalExtraArgs: args,
   globalExtraRunArgs: args,
   vmExtraArgs: args,
@@ -93,7 +96,7 @@ const hostile: fc.Arbitrary<Hostile> = fc.record({
 test("the generators produce values the grammars accept", () => {
   fc.assert(
     fc.property(hostile, (h) => {
-      for (const p of [h.kernel, h.initramfs, h.rootDisk, ...h.disks, h.share, h.sharedHome, h.pciPath, ...h.vhostSockets.map((v) => v[1])]) assert.match(p, ABS_PATH);
+      for (const p of [h.kernel, h.initramfs, h.rootDisk, ...h.disks, h.share, h.sharedHome, h.pciPath, ...h.vhostSockets.map((v) => v[1])]) assert.equal(absPathProblem(p), null, p);
       for (const k of h.kernelParams) assert.match(k, KERNEL_PARAM);
       for (const a of [...h.globalExtraArgs, ...h.globalExtraRunArgs, ...h.vmExtraArgs, ...h.vmExtraRunArgs]) assert.match(a, ANY_ARG);
     }),

@@ -28,6 +28,12 @@ export function render(config: unknown, prefix = TEST_PREFIX): FileTree {
   return generate(config, { prefix });
 }
 
+/** `s` as an absolute path the path grammar accepts: its names, without empty, `.` and `..` ones,
+ * edge spaces trimmed (for generators of hostile-but-valid paths). */
+export function normalisedPath(s: string): string {
+  return `/${s.split("/").map((n) => n.trim()).filter((n) => n !== "" && n !== "." && n !== "..").join("/")}`;
+}
+
 export function tempDir(label: string): string {
   return mkdtempSync(join(tmpdir(), `vmsilo-${label}-`));
 }

@@ -2,10 +2,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, example, EXAMPLES, fileAt, regularFiles, render, ROOT, runCli, tempDir } from "../support/harness.js";
 import { isLink } from "../../src/render/files.js";
+import { describe } from "../../src/config/types.js";
 
 const USAGE_HINT = "Run 'vmsilo-gen --help' for usage.\n";
 const exampleFile = (name: string) => join(ROOT, "examples", `${name}.json`);
@@ -155,8 +156,114 @@ test("a relative --prefix is bad input: exit 2, nothing written", () => {
     const out = join(dir, "out");
     const r = runCli(["render", "--config", exampleFile("minimal"), "--out", out, "--prefix", "nix/store/x"]);
     assert.equal(r.status, 2);
-    assert.equal(r.stderr, 'vmsilo-gen: --prefix must be an absolute path, got "nix/store/x"\n');
+    assert.equal(r.stderr, 'vmsilo-gen: --prefix: must be an absolute path (starting with "/"), got "nix/store/x"\n');
     assert.equal(existsSync(out), false);
+  });
+});
+
+test("--prefix follows the path grammar and a store path's characters: exit 2 naming the rule, nothing written", () => {
+  withTemp("cli", (dir) => {
+    const out = join(dir, "out");
+    for (const [prefix, rule] of [
+      ["/nix/store/x/../y", 'a normalised path (no "." or ".." components)'],
+      ["/nix/store/x/", 'a path without a trailing "/"'],
+      ["/nix//store", 'a path without empty components ("//")'],
+      ['/nix/store/x"y', "a store path (letters, digits and + . _ ? = - /)"],
+      ["/nix/store/x y", "a store path (letters, digits and + . _ ? = - /)"],
+      [`/${"n".repeat(256)}`, "a path whose names are at most 255 bytes, not 256"],
+    ] as const) {
+      const r = runCli(["render", "--config", exampleFile("minimal"), "--out", out, "--prefix", prefix]);
+      assert.equal(r.status, 2, prefix);
+      assert.equal(r.stderr, `vmsilo-gen: --prefix: must be ${rule}, got ${describe(prefix)}\n`);
+    }
+    // Without --prefix the absolute --out is the prefix, and is checked as such.
+    const spaced = join(dir, "my out");
+    const r = runCli(["render", "--config", exampleFile("minimal"), "--out", spaced]);
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, `vmsilo-gen: --prefix (the absolute --out): must be a store path (letters, digits and + . _ ? = - /), got ${describe(spaced)}\n`);
+    assert.deepEqual(readdirSync(dir), []);
+  });
+});
+
+/** Every file under `dir` with its bytes, and every link with its target: to show nothing changed. */
+function snapshot(dir: string): Array<[string, string]> {
+  return readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .sort()
+    .map((p) => {
+      const full = join(dir, p);
+      const st = lstatSync(full);
+      return [p, st.isSymbolicLink() ? `-> ${readlinkSync(full)}` : st.isDirectory() ? `dir ${st.mode}` : `${st.mode} ${readFileSync(full, "base64")}`];
+    });
+}
+
+/** render into `out` is refused with exit 2 and `reason`, and nothing under `dir` changes. */
+function refusesOut(dir: string, config: string, out: string, reason: string): void {
+  const before = snapshot(dir);
+  const r = runCli(["render", "--config", config, "--out", out]);
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(r.stdout, "");
+  assert.equal(r.stderr, `vmsilo-gen: --out ${out}: ${reason}\n`);
+  assert.deepEqual(snapshot(dir), before, "nothing is touched");
+}
+
+const NOT_OURS = 'exists and is not a tree vmsilo-gen rendered (its share/vmsilo/manifest.json has no "vmsiloGenTree": 1); give a new path, or one vmsilo-gen rendered before';
+
+test("render refuses --out /", () => {
+  const r = runCli(["render", "--config", exampleFile("minimal"), "--out", "/"]);
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr, "vmsilo-gen: --out /: is the root directory; give a directory of its own\n");
+});
+
+test("render refuses an --out that is the config file, or a directory holding it", () => {
+  withTemp("cli", (dir) => {
+    const config = join(dir, "conf", "vmsilo.json");
+    mkdirSync(join(dir, "conf"));
+    copyFileSync(exampleFile("minimal"), config);
+    const holds = `holds the configuration ${config}, which replacing it would delete; render into another directory`;
+    refusesOut(dir, config, config, holds);
+    refusesOut(dir, config, join(dir, "conf"), holds);
+    refusesOut(dir, config, dir, holds);
+    // Through a link to the config's directory too.
+    symlinkSync(join(dir, "conf"), join(dir, "link"));
+    refusesOut(dir, config, join(dir, "link"), holds);
+    assert.equal(readFileSync(config, "utf8"), readFileSync(exampleFile("minimal"), "utf8"));
+  });
+});
+
+test("render refuses an existing --out it did not write: the user's directory, a file, a link", () => {
+  withTemp("cli", (dir) => {
+    const mine = join(dir, "mine");
+    mkdirSync(join(mine, "share", "vmsilo"), { recursive: true });
+    writeFileSync(join(mine, "notes.txt"), "my notes\n");
+    refusesOut(dir, exampleFile("minimal"), mine, NOT_OURS);
+    // A manifest without the marker (or not JSON) is not ours either.
+    writeFileSync(join(mine, "share", "vmsilo", "manifest.json"), '{"vms": {}}\n');
+    refusesOut(dir, exampleFile("minimal"), mine, NOT_OURS);
+    writeFileSync(join(mine, "share", "vmsilo", "manifest.json"), "not json");
+    refusesOut(dir, exampleFile("minimal"), mine, NOT_OURS);
+    const empty = join(dir, "empty");
+    mkdirSync(empty);
+    refusesOut(dir, exampleFile("minimal"), empty, NOT_OURS);
+    const file = join(dir, "file");
+    writeFileSync(file, "a file\n");
+    refusesOut(dir, exampleFile("minimal"), file, "exists and is not a directory");
+    // A link, even to a tree vmsilo-gen rendered: replacing would swap the link, not the tree.
+    const tree = join(dir, "tree");
+    assert.equal(runCli(["render", "--config", exampleFile("minimal"), "--out", tree]).status, 0);
+    symlinkSync(tree, join(dir, "tree-link"));
+    refusesOut(dir, exampleFile("minimal"), join(dir, "tree-link"), "is a symbolic link; give the directory itself");
+    assert.equal(readFileSync(join(mine, "notes.txt"), "utf8"), "my notes\n");
+  });
+});
+
+test("render into an --out under a regular file is bad input, not an internal error", () => {
+  withTemp("cli", (dir) => {
+    writeFileSync(join(dir, "file"), "x");
+    const out = join(dir, "file", "out");
+    const r = runCli(["render", "--config", exampleFile("minimal"), "--out", out]);
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, `vmsilo-gen: --out ${out}: cannot write: EEXIST: file already exists, mkdir '${join(dir, "file")}'\n`);
+    assert.deepEqual(readdirSync(dir), ["file"]);
   });
 });
 

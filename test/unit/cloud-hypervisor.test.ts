@@ -191,6 +191,21 @@ test("config: extraConfig merges recursively, replaces lists and values, and nul
   assert.deepEqual(vm.config.cloudHypervisor.extraConfig.disks, [{ path: "/only.img" }]);
 });
 
+test("config: extraConfig keys named __proto__ or constructor are data, merged and written like any other", () => {
+  const extra = JSON.parse('{"__proto__": {"polluted": true}, "constructor": {"x": 1}, "cpus": {"__proto__": {"y": 2}}}');
+  const { m, vm } = work(chMinimal({ cloudHypervisor: { logLevel: null, extraArgs: [], extraConfig: extra } }));
+  const c = chConfig(vm, m) as Json;
+  assert.equal(Object.getPrototypeOf(c), Object.prototype, "the prototype is not replaced");
+  assert.equal(c.polluted, undefined);
+  assert.deepEqual(Object.getOwnPropertyDescriptor(c, "__proto__")?.value, { polluted: true });
+  assert.deepEqual(c.constructor, { x: 1 });
+  assert.deepEqual(Object.getOwnPropertyDescriptor(c.cpus, "__proto__")?.value, { y: 2 });
+  assert.equal(c.cpus.boot_vcpus, 2, "the generated keys beside it stay");
+  const written = JSON.parse(fileAt(render(chMinimal({ cloudHypervisor: { logLevel: null, extraArgs: [], extraConfig: extra } })), "share/vmsilo/work/cloud-hypervisor.json").content);
+  assert.deepEqual(Object.getOwnPropertyDescriptor(written, "__proto__")?.value, { polluted: true });
+  assert.equal(({} as Json).polluted, undefined, "Object.prototype is untouched");
+});
+
 // ------------------------------------------------------------------------------------------------
 // Launcher, stop, units
 

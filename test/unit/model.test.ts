@@ -1,10 +1,12 @@
 /** The resolved model: stable ids (D2), MACs, tap names (D1), PCI slots, the kernel command line (SPEC §2), shares. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { resolve } from "../../src/generate.js";
+import { ConfigError, resolve } from "../../src/generate.js";
+import { RESERVED_VM_NAMES } from "../../src/config/grammar.js";
+import { OUT, SHARED_LIBEXEC } from "../../src/model/paths.js";
 import { derivedId, derivedMac, derivedTapName, MIN_ID } from "../../src/model/derive.js";
 import type { Model, VmModel } from "../../src/model/model.js";
-import { example } from "../support/harness.js";
+import { example, render } from "../support/harness.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
@@ -387,4 +389,32 @@ test("well-typed crosvm options and every crosvm vhost-user device type are acce
     v.config.vhostUser.map((d) => d.type),
     ["9p", "net", "mac80211-hwsim"],
   );
+});
+
+test("the shared helpers beside the VM directories in libexec/vmsilo/ are exactly the names VMs may not take", () => {
+  const c = example("minimal") as any;
+  c.programs.qemu = "/nix/store/7q3ma1k6lq7w0b4j5b5n7m5ax9w5q2yz-qemu-10.1.2";
+  c.nixosVms.work.additionalDisks = [{ path: "/var/lib/vmsilo/work-data.qcow2", format: "qcow2", createSize: "1G" }];
+  c.nixosVms.q = { ...structuredClone(c.nixosVms.work), hypervisor: "qemu", additionalDisks: [] };
+  const tree = render(c);
+  const top = new Set([...tree.keys()].filter((p) => p.startsWith(`${OUT.libexec}/`)).map((p) => p.slice(OUT.libexec.length + 1).split("/")[0]!));
+  const shared = [...top].filter((n) => !c.nixosVms[n]).sort();
+  assert.deepEqual(shared, Object.values(SHARED_LIBEXEC).sort(), "every shared helper is rendered by this tree, and is in SHARED_LIBEXEC");
+  for (const n of shared) assert.ok((RESERVED_VM_NAMES as readonly string[]).includes(n), n);
+});
+
+test("the kernel command line may be 1919 bytes, not one more", () => {
+  const at = (extra: number) => {
+    const c = example("minimal") as any;
+    c.nixosVms.work.kernelParams = ["x"];
+    const base = resolve(c).vms[0]!.kernelParams.join(" ").length;
+    c.nixosVms.work.kernelParams = [`x=${"y".repeat(1918 - base + extra)}`];
+    try {
+      return resolve(c).vms[0]!.kernelParams.join(" ").length;
+    } catch (e) {
+      return (e as ConfigError).issues.map((i) => i.message);
+    }
+  };
+  assert.equal(at(0), 1919);
+  assert.deepEqual(at(1), [`make the kernel command line of VM "work" 1920 bytes long, more than the 1919 it may have (the kernel reads 2047, 128 are left for the VMM's own); shorten kernelParams, init or the network settings`]);
 });

@@ -5,7 +5,7 @@ import { isIPv6 } from "node:net";
 import { validate } from "../../src/config/validate.js";
 import { ConfigError, resolve } from "../../src/generate.js";
 import * as g from "../../src/config/grammar.js";
-import { bool, either, int, object, pathKey, record, str, type Ctx } from "../../src/config/types.js";
+import { bool, closest, either, int, object, pathKey, record, str, type Ctx } from "../../src/config/types.js";
 import { example, render } from "../support/harness.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -167,7 +167,7 @@ test("every issue is returned, not only the first, in document order", () => {
     'user.uid: must be an integer from 1 to 4294967294, got "1000"',
     "user.gid: must be an integer from 0 to 4294967294, got -1",
     "nixosVms.work.cpus: must be an integer from 1 to 512, got 0",
-    'nixosVms.work.rootDisk.path: must be an absolute path without control characters, got "relative"',
+    'nixosVms.work.rootDisk.path: must be an absolute path (starting with "/"), got "relative"',
   ]);
 });
 
@@ -183,10 +183,13 @@ test("sharedHome (either boolean or path) accepts true, false and an absolute pa
   assert.equal(ok(withVm({ sharedHome: "/srv/homes/work" })).nixosVms.work!.sharedHome, "/srv/homes/work");
 });
 
-test("sharedHome rejects everything else with one message naming both shapes", () => {
-  const msg = "must be true, false or an absolute path without control characters";
-  for (const [v, got] of [["relative/path", '"relative/path"'], [1, "1"], [null, "null"], [{}, "{}"], ["/a\nb", '"/a\\nb"'], ["true", '"true"']] as const) {
+test("sharedHome rejects other values with one message naming both shapes, and bad paths with the path rule they break", () => {
+  const msg = `must be true, false or ${g.ABS_PATH_TEXT}`;
+  for (const [v, got] of [[1, "1"], [null, "null"], [{}, "{}"]] as const) {
     assert.deepEqual(issues(withVm({ sharedHome: v })), [`nixosVms.work.sharedHome: ${msg}, got ${got}`], String(v));
+  }
+  for (const [v, rule] of [["relative/path", 'an absolute path (starting with "/")'], ["true", 'an absolute path (starting with "/")'], ["/a\nb", "a path without control characters"], ["/shared/a ", "a path whose names neither start nor end with a space"]] as const) {
+    assert.deepEqual(issues(withVm({ sharedHome: v })), [`nixosVms.work.sharedHome: must be ${rule}, got ${JSON.stringify(v)}`], v);
   }
 });
 
@@ -278,13 +281,57 @@ test("grammar: IPv6 addresses agree with node's own parser", () => {
 
 test("grammar: kernel parameters, sizes, MACs, PCI addresses", () => {
   for (const good of ["quiet", "a=b", "console=ttyS0,115200", "x=-1"]) assert.ok(g.KERNEL_PARAM.test(good), good);
-  for (const bad of ["", "-s", "a b", "a\tb", "a\nb", "a\x7f"]) assert.ok(!g.KERNEL_PARAM.test(bad), JSON.stringify(bad));
+  for (const bad of ["", "-s", "a b", "a\tb", "a\nb", "a\x7f", 'a="b', '"']) assert.ok(!g.KERNEL_PARAM.test(bad), JSON.stringify(bad));
   for (const good of ["1", "10G", "512M", "1T", "4096"]) assert.ok(g.SIZE.test(good), good);
   for (const bad of ["0", "10GB", "10g", "-1", "1.5G", ""]) assert.ok(!g.SIZE.test(bad), bad);
   assert.ok(g.MAC.test("02:00:00:00:00:01"));
   for (const bad of ["02:00:00:00:00:0A", "02-00-00-00-00-01", "02:00:00:00:00", "02:00:00:00:00:01:02"]) assert.ok(!g.MAC.test(bad), bad);
   for (const good of ["0000:01:00.0", "01:1f.7", "/sys/bus/pci/devices/0000:01:00.0"]) assert.ok(g.PCI_DEVICE.test(good), good);
   for (const bad of ["01:20.0", "01:00.8", "1:00.0", "0000:0A:00.0", "sys/bus/pci", "01:00.0 "]) assert.ok(!g.PCI_DEVICE.test(bad), bad);
+});
+
+test("grammar: absPathProblem accepts exactly what ABS_PATH matches, within the length limits", () => {
+  const names = ["a", ".", "..", "...", ".a", "a.", " ", " a", "a ", "a b", "é", "", "x\"y"];
+  const paths = ["/", ...names.map((n) => `/${n}`), ...names.flatMap((a) => names.map((b) => `/${a}/${b}`)), ...names.map((n) => `/x/${n}/`), "relative", "", "/a\nb"];
+  for (const p of paths) assert.equal(g.absPathProblem(p) === null, g.ABS_PATH.test(p), JSON.stringify(p));
+  assert.equal(g.absPathProblem(`/${"n".repeat(255)}`), null);
+  assert.equal(g.absPathProblem(`/${"n".repeat(256)}`), "a path whose names are at most 255 bytes, not 256");
+  const longest = `/${Array.from({ length: 16 }, () => "p".repeat(255)).join("/")}`; // 4096 bytes
+  assert.equal(g.absPathProblem(longest.slice(0, 4095)), null);
+  assert.equal(g.absPathProblem(longest), "a path of at most 4095 bytes, not 4096");
+  assert.equal(g.absPathProblem("/a\ud800b"), g.LONE_SURROGATE_TEXT);
+  assert.equal(g.absPathProblem("/a\ud83d\ude00b"), null, "a surrogate pair is one character");
+});
+
+test("grammar: sizes stop below 1 EiB, counted in bytes", () => {
+  assert.equal(g.sizeBytes("10G"), 10n * 2n ** 30n);
+  assert.equal(g.sizeBytes("4096"), 4096n);
+  const at = (size: string) => issues(withVm({ rootOverlay: { type: "raw", size } }));
+  assert.deepEqual(validate(withVm({ rootOverlay: { type: "raw", size: "1048575T" } })).issues, []);
+  assert.deepEqual(at("1048576T"), ['nixosVms.work.rootOverlay.size: must be a size below 1 EiB (1048576T), which no file system here holds, got "1048576T"']);
+  assert.deepEqual(validate(withVm({ rootOverlay: { type: "raw", size: "1099511627775M" } })).issues, []);
+  assert.equal(at("1099511627776M").length, 1);
+});
+
+test("unknown keys: a near known key is suggested, a far one is not", () => {
+  assert.equal(closest("memroy", ["memory", "cpus"]), "memory");
+  assert.equal(closest("CPUs", ["memory", "cpus"]), "cpus");
+  assert.equal(closest("kernelparam", ["kernelParams", "kernel"]), "kernelParams");
+  assert.equal(closest("zzz", ["memory", "cpus"]), null);
+  assert.equal(closest("x".repeat(100000), ["memory"]), null, "a huge key is no near miss, and costs nothing");
+});
+
+test("prototype names as keys neither crash nor pass silently", () => {
+  for (const k of ["constructor", "toString", "hasOwnProperty", "__proto__", "valueOf"]) {
+    const c = JSON.parse(JSON.stringify(example("minimal")).replace('"work":{', `"work":{"${k}":1,`));
+    assert.ok(issues(c).some((i) => i.startsWith(`nixosVms.work.${k}: unknown option`)), k);
+  }
+  // A share tag or VM name that reads like a prototype member is a name like any other.
+  const c: Json = example("minimal");
+  c.programs.virtiofsd = "/nix/store/7m2p0x5v8n6r9h1y3zk2b4w6q8d0f1g3-virtiofsd-1.13.2";
+  c.nixosVms.constructor = { ...structuredClone(c.nixosVms.work), sharedDirectories: { toString: { path: "/srv/a" }, valueOf: { path: "/srv/b" } } };
+  const m = resolve(c);
+  assert.deepEqual(m.vms.find((v) => v.name === "constructor")!.shares.map((s) => s.tag), ["toString", "valueOf"]);
 });
 
 test("grammar: a str() node's message uses the grammar's words", () => {

@@ -71,6 +71,19 @@ in
       apply = map lib.getLib;
     };
     systemd.targets = loose;
+    systemd.network.netdevs = loose;
+    networking.bridges = mkOption {
+      default = { };
+      type = types.attrsOf (
+        types.submodule {
+          options.interfaces = mkOption { type = types.listOf types.str; };
+          options.rstp = mkOption {
+            type = types.bool;
+            default = false;
+          };
+        }
+      );
+    };
     systemd.user.targets = loose;
     environment.systemPackages = mkOption {
       type = types.listOf types.package;

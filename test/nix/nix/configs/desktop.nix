@@ -11,6 +11,10 @@ stubs:
     home = "/home/alice";
   };
   users.groups.users.gid = 100;
+  networking.bridges = {
+    br-work.interfaces = [ ];
+    br-lan.interfaces = [ ];
+  };
 
   programs.vmsilo = {
     enable = true;
