@@ -1,5 +1,5 @@
 import type { Model, VmModel } from "../model/model.js";
-import { OUT } from "../model/paths.js";
+import { OUT, RUN_ROOT } from "../model/paths.js";
 import { driverFor } from "../hypervisors/index.js";
 import { agentTransportOf, launchPlanOf } from "../hypervisors/driver.js";
 import { shellJoin, shellLines, shellQuote } from "../shell/quote.js";
@@ -90,6 +90,9 @@ export function renderUserClis(model: Model, t: Tools): GeneratedEntry[] {
       summary,
       vmList,
       systemctl: shellQuote(t.systemctl),
+      // A start that failed: the guest may have printed why (the console relay's console.log).
+      consoleLogs: verb === "start",
+      runRoot: RUN_ROOT,
       vms: model.vms.map((v) => ({ pattern: casePattern([v.name]), unit: shellQuote(v.units.vm) })),
     });
   const shell = script(`${OUT.bin}/vm-shell`, "vm-shell.sh.hbs", {
