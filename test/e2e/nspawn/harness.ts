@@ -135,7 +135,7 @@ check polkit-running "systemctl is-active -q polkit.service"
 # units), and a compositor stand-in listens there for the Wayland security-context helper.
 loginctl enable-linger "$VMSILO_USER"
 check runtime-dir "until_ 'test -d /run/user/$(id -u "$VMSILO_USER")' 10"
-systemd-run -q --unit=vmsilo-e2e-compositor --uid="$VMSILO_USER" --gid="$(id -g "$VMSILO_USER")" socat "UNIX-LISTEN:/run/user/$(id -u "$VMSILO_USER")/wayland-0,fork,mode=0700" "SYSTEM:exec sleep 1000000"
+systemd-run -q --unit=e2e-compositor --uid="$VMSILO_USER" --gid="$(id -g "$VMSILO_USER")" socat "UNIX-LISTEN:/run/user/$(id -u "$VMSILO_USER")/wayland-0,fork,mode=0700" "SYSTEM:exec sleep 1000000"
 # What NixOS starts at boot (multi-user.target wants it): the command sockets, the autoStart VMs.
 systemctl start vmsilo.target
 as_user 'loginctl show-session "$XDG_SESSION_ID" -p Active -p Remote -p Seat' >"$R/session.txt" 2>&1
@@ -282,7 +282,7 @@ export function bootNspawn(o: NspawnOptions): NspawnRun {
     "share-dirs": vms.flatMap((vm) => Object.values((vm.sharedDirectories ?? {}) as Record<string, any>).map((s) => `${s.path}\n`)).join(""),
     disks: vms.flatMap((vm) => ((vm.additionalDisks ?? []) as any[]).filter((d) => !d.createSize).map((d) => `${d.path}\n`)).join(""),
     sysusers: sysusers(o.config),
-    "vmsilo-e2e.service": ["[Unit]", "Description=vmsilo e2e driver", "After=basic.target", "", "[Service]", "Type=oneshot", `Environment=STAGE_RUN=${STAGE_RUN}`, `ExecStart=/bin/bash ${STAGE_RUN}/run.sh`, `ExecStopPost=/bin/bash ${STAGE_RUN}/finish.sh`, "StandardOutput=journal", ""].join("\n"),
+    "e2e-driver.service": ["[Unit]", "Description=vmsilo e2e driver", "After=basic.target", "", "[Service]", "Type=oneshot", `Environment=STAGE_RUN=${STAGE_RUN}`, `ExecStart=/bin/bash ${STAGE_RUN}/run.sh`, `ExecStopPost=/bin/bash ${STAGE_RUN}/finish.sh`, "StandardOutput=journal", ""].join("\n"),
     ...o.files,
   };
   for (const [name, text] of Object.entries(files)) writeFileSync(join(run, name), text, { mode: 0o755 });
@@ -297,9 +297,9 @@ export function bootNspawn(o: NspawnOptions): NspawnRun {
     `--bind=${results}:/results`,
     "--bind-ro=/etc/pam.d", "--bind-ro=/etc/security",
     `--bind-ro=${join(run, "sysusers")}:/etc/sysusers.d/vmsilo-e2e.conf`,
-    `--bind-ro=${join(run, "vmsilo-e2e.service")}:/etc/systemd/system/vmsilo-e2e.service`,
+    `--bind-ro=${join(run, "e2e-driver.service")}:/etc/systemd/system/e2e-driver.service`,
     ...binds.map(([h, c]) => `--bind-ro=${h}:${c}`),
-    "--boot", "--", "systemd.unit=vmsilo-e2e.service", "systemd.firstboot=off",
+    "--boot", "--", "systemd.unit=e2e-driver.service", "systemd.firstboot=off",
   ];
   const r = spawnSync("timeout", args, { encoding: "utf8", maxBuffer: 64 << 20, env: { ...process.env, SYSTEMD_NSPAWN_API_VFS_WRITABLE: "1" } });
   const result = readOr(join(results, "result"));

@@ -6,7 +6,8 @@
  *  - `run`: every `--vhost-user` socket must have a listening backend, every `--net tap-name=` tap must
  *    exist and every `--block` file be there (crosvm opens them at start, and fails otherwise); it
  *    connects to its `--serial type=unix-stream` socket and prints boot-like output there, echoing
- *    what it reads and answering each line with a login prompt; it creates its control socket
+ *    what it reads and answering each line with a login prompt (with the kernel parameter
+ *    vmsilo.standin.panic it prints a kernel panic instead and exits 1); it creates its control socket
  *    (`--socket`) and answers `stop` (exit at once) and `powerbtn` (the guest powers off: exit 0);
  *  - `stop` / `powerbtn <socket>`: send that request to a running stand-in, exit 1 when none answers.
  *
@@ -91,7 +92,14 @@ async function run(): Promise<void> {
     const path = o.get("path")!;
     const serial = await connect(path).catch((e: Error) => fail(`serial ${path}: ${e.message}`));
     const prompt = () => serial.write(`\r\n${name} login: `);
-    serial.write(`[    0.000000] Linux version 6.12.0 (vmsilo-standin) crosvm\r\n[    0.100000] vmsilo-standin: VM ${name} booted\r\n`);
+    serial.write(`[    0.000000] Linux version 6.12.0 (vmsilo-standin) crosvm\r\n`);
+    // A guest that cannot boot (the kernel parameter vmsilo.standin.panic): the VMM exits with an error.
+    if (values("-p").includes("vmsilo.standin.panic")) {
+      serial.write("[    0.200000] Kernel panic - not syncing: VFS: Unable to mount root fs (vmsilo-standin)\r\n");
+      setTimeout(() => fail("the guest panicked"), 200);
+      continue;
+    }
+    serial.write(`[    0.100000] vmsilo-standin: VM ${name} booted\r\n`);
     prompt();
     serial.on("data", (d: Buffer) => {
       serial.write(d);
