@@ -8,7 +8,7 @@ check panic:relay-gone-with-it "until_ '! systemctl is-active -q vmsilo-panic-co
 check panic:console-log-kept "as_user 'cat /run/vmsilo/panic/console.log' | grep -q 'Kernel panic - not syncing'"
 systemctl reset-failed vmsilo-panic-vm.service
 
-# A start that fails (a disk that is not there): vm-start says which unit's journal tells why.
+# A start that fails (a disk that is not there, cloud-hypervisor's boot refuses it): vm-start says which unit's journal tells why.
 rm -f /var/lib/vmsilo/nodisk-missing.img
 as_user "$BIN/vm-start nodisk" >"$R/nodisk-start.txt" 2>&1
 rc=$?

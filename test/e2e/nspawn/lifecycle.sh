@@ -21,6 +21,8 @@ wait_up() {
   local u
   check "$vm:$1:vm-active" "until_ 'systemctl is-active -q vmsilo-$vm-vm.service' 40"
   for u in "${units[@]}"; do until_ "systemctl is-active -q $u" 20; done
+  # The guest is up once its console says so (the qemu test guest boots for a few seconds).
+  check "$vm:$1:guest-up" "until_ \"grep -Eq '$console_expect' /run/vmsilo/$vm/console.log\" 90"
 }
 
 lifecycle() {

@@ -10,7 +10,7 @@ check switch:both-running "until_ 'systemctl is-active -q vmsilo-cv-vm.service &
 until_ '[ -n "$(cv_vmm)" ] && test -S /run/vmsilo/gone/crosvm-control.socket' 20
 old=$(cv_vmm)
 
-active() { systemctl list-units --plain --no-legend --state=active 'vmsilo*' | awk '{print $1}'; }
+active() { systemctl list-units --plain --no-legend --state=active 'vmsilo*' | cut -d' ' -f1; }
 for u in $(active); do
   [ -e "$NEW/lib/systemd/system/$u" ] || systemctl stop "$u"
 done

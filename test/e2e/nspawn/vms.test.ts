@@ -76,7 +76,8 @@ function kinds(g: TestGuest): Record<string, any> {
       ch: full("ch", 2, "cloud-hypervisor"),
       qe,
       panic: standinVm("panic", 4, { kernelParams: ["vmsilo.standin.panic"] }),
-      nodisk: standinVm("nodisk", 5, { additionalDisks: [{ path: "/var/lib/vmsilo/nodisk-missing.img", id: "missing" }] }),
+      // cloud-hypervisor: its unit is ready once booted, so a failed boot fails the start itself.
+      nodisk: standinVm("nodisk", 5, { hypervisor: "cloud-hypervisor", additionalDisks: [{ path: "/var/lib/vmsilo/nodisk-missing.img", id: "missing" }] }),
       gone: standinVm("gone", 6, { network: tap("10.30.0.6/24") }),
     },
   };
