@@ -175,6 +175,8 @@ export interface NspawnRun {
   /** The "FAIL …" lines, and whether the driver got to its end. */
   readonly failed: string[];
   readonly done: boolean;
+  /** Removes the run's directory (the rendered trees, the results). */
+  remove(): void;
   /** What to print when an assertion fails: the result, the container's journal tail, nspawn's output. */
   context(): string;
 }
@@ -309,6 +311,7 @@ export function bootNspawn(o: NspawnOptions): NspawnRun {
     out,
     failed: result.split("\n").filter((l) => l.startsWith("FAIL")),
     done: /^done$/m.test(result),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
     context: () =>
       `nspawn exit ${r.status}\n--- result\n${result}\n--- journal (tail)\n${readOr(join(results, "journal.txt")).split("\n").slice(-150).join("\n")}\n--- nspawn\n${(r.stdout + r.stderr).slice(-3000)}`,
   };

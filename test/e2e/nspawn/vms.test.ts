@@ -33,6 +33,7 @@ test("examples/desktop.json: every VM starts as the user through polkit, shows i
   if (why) return skip(t, why);
   const config = desktop();
   const run = bootNspawn({ label: "desktop", config, driver: (out) => lifecycleDriver(out, hypervisors(config)) });
+  t.after(run.remove);
   assert.ok(run.done, run.context());
   assert.deepEqual(run.failed, [], run.context());
 });
@@ -101,6 +102,7 @@ test("one VM per hypervisor with every helper kind; a guest that panics and a st
     driver: (out) => [lifecycleDriver(out, { cv: "crosvm", ch: "cloud-hypervisor", qe: "qemu" }), script("failures.sh"), `NEW=${NEW}`, script("switch.sh")].join("\n"),
     timeoutS: 420,
   });
+  t.after(run.remove);
   assert.ok(run.done, run.context());
   assert.deepEqual(run.failed, [], run.context());
   for (const check of ["qe:vm-shell-console", "qe:graceful-stop", "cv:killed:no-tap:cv-eth0", "ch:seccomp:vmsilo-ch-gpu.service", "panic:console-log-kept", "nodisk:names-the-journal", "switch:changed-vm-kept-running", "switch:removed-vm-cleaned-up"]) {
