@@ -86,7 +86,9 @@ test("vm-start and vm-stop: usage, validated VM names, exit codes", () => {
     assert.deepEqual(calls("systemctl"), [verb, "--", "vmsilo-work-vm.service"]);
     r = run(`bin/${cmd}`, ["work"], { STUB_STATUS: "5" });
     assert.equal(r.status, 1);
-    assert.match(r.stderr, new RegExp(`systemctl ${verb} vmsilo-work-vm.service failed`));
+    assert.match(r.stderr, new RegExp(`systemctl ${verb} vmsilo-work-vm.service failed; to read why: journalctl -u vmsilo-work-vm.service\n`));
+    // A failed start may have left the guest's console output (the console relay's log).
+    assert.equal(/the guest's console output is in \/run\/vmsilo\/work\/console\.log\n/.test(r.stderr), verb === "start", r.stderr);
     reset();
   }
 });
