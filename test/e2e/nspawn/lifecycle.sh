@@ -20,13 +20,15 @@ after_stop() {
 wait_up() {
   local u
   check "$vm:$1:vm-active" "until_ 'systemctl is-active -q vmsilo-$vm-vm.service' 40"
-  for u in "${units[@]}"; do until_ "systemctl is-active -q $u" 20; done
+  # (the shared home's unit only runs while the shared home does not exist yet: its condition)
+  for u in "${units[@]}"; do until_ "systemctl is-active -q $u || [ \"\$(systemctl show -P ConditionResult $u)\" = no ]" 20; done
   # The guest is up once its console says so (the qemu test guest boots for a few seconds).
   check "$vm:$1:guest-up" "until_ \"grep -Eq '$console_expect' /run/vmsilo/$vm/console.log\" 90"
 }
 
 lifecycle() {
   local rc u pid verb
+  note "at ${SECONDS}s: $vm"
   as_user "$BIN/vm-start $vm" >"$R/$vm-start.txt" 2>&1
   rc=$?
   check "$vm:vm-start-as-user" "[ $rc = 0 ]"
