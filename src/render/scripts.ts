@@ -101,8 +101,11 @@ export function renderUserClis(model: Model, t: Tools): GeneratedEntry[] {
     vmList,
     ssh: t.ssh === null ? false : shellQuote(t.ssh),
     socat: shellQuote(t.socat),
+    systemctl: shellQuote(t.systemctl),
+    sleep: shellQuote(t.sleep),
     vms: model.vms.map((v) => ({
       pattern: casePattern([v.name]),
+      unit: shellQuote(v.units.vm),
       // ssh runs ProxyCommand with `sh -c` after expanding %-tokens: shell-quote it, then double `%`.
       proxyCommand: t.ssh === null ? false : shellQuote(`ProxyCommand=${shellJoin(sshConnect(v, model, t)).replace(/%/g, "%%")}`),
       console: shellQuote(v.paths.console),

@@ -27,7 +27,7 @@ wait_up() {
 }
 
 lifecycle() {
-  local rc u pid verb
+  local rc u pid
   note "at ${SECONDS}s: $vm"
   as_user "$BIN/vm-start $vm" >"$R/$vm-start.txt" 2>&1
   rc=$?
@@ -73,7 +73,7 @@ lifecycle() {
   until_ "pgrep -f '$vmm_match.*/run/vmsilo/$vm/' >/dev/null" 20
   pid=$(pgrep -f "$vmm_match.*/run/vmsilo/$vm/")
   check "$vm:vmm-found" "[ -n '$pid' ]"
-  [ -n "$pid" ] && kill -9 $pid
+  [ -n "$pid" ] && kill -9 "$pid"
   after_stop killed 1
   systemctl reset-failed "vmsilo-$vm-vm.service" 2>/dev/null
   as_user "$BIN/vm-start $vm" >/dev/null 2>&1

@@ -1,5 +1,5 @@
 # The qemu VM's driver (nspawn.test.ts), after the harness's setup: $vm, $relay_js and $tools are set.
-# shellcheck shell=bash disable=SC2154
+# shellcheck shell=bash disable=SC2154,SC2016
 run=/run/vmsilo/$vm
 # vm-run needs no session, only the user's own command socket (0600): argv kept as it is.
 user_argv() { setpriv --reuid="$VMSILO_USER" --regid="$(id -g "$VMSILO_USER")" --clear-groups --reset-env "$@"; }

@@ -2,7 +2,7 @@
 # as switch-to-configuration does it: units the new configuration lacks are stopped first (with
 # their old definitions, still loaded), then the new units are linked and systemd reloads, then
 # changed units are restarted unless they say X-RestartIfChanged=false.
-# shellcheck shell=bash disable=SC2154
+# shellcheck shell=bash disable=SC2154,SC2016
 cv_vmm() { pgrep -f "crosvm\.js .*run --name cv " | head -1; }
 as_user "$BIN/vm-start cv" >/dev/null 2>&1
 as_user "$BIN/vm-start gone" >/dev/null 2>&1
