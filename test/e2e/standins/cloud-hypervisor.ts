@@ -6,8 +6,8 @@
  *    serves vm.create (the body must validate against upstream's OpenAPI VmConfig, strictly), vm.boot
  *    (every `fs` and `generic_vhost_user` socket must have a listening backend, every tap and disk
  *    exist; then it listens on its serial socket, in Socket mode, and on its vsock socket, and prints
- *    boot-like output to whoever connects to the serial socket), vm.power-button (the guest powers
- *    off: exit 0), vmm.shutdown (exit 0) and vmm.ping.
+ *    boot-like output to whoever connects to the serial socket), vm.shutdown (the VM goes, the VMM
+ *    stays), vm.power-button (the guest powers off: exit 0), vmm.shutdown (exit 0) and vmm.ping.
  *  - `ch-remote --api-socket P <subcommand> …`: the argv must pass the checker; it makes that call and,
  *    as the real one, prints the server's error and exits 1 when it fails.
  *
@@ -98,6 +98,10 @@ function vmm(): void {
         const error = await boot(config);
         return error ? [500, error] : [204, ""];
       }
+      case "PUT /api/v1/vm.shutdown":
+        // The VM goes, the VMM stays (a new vm.create may follow).
+        config = null;
+        return [204, ""];
       case "PUT /api/v1/vm.power-button":
         setTimeout(() => fail("the guest powered off", 0), 100);
         return [204, ""];
