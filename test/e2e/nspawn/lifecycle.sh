@@ -65,6 +65,8 @@ lifecycle() {
   check "$vm:not-forced" "! journalctl -q -u vmsilo-$vm-vm.service | grep -q 'did not shut down\|could not ask'"
   after_stop stop 0
   check "$vm:other-user-cannot-start" "! as_other '$BIN/vm-start $vm' >/dev/null 2>&1 && ! systemctl is-active -q vmsilo-$vm-vm.service"
+  # The user outside a session (a background service, cron): not local and active, refused.
+  check "$vm:user-without-session-cannot-start" "! setpriv --reuid=$VMSILO_USER --regid=\$(id -g $VMSILO_USER) --clear-groups $BIN/vm-start $vm >/dev/null 2>&1 && ! systemctl is-active -q vmsilo-$vm-vm.service"
 
   # A VMM that dies: ExecStopPost= runs on that path too, and the helpers go with it.
   as_user "$BIN/vm-start $vm" >/dev/null 2>&1

@@ -10,7 +10,8 @@
  *  - `vm-shell <vm>` (console mode) shows what the VMM printed on its serial console, and the console
  *    relay's console.log, the user's to read, holds it too;
  *  - the user cannot start, stop or restart any other unit (the VM's helpers, systemd-journald), and
- *    another user cannot start or stop the VM;
+ *    neither another user nor the user outside a session (setpriv, as a background service would)
+ *    can start or stop the VM;
  *  - `vm-stop <vm>` is the graceful stop (the VMM was asked to power the guest off), after which no
  *    unit of the VM is failed or active and nothing its units clean up is left: sockets, the console
  *    PTY, taps, the ephemeral disk;
