@@ -86,14 +86,16 @@ test("vm-start and vm-stop: usage, validated VM names, exit codes", () => {
     assert.deepEqual(calls("systemctl"), [verb, "--", "vmsilo-work-vm.service"]);
     r = run(`bin/${cmd}`, ["work"], { STUB_STATUS: "5" });
     assert.equal(r.status, 1);
-    assert.match(r.stderr, new RegExp(`systemctl ${verb} vmsilo-work-vm.service failed`));
+    assert.match(r.stderr, new RegExp(`systemctl ${verb} vmsilo-work-vm.service failed; to read why: journalctl -u vmsilo-work-vm.service\n`));
+    // A failed start may have left the guest's console output (the console relay's log).
+    assert.equal(/the guest's console output is in \/run\/vmsilo\/work\/console\.log\n/.test(r.stderr), verb === "start", r.stderr);
     reset();
   }
 });
 
 test("vm-shell: options, console and ssh over vsock", () => {
   const vmName = `clitest${process.pid}`;
-  const { run, calls } = setup(vmName);
+  const { run, calls, reset } = setup(vmName);
   const usage = (r: { status: number | null; stderr: string }, code: number) => {
     assert.equal(r.status, code);
     assert.match(r.stderr, /usage: vm-shell \[--ssh \[--root\]\] <vm>/);
@@ -105,7 +107,8 @@ test("vm-shell: options, console and ssh over vsock", () => {
   let r = run("bin/vm-shell", ["--root", vmName]);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--root requires --ssh/);
-  r = run("bin/vm-shell", [vmName]);
+  // Not running (systemctl is-active fails): at once.
+  r = run("bin/vm-shell", [vmName], { STUB_STATUS: "3" });
   assert.equal(r.status, 1);
   assert.match(r.stderr, new RegExp(`no console for ${vmName}.*vm-start ${vmName}`));
   assert.deepEqual(calls("socat"), []);
@@ -113,6 +116,13 @@ test("vm-shell: options, console and ssh over vsock", () => {
   const consoleDir = `/run/vmsilo/${vmName}`;
   mkdirSync(consoleDir, { recursive: true });
   try {
+    // Just started (active, the console not there yet): it waits for the console.
+    spawn("sh", ["-c", `sleep 0.5; : >${consoleDir}/console`], { stdio: "ignore" });
+    r = run("bin/vm-shell", [vmName]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(calls("systemctl").join(" ").includes(`is-active -q -- vmsilo-${vmName}-vm.service`));
+    reset();
+    rmSync(`${consoleDir}/console`);
     writeFileSync(`${consoleDir}/console`, "");
     r = run("bin/vm-shell", [vmName]);
     assert.equal(r.status, 0, r.stderr);

@@ -18,6 +18,8 @@ export const vmPaths = (vm: string) => {
     qmpSocket: `${run}/qmp.socket`,
     consoleBackend: `${run}/console-backend.socket`,
     console: `${run}/console`,
+    /** What the guest printed on its console since the relay started, for the user to read. */
+    consoleLog: `${run}/console.log`,
     virtiofsDir: `${run}/virtiofs`,
     virtiofsSocket: (tag: string) => `${run}/virtiofs/${tag}.socket`,
     /** Where a share's directory is bound inside its virtiofsd's mount namespace (vmsilo-share-bind). */

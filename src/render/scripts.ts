@@ -1,5 +1,5 @@
 import type { Model, VmModel } from "../model/model.js";
-import { OUT, SHARED_LIBEXEC } from "../model/paths.js";
+import { OUT, RUN_ROOT, SHARED_LIBEXEC } from "../model/paths.js";
 import { driverFor } from "../hypervisors/index.js";
 import { agentTransportOf, launchPlanOf } from "../hypervisors/driver.js";
 import { shellJoin, shellLines, shellQuote } from "../shell/quote.js";
@@ -90,6 +90,9 @@ export function renderUserClis(model: Model, t: Tools): GeneratedEntry[] {
       summary,
       vmList,
       systemctl: shellQuote(t.systemctl),
+      // A start that failed: the guest may have printed why (the console relay's console.log).
+      consoleLogs: verb === "start",
+      runRoot: RUN_ROOT,
       vms: model.vms.map((v) => ({ pattern: casePattern([v.name]), unit: shellQuote(v.units.vm) })),
     });
   const shell = script(`${OUT.bin}/vm-shell`, "vm-shell.sh.hbs", {
@@ -98,8 +101,11 @@ export function renderUserClis(model: Model, t: Tools): GeneratedEntry[] {
     vmList,
     ssh: t.ssh === null ? false : shellQuote(t.ssh),
     socat: shellQuote(t.socat),
+    systemctl: shellQuote(t.systemctl),
+    sleep: shellQuote(t.sleep),
     vms: model.vms.map((v) => ({
       pattern: casePattern([v.name]),
+      unit: shellQuote(v.units.vm),
       // ssh runs ProxyCommand with `sh -c` after expanding %-tokens: shell-quote it, then double `%`.
       proxyCommand: t.ssh === null ? false : shellQuote(`ProxyCommand=${shellJoin(sshConnect(v, model, t)).replace(/%/g, "%%")}`),
       console: shellQuote(v.paths.console),

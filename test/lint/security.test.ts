@@ -50,8 +50,8 @@ const KIND: Record<Kind, { scope: "system" | "user"; target: number; note: strin
   },
   virtiofsd: {
     scope: "system",
-    target: 2.8,
-    note: "virtiofsd sandboxes itself (new user, mount, pid and net namespaces, pivot_root into the shared directory) and must act as any guest uid on the shared files: it keeps CAP_SYS_ADMIN, CAP_SETUID/SETGID, CAP_DAC_*, CAP_CHOWN/FOWNER/FSETID and may create namespaces. It never opens the share by the user's path: vmsilo-share-bind opens the directory without following links and binds it at a root-only mount point in the unit's private mount namespace, which is all virtiofsd serves.",
+    target: 3.0,
+    note: "virtiofsd sandboxes itself (new user, mount, pid and net namespaces, pivot_root into the shared directory, its own seccomp filter) and must act as any guest uid on the shared files: it keeps CAP_SYS_ADMIN, CAP_SETUID/SETGID, CAP_DAC_*, CAP_CHOWN/FOWNER/FSETID and CAP_MKNOD, and may create namespaces and mount; so the mount calls and seccomp pass the system call filter, and there is no PrivateDevices= (it would take CAP_MKNOD away and virtiofsd's capset would fail) but DevicePolicy=closed. It never opens the share by the user's path: vmsilo-share-bind opens the directory without following links and binds it at a root-only mount point in the unit's private mount namespace, which is all virtiofsd serves.",
   },
   proxy: {
     scope: "system",

@@ -10,18 +10,33 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { have } from "../support/harness.js";
+import { ROOT, have } from "../support/harness.js";
 import { buildAgent, missingTools, tempDir } from "../vmrun/support.js";
 import { skip } from "../e2e/support.js";
 
 const NOBODY = 65534;
 const RUNS = 300;
 
-test("vmsilo-share-bind: a share swapped for a link to a root directory is refused, never served (raced 300 times)", async (t) => {
-  if (process.getuid?.() !== 0) return skip(t, "share-bind race: needs root (mount namespaces, a second user)");
-  const missing = missingTools() ?? (["unshare", "setpriv", "/usr/bin/python3"].find((c) => !have(c)) ?? null);
-  if (missing) return skip(t, `share-bind race: ${missing}`);
-  const shareBind = join(buildAgent(["all"]).dir, "vmsilo-share-bind");
+/** The shim that refuses openat2 as systemd does under RestrictSUIDSGID= (no-openat2.c), or why it cannot be built. */
+function noOpenat2(): { LD_PRELOAD: string } | string {
+  if (process.arch !== "x64") return `no-openat2.c issues x86_64 system calls; this is ${process.arch}`;
+  const so = join(tempDir("no-openat2"), "no-openat2.so");
+  const r = spawnSync("cc", ["-O2", "-shared", "-fPIC", "-o", so, join(ROOT, "test", "security", "no-openat2.c")], { encoding: "utf8" });
+  return r.status === 0 ? { LD_PRELOAD: so } : `cc no-openat2.c failed: ${r.stderr}`;
+}
+
+for (const variant of ["openat2", "openat2 refused with ENOSYS (a unit with RestrictSUIDSGID=): the walk without it"]) {
+  test(`vmsilo-share-bind, ${variant}: a share swapped for a link to a root directory is refused, never served (raced ${RUNS} times)`, async (t) => {
+    if (process.getuid?.() !== 0) return skip(t, "share-bind race: needs root (mount namespaces, a second user)");
+    const missing = missingTools() ?? (["unshare", "setpriv", "/usr/bin/python3"].find((c) => !have(c)) ?? null);
+    if (missing) return skip(t, `share-bind race: ${missing}`);
+    const shim = variant === "openat2" ? {} : noOpenat2();
+    if (typeof shim === "string") return skip(t, shim);
+    await race(join(buildAgent(["all"]).dir, "vmsilo-share-bind"), { ...process.env, ...shim });
+  });
+}
+
+async function race(shareBind: string, env: NodeJS.ProcessEnv): Promise<void> {
   const dir = tempDir("share-bind");
   chmodSync(dir, 0o755);
   // /home/user-like: the user owns the parent of the share; the secret is root's.
@@ -50,7 +65,7 @@ test("vmsilo-share-bind: a share swapped for a link to a root directory is refus
   const outcomes = { served: 0, refused: 0 };
   try {
     for (let i = 0; i < RUNS; i++) {
-      const r = spawnSync("unshare", ["-m", "--propagation", "private", shareBind, share, target, "/usr/bin/stat", "-c", "%d:%i", target], { encoding: "utf8" });
+      const r = spawnSync("unshare", ["-m", "--propagation", "private", shareBind, share, target, "/usr/bin/stat", "-c", "%d:%i", target], { encoding: "utf8", env });
       if (r.status === 0) {
         const served = r.stdout.trim();
         assert.notEqual(served, secretId, `run ${i}: the root directory behind the link was served`);
@@ -70,7 +85,7 @@ test("vmsilo-share-bind: a share swapped for a link to a root directory is refus
   // A plain link at the share's path is refused with a message that says what to do.
   spawnSync("rm", ["-rf", share]);
   spawnSync("ln", ["-s", secret, share]);
-  const r = spawnSync("unshare", ["-m", "--propagation", "private", shareBind, share, target, "/bin/true"], { encoding: "utf8" });
+  const r = spawnSync("unshare", ["-m", "--propagation", "private", shareBind, share, target, "/bin/true"], { encoding: "utf8", env });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /refusing to share .*symbolic link; share the directory it points to by its real path/);
-});
+}

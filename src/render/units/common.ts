@@ -45,13 +45,17 @@ export function harden(u: UnitFile, extra: { network?: boolean; writable?: strin
   for (const w of extra.writable ?? []) add(u, s, "ReadWritePaths", settingWord(w));
 }
 
-/** A helper that runs for one VM: started by the VM service, stopped with it. */
+/**
+ * A helper that runs for one VM: started by the VM service, stopped with it. BindsTo= rather than
+ * PartOf=: a VMM that dies (a crash, kill -9) takes its helpers with it, so no backend keeps
+ * running, and no socket stays, for a VM that is gone.
+ */
 export function helper(u: UnitFile, vm: VmModel, description: string): void {
   add(u, "Unit", "Description", description);
   add(u, "Unit", "Requires", vm.units.prep);
   add(u, "Unit", "After", vm.units.prep);
   add(u, "Unit", "Before", vm.units.vm);
-  add(u, "Unit", "PartOf", vm.units.vm);
+  add(u, "Unit", "BindsTo", vm.units.vm);
 }
 
 /** Ready means its socket exists (D8): the VMM connects to it right after. */

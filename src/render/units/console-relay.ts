@@ -12,12 +12,13 @@ export function consoleRelayUnit(model: Model, vm: VmModel, t: Tools): UnitFile 
   if (consoleBackendOf(driverFor(vm.config.hypervisor)) === "listens") return connectingRelay(u, model, vm, t);
   helper(u, vm, `Console relay of VM ${vm.name}`);
   add(u, "Service", "ExecStartPre", exec([t.rm, "-f", "--", p.console]));
+  consoleLog(u, model, vm, t);
   // The PTY keeps the VMM connected while users attach and detach (vm-shell).
   add(
     u,
     "Service",
     "ExecStart",
-    exec([t.socat, `UNIX-LISTEN:${p.consoleBackend},fork,mode=0600`, `PTY,link=${p.console},raw,echo=0,user=${model.config.user.uid},mode=0600`]),
+    exec([t.socat, "-r", p.consoleLog, `UNIX-LISTEN:${p.consoleBackend},fork,mode=0600`, `PTY,link=${p.console},raw,echo=0,user=${model.config.user.uid},mode=0600`]),
   );
   waitForSocket(u, t, p.consoleBackend, model);
   add(u, "Service", "ExecStopPost", exec([t.rm, "-f", "--", p.console]));
@@ -38,13 +39,24 @@ function connectingRelay(u: UnitFile, model: Model, vm: VmModel, t: Tools): Unit
   add(u, "Unit", "BindsTo", vm.units.vm);
   add(u, "Unit", "After", vm.units.vm);
   add(u, "Service", "ExecStartPre", exec([t.rm, "-f", "--", p.console]));
+  consoleLog(u, model, vm, t);
   // The PTY keeps the VMM's output flowing while users attach and detach (vm-shell).
-  add(u, "Service", "ExecStart", exec([t.socat, `UNIX-CONNECT:${p.consoleBackend}`, `PTY,link=${p.console},raw,echo=0,user=${model.config.user.uid},mode=0600`]));
+  add(u, "Service", "ExecStart", exec([t.socat, "-r", p.consoleLog, `UNIX-CONNECT:${p.consoleBackend}`, `PTY,link=${p.console},raw,echo=0,user=${model.config.user.uid},mode=0600`]));
   add(u, "Service", "ExecStopPost", exec([t.rm, "-f", "--", p.console]));
   add(u, "Service", "Restart", "always");
   add(u, "Service", "RestartSec", "1s");
   ptyRelay(u, p.run);
   return u;
+}
+
+/**
+ * The guest's console output also goes to console.log (socat -r: only what the VMM sends, never what
+ * a user types), so a VM that failed while nobody was attached leaves its boot messages behind. It
+ * starts empty at each start of the relay and is the user's to read; it stays after the VM stops.
+ */
+function consoleLog(u: UnitFile, model: Model, vm: VmModel, t: Tools): void {
+  const { uid, gid } = model.config.user;
+  add(u, "Service", "ExecStartPre", exec([t.install, "-m", "0600", "-o", String(uid), "-g", String(gid), "-T", "/dev/null", vm.paths.consoleLog]));
 }
 
 /**
@@ -54,7 +66,8 @@ function connectingRelay(u: UnitFile, model: Model, vm: VmModel, t: Tools): Unit
  * which is a clean stop, not a failure.
  */
 function ptyRelay(u: UnitFile, runDir: string): void {
-  harden(u, { writable: [runDir], caps: ["CAP_CHOWN", "CAP_FOWNER"], devices: true });
+  // CAP_DAC_OVERRIDE: socat (root) appends to console.log, which is the user's (consoleLog above).
+  harden(u, { writable: [runDir], caps: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"], devices: true });
   add(u, "Service", "SystemCallFilter", "@chown");
   add(u, "Service", "SuccessExitStatus", "143");
   add(u, "Service", "DevicePolicy", "closed");

@@ -1,5 +1,5 @@
 import type { Model } from "../../model/model.js";
-import type { UnitFile } from "../../systemd/unit.js";
+import { add, type UnitFile } from "../../systemd/unit.js";
 import type { Tools } from "../context.js";
 import { proxyUnit, socketUnit } from "./command-channel.js";
 import { consoleRelayUnit } from "./console-relay.js";
@@ -21,11 +21,15 @@ export function renderUnits(model: Model, t: Tools): Units {
   const system: UnitFile[] = [];
   const user: UnitFile[] = [];
   for (const vm of model.vms) {
-    system.push(socketUnit(model, vm), proxyUnit(model, vm, t), prepUnit(model, vm, t), vmUnit(model, vm, t), consoleRelayUnit(model, vm, t));
-    for (const share of vm.shares) system.push(virtiofsdUnit(model, vm, t, share.tag));
-    if (vm.sharedHomePath !== null) system.push(sharedHomeUnit(model, vm, t, vm.sharedHomePath));
-    if (vm.soundStreams !== null) system.push(soundUnit(model, vm, t, vm.soundStreams));
-    if (vm.gpu) system.push(seccontextUnit(model, vm, t), gpuUnit(model, vm, t));
+    const running = [prepUnit(model, vm, t), vmUnit(model, vm, t), consoleRelayUnit(model, vm, t)];
+    for (const share of vm.shares) running.push(virtiofsdUnit(model, vm, t, share.tag));
+    if (vm.sharedHomePath !== null) running.push(sharedHomeUnit(model, vm, t, vm.sharedHomePath));
+    if (vm.soundStreams !== null) running.push(soundUnit(model, vm, t, vm.soundStreams));
+    if (vm.gpu) running.push(seccontextUnit(model, vm, t), gpuUnit(model, vm, t));
+    // nixos-rebuild switch leaves a running VM and its helpers alone when their definition changes
+    // (switch-to-configuration honours this key): the new one applies at the VM's next start.
+    for (const u of running) add(u, "Unit", "X-RestartIfChanged", "false");
+    system.push(socketUnit(model, vm), proxyUnit(model, vm, t), ...running);
     if (vm.gpu) user.push(sessionBindUnit(model, vm, t));
   }
   system.push(systemTarget(model));

@@ -62,11 +62,20 @@ export function virtiofsdUnit(model: Model, vm: VmModel, t: Tools, tag: string):
   add(u, "Service", "ExecStart", exec(argv));
   waitForSocket(u, t, socket, model);
   // virtiofsd sandboxes itself in new namespaces and must act as any uid on the shared files.
+  // No PrivateDevices=: it takes CAP_MKNOD out of the bounding set, and virtiofsd's capset() of the
+  // capabilities it keeps (CAP_MKNOD among them) then fails; DevicePolicy=closed still keeps it
+  // from any device but the pseudo ones, and from making device nodes.
   harden(u, {
     writable: [vm.paths.virtiofsDir, ...(share.readonly ? [] : [share.path])],
     namespaces: true,
+    devices: true,
     caps: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_MKNOD", "CAP_SETFCAP", "CAP_SYS_ADMIN", "CAP_SYS_CHROOT"],
   });
+  // @system-service lacks the mount calls (vmsilo-share-bind's open_tree and move_mount; the mount,
+  // umount2 and pivot_root of virtiofsd's namespace sandbox) and seccomp, with which virtiofsd
+  // installs its own, narrower filter.
+  add(u, "Service", "SystemCallFilter", "@mount seccomp");
+  add(u, "Service", "DevicePolicy", "closed");
   add(u, "Service", "ProtectHome", "read-only");
   add(u, "Service", "MemoryDenyWriteExecute", true);
   return u;

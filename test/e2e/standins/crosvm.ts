@@ -1,0 +1,127 @@
+/**
+ * The crosvm stand-in's VMM half (helper.c hands it every command line but `device gpu`): it accepts
+ * only an argv that upstream's CLI definition accepts (the contract checker), then behaves as crosvm
+ * does towards the units around it:
+ *
+ *  - `run`: every `--vhost-user` socket must have a listening backend, every `--net tap-name=` tap must
+ *    exist and every `--block` file be there (crosvm opens them at start, and fails otherwise); it
+ *    connects to its `--serial type=unix-stream` socket and prints boot-like output there, echoing
+ *    what it reads and answering each line with a login prompt (with the kernel parameter
+ *    vmsilo.standin.panic it prints a kernel panic instead and exits 1); it creates its control socket
+ *    (`--socket`) and answers `stop` (exit at once) and `powerbtn` (the guest powers off: exit 0);
+ *  - `stop` / `powerbtn <socket>`: send that request to a running stand-in, exit 1 when none answers.
+ *
+ * The control socket is a stream socket here (crosvm's is SOCK_SEQPACKET, which Node lacks); both
+ * ends are this stand-in. Everything it does is logged on stderr ("vmsilo-standin crosvm: …").
+ */
+import { createConnection, createServer, type Socket } from "node:net";
+import { existsSync, rmSync } from "node:fs";
+import { checkCrosvmArgv, loadCrosvmCli, tokenizeKeyValues } from "../../contract/crosvm-contract.js";
+
+const argv = process.argv.slice(2);
+const log = (msg: string) => process.stderr.write(`vmsilo-standin crosvm: ${msg}\n`);
+const fail = (msg: string, status = 1): never => {
+  log(msg);
+  process.exit(status);
+};
+
+const problems = checkCrosvmArgv(["crosvm", ...argv], loadCrosvmCli());
+if (problems.length) fail(`upstream's CLI definition refuses this command line: ${problems.join("; ")}`, 2);
+
+/** The options of the subcommand as [name, value] pairs (`--opt=value` split as crosvm splits it). */
+function options(args: string[]): { cmd: string; opts: Array<[string, string]>; positional: string[] } {
+  const split = args.flatMap((a) => (a.startsWith("--") && a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a]));
+  let i = 0;
+  while (split[i]?.startsWith("-")) i += split[i] === "--log-level" ? 2 : 1;
+  const cmd = split[i++] ?? "";
+  const opts: Array<[string, string]> = [];
+  const positional: string[] = [];
+  for (; i < split.length; i++) {
+    const a = split[i]!;
+    if (!a.startsWith("-")) positional.push(a);
+    else if (i + 1 < split.length && !split[i + 1]!.startsWith("--")) opts.push([a, split[++i]!]);
+    else opts.push([a, ""]);
+  }
+  return { cmd, opts, positional };
+}
+
+/** A serde_keyvalue value as a map (flags are "true"). */
+function kv(s: string): Map<string, string> {
+  return new Map(tokenizeKeyValues(s).map((p) => [p.key ?? "", p.value.kind === "quoted" || p.value.kind === "bare" ? p.value.text : p.value.kind === "list" ? p.value.raw : "true"]));
+}
+
+const connect = (path: string) =>
+  new Promise<Socket>((resolve, reject) => {
+    const s = createConnection(path);
+    s.once("connect", () => resolve(s));
+    s.once("error", reject);
+  });
+
+const { cmd, opts, positional } = options(argv);
+const values = (name: string) => opts.filter(([o]) => o === name).map(([, v]) => v);
+
+async function request(verb: string): Promise<void> {
+  const path = positional[0]!;
+  const s = await connect(path).catch((e: Error) => fail(`cannot connect to the control socket ${path}: ${e.message}`));
+  s.end(`${verb}\n`);
+  await new Promise((r) => s.on("data", r).on("close", r));
+}
+
+async function run(): Promise<void> {
+  const name = values("--name")[0] ?? "vm";
+  for (const v of values("--block")) {
+    const path = kv(v).get("path") ?? "";
+    if (!existsSync(path)) fail(`block device ${path}: no such file`);
+  }
+  for (const v of values("--net")) {
+    const tap = kv(v).get("tap-name");
+    if (tap && !existsSync(`/sys/class/net/${tap}`)) fail(`tap ${tap}: no such network interface`);
+  }
+  const backends: Socket[] = [];
+  for (const v of values("--vhost-user")) {
+    const o = kv(v);
+    const socket = o.get("socket")!;
+    backends.push(await connect(socket).catch((e: Error) => fail(`vhost-user ${o.get("type")} backend ${socket}: ${e.message}`)));
+    log(`connected to the vhost-user ${o.get("type")} backend ${socket}`);
+  }
+  // A backend that goes away takes the device with it: crosvm exits.
+  for (const b of backends) b.on("close", () => fail("a vhost-user backend closed its connection"));
+  for (const v of values("--serial")) {
+    const o = kv(v);
+    if (o.get("type") !== "unix-stream") continue;
+    const path = o.get("path")!;
+    const serial = await connect(path).catch((e: Error) => fail(`serial ${path}: ${e.message}`));
+    const prompt = () => serial.write(`\r\n${name} login: `);
+    serial.write(`[    0.000000] Linux version 6.12.0 (vmsilo-standin) crosvm\r\n`);
+    // A guest that cannot boot (the kernel parameter vmsilo.standin.panic): the VMM exits with an error.
+    if (values("-p").includes("vmsilo.standin.panic")) {
+      serial.write("[    0.200000] Kernel panic - not syncing: VFS: Unable to mount root fs (vmsilo-standin)\r\n");
+      setTimeout(() => fail("the guest panicked"), 200);
+      continue;
+    }
+    serial.write(`[    0.100000] vmsilo-standin: VM ${name} booted\r\n`);
+    prompt();
+    serial.on("data", (d: Buffer) => {
+      serial.write(d);
+      if (d.includes(13) || d.includes(10)) prompt();
+    });
+    serial.on("error", () => {});
+    log(`serial console on ${path}`);
+  }
+  const control = values("--socket")[0];
+  if (!control) return;
+  rmSync(control, { force: true });
+  createServer((c) => {
+    c.on("data", (d) => {
+      const verb = String(d).trim();
+      log(`control request: ${verb}`);
+      c.end("ok\n");
+      if (verb === "stop") process.exit(0);
+      if (verb === "powerbtn") setTimeout(() => fail("the guest powered off", 0), 100);
+    });
+  }).listen(control, () => log(`control socket ${control}`));
+}
+
+if (cmd === "run") await run();
+else if (cmd === "stop" || cmd === "powerbtn") await request(cmd);
+else fail(`the stand-in does not do \`crosvm ${cmd}\``, 2);

@@ -1,0 +1,192 @@
+/*
+ * Stand-ins for the helper programs of a VM that cannot run here, linked statically: the GPU,
+ * sound and Wayland units run them with an empty root (TemporaryFileSystem=/) or without W+X
+ * memory, where no interpreter runs. One binary, chosen by the name it is called by:
+ *
+ *   crosvm [--log-level=L] [--no-syslog] device gpu --socket-path P --wayland-sock W --params J
+ *       listens on P (the vhost-user GPU backend), after checking that W accepts a connection.
+ *       Any other crosvm command line is handed to the crosvm stand-in in Node (STANDIN_NODE
+ *       STANDIN_CROSVM_JS), which checks it against upstream's CLI definition and behaves as the
+ *       VMM; a `device gpu` command line is accepted only when it is one of the files under
+ *       <package>/share/vmsilo-e2e/accepted/ (written by the harness after that check passed).
+ *   vhost-device-sound --socket P --backend null|pipewire|alsa [--streams input,output]
+ *       listens on P (upstream's clap definition: --socket and --backend required).
+ *   vmsilo-wayland-seccontext --wayland-socket W --app-id ID --socket-path P
+ *       connects to the compositor at W (fails when nobody listens there), listens on P.
+ *
+ * Each accepts connections and holds them until SIGTERM; it logs what it does on stderr (the
+ * unit's journal), prefixed "vmsilo-standin".
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static const char *self = "standin";
+
+static void die(const char *fmt, const char *arg) {
+	fprintf(stderr, "vmsilo-standin %s: ", self);
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	exit(2);
+}
+
+static struct sockaddr_un address(const char *path) {
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof a.sun_path) die("socket path too long: %s", path);
+	strcpy(a.sun_path, path);
+	return a;
+}
+
+/* Connect to a listening unix socket, as a client of the real program would. */
+static int connect_to(const char *path) {
+	struct sockaddr_un a = address(path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) die("nobody listens on %s", path);
+	return fd;
+}
+
+static volatile sig_atomic_t stopping;
+static void on_term(int sig) {
+	(void)sig;
+	stopping = 1;
+}
+
+/* Listen on path (as the real backend does: a stale path is an error) and hold every connection. */
+static int serve(const char *path, int extra_fd) {
+	struct sockaddr_un a = address(path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 8) < 0) die("cannot listen on %s", path);
+	struct sigaction sa = {.sa_handler = on_term};
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	fprintf(stderr, "vmsilo-standin %s: listening on %s\n", self, path);
+	struct pollfd p[64] = {{.fd = fd, .events = POLLIN}, {.fd = extra_fd, .events = POLLIN}};
+	int n = 2;
+	char buf[4096];
+	while (!stopping) {
+		if (poll(p, n, -1) < 0) continue;
+		if (p[0].revents & POLLIN) {
+			int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+			if (c >= 0 && n < 64) {
+				p[n++] = (struct pollfd){.fd = c, .events = POLLIN};
+				fprintf(stderr, "vmsilo-standin %s: frontend connected on %s\n", self, path);
+			}
+		}
+		/* The compositor going away ends the security context, as it ends the real one. */
+		if (p[1].revents & (POLLIN | POLLHUP) && read(p[1].fd, buf, sizeof buf) <= 0) die("the compositor closed %s", "its connection");
+		for (int i = 2; i < n; i++) {
+			if (!(p[i].revents & (POLLIN | POLLHUP))) continue;
+			if (read(p[i].fd, buf, sizeof buf) > 0) continue;
+			fprintf(stderr, "vmsilo-standin %s: frontend disconnected from %s\n", self, path);
+			close(p[i].fd);
+			p[i--] = p[--n];
+		}
+	}
+	fprintf(stderr, "vmsilo-standin %s: stopped\n", self);
+	unlink(path);
+	return 0;
+}
+
+/* The value of --name (or --name=value) in argv, or NULL; any option not in known is refused. */
+static const char *opt(int argc, char **argv, int from, const char *name, const char *const *known) {
+	const char *v = NULL;
+	size_t len = strlen(name);
+	for (int i = from; i < argc; i++) {
+		const char *a = argv[i];
+		int ok = 0;
+		for (const char *const *k = known; *k; k++)
+			if (!strncmp(a, *k, strlen(*k)) && (a[strlen(*k)] == 0 || a[strlen(*k)] == '=')) ok = 1;
+		if (!ok) die("unexpected argument: %s", a);
+		if (!strchr(a, '=')) i++;
+		if (!strncmp(a, name, len) && (a[len] == '=' || a[len] == 0)) v = a[len] == '=' ? a + len + 1 : (i < argc ? argv[i] : NULL);
+	}
+	return v;
+}
+
+static const char *need(const char *v, const char *name) {
+	if (!v || !*v) die("missing %s", name);
+	return v;
+}
+
+/* argv[1..] as the harness writes an accepted command line: each argument followed by a NUL. */
+static int accepted(int argc, char **argv) {
+	char exe[4096], dir[4200];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n < 0) return 0;
+	exe[n] = 0;
+	*strrchr(exe, '/') = 0; /* .../bin */
+	*strrchr(exe, '/') = 0; /* the package */
+	snprintf(dir, sizeof dir, "%s/share/vmsilo-e2e/accepted", exe);
+	DIR *d = opendir(dir);
+	if (!d) return 0;
+	size_t want = 0;
+	for (int i = 1; i < argc; i++) want += strlen(argv[i]) + 1;
+	char *line = malloc(want + 1), *q = line;
+	for (int i = 1; i < argc; i++) q = stpcpy(q, argv[i]) + 1;
+	int found = 0;
+	for (struct dirent *e; !found && (e = readdir(d));) {
+		if (e->d_name[0] == '.') continue;
+		char path[4500], got[65536];
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) continue;
+		ssize_t len = read(fd, got, sizeof got);
+		close(fd);
+		found = len == (ssize_t)want && !memcmp(got, line, want);
+	}
+	closedir(d);
+	free(line);
+	return found;
+}
+
+static int crosvm(int argc, char **argv) {
+	int i = 1;
+	while (i < argc && (!strncmp(argv[i], "--log-level=", 12) || !strcmp(argv[i], "--no-syslog"))) i++;
+	if (i + 1 < argc && !strcmp(argv[i], "device") && !strcmp(argv[i + 1], "gpu")) {
+		self = "crosvm device gpu";
+		if (!accepted(argc, argv)) die("%s: not a command line the harness checked against upstream's CLI definition", "refused");
+		static const char *const known[] = {"--socket-path", "--wayland-sock", "--params", NULL};
+		const char *socket_path = need(opt(argc, argv, i + 2, "--socket-path", known), "--socket-path");
+		int wayland = connect_to(need(opt(argc, argv, i + 2, "--wayland-sock", known), "--wayland-sock"));
+		return serve(socket_path, wayland);
+	}
+	char *args[argc + 2];
+	args[0] = STANDIN_NODE;
+	args[1] = STANDIN_CROSVM_JS;
+	for (int k = 1; k <= argc; k++) args[k + 1] = argv[k];
+	execv(args[0], args);
+	die("cannot run %s", STANDIN_NODE);
+	return 2;
+}
+
+int main(int argc, char **argv) {
+	const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	if (!strcmp(name, "crosvm")) return crosvm(argc, argv);
+	self = name;
+	if (!strcmp(name, "vhost-device-sound")) {
+		static const char *const known[] = {"--socket", "--backend", "--streams", NULL};
+		const char *backend = need(opt(argc, argv, 1, "--backend", known), "--backend");
+		if (strcmp(backend, "null") && strcmp(backend, "pipewire") && strcmp(backend, "alsa")) die("unknown backend %s", backend);
+		const char *streams = opt(argc, argv, 1, "--streams", known);
+		if (streams && strcmp(streams, "input") && strcmp(streams, "output") && strcmp(streams, "input,output")) die("bad --streams %s", streams);
+		return serve(need(opt(argc, argv, 1, "--socket", known), "--socket"), -1);
+	}
+	if (!strcmp(name, "vmsilo-wayland-seccontext")) {
+		static const char *const known[] = {"--wayland-socket", "--app-id", "--socket-path", NULL};
+		need(opt(argc, argv, 1, "--app-id", known), "--app-id");
+		int compositor = connect_to(need(opt(argc, argv, 1, "--wayland-socket", known), "--wayland-socket"));
+		return serve(need(opt(argc, argv, 1, "--socket-path", known), "--socket-path"), compositor);
+	}
+	die("unknown stand-in %s", name);
+	return 2;
+}
