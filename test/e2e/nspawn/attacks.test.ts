@@ -57,6 +57,7 @@ test(`the user cannot reach root through a share (raced ${RUNS} times), the runt
   };
   const driver = [...Object.entries(facts).map(([k, v]) => `${k}=${shellQuote(v)}`), readFileSync(join(ROOT, "test", "e2e", "nspawn", "attacks.sh"), "utf8")].join("\n");
   const run = bootNspawn({ label: "attacks", config, driver, timeoutS: 420 });
+  t.after(run.remove);
   assert.ok(run.done, run.context());
   assert.deepEqual(run.failed, [], run.context());
   for (const check of ["share-never-leaked", "share-race-served", "user-paths-in-root-dirs", "run-root-still-roots", "vsock-never-planted", "linked-disk-refused", "created-disk-refused"]) {
