@@ -4,6 +4,7 @@
 #   bin/vmsilo-agent                           guest, one per connection on vsock port 5000
 #   bin/vmsilo-share-bind                      host, runs each root virtiofsd on its share's directory,
 #                                              bound without following links
+#   bin/vmsilo-console-log                     host, writes a console relay's console.log, bounded
 # The host's vmsilo.json carries this package as `programs.vmsiloTools`; every guest runs its
 # vmsilo-agent (guest/command-agent.nix). The protocol tests (test/vmrun/) run in vmsilo-gen's
 # check phase; the install check here is a smoke test of the binaries this toolchain built.
@@ -45,6 +46,10 @@ stdenv.mkDerivation {
     "$out/bin/vmsilo-agent" --help > /dev/null
     "$out/bin/vmsilo-vsock-proxy" --help > /dev/null
     "$out/bin/vm-run" --help > /dev/null
+    log="$TMPDIR/console.log"
+    : > "$log"
+    echo console | "$out/bin/vmsilo-console-log" "$log"
+    [ "$(cat "$log")" = console ] || { echo "vmsilo-console-log wrote: $(cat "$log")" >&2; exit 1; }
 
     # One round trip over the agent's unix-socket transport: argv byte-exact, stdin, the status.
     sock="$TMPDIR/agent.sock"
@@ -64,7 +69,7 @@ stdenv.mkDerivation {
   '';
 
   meta = {
-    description = "vm-run for vmsilo: the command client, the host vsock proxy and the guest agent";
+    description = "vm-run for vmsilo: the command client, the host vsock proxy and the guest agent; the host's share binder and console log writer";
     license = lib.licenses.mit;
     mainProgram = "vm-run";
     platforms = lib.platforms.linux;

@@ -66,7 +66,7 @@ test("vmsilo-tools: every program the Makefile installs is one the package promi
   // The install target's program list and the vm-run symlink, which the install check and the
   // agent's ExecStart= rely on.
   const makefile = readFileSync(join(ROOT, "agent", "Makefile"), "utf8");
-  assert.match(makefile, /^PROGRAMS = vmsilo-run vmsilo-agent vmsilo-vsock-proxy vmsilo-share-bind$/m);
+  assert.match(makefile, /^PROGRAMS = vmsilo-run vmsilo-agent vmsilo-vsock-proxy vmsilo-share-bind vmsilo-console-log$/m);
   assert.match(makefile, /ln -sf vmsilo-run \$\(DESTDIR\)\$\(PREFIX\)\/bin\/vm-run/);
 });
 
@@ -98,7 +98,7 @@ test("vmsilo-tools: the install check passes for the programs built as the packa
   const flags = p.installFlags.map((f) => f.replace(p.outPlaceholder, out));
   const make = spawnSync("make", ["-s", "-C", join(ROOT, "agent"), `BUILD=${join(dir, "build")}`, ...p.makeFlags, "install", ...flags], { encoding: "utf8" });
   assert.equal(make.status, 0, `make install failed:\n${make.stdout}\n${make.stderr}`);
-  for (const b of ["vmsilo-run", "vm-run", "vmsilo-agent", "vmsilo-vsock-proxy", "vmsilo-share-bind"]) assert.ok(existsSync(join(out, "bin", b)), `bin/${b} not installed`);
+  for (const b of ["vmsilo-run", "vm-run", "vmsilo-agent", "vmsilo-vsock-proxy", "vmsilo-share-bind", "vmsilo-console-log"]) assert.ok(existsSync(join(out, "bin", b)), `bin/${b} not installed`);
 
   const good = installCheck(p.installCheckPhase, out);
   assert.equal(good.status, 0, `the install check failed:\n${good.stderr}`);

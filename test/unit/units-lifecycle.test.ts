@@ -7,7 +7,8 @@
  *  - a helper is bound to its VM service (BindsTo=), so a VMM that dies takes it along;
  *  - a virtiofsd unit lets virtiofsd and vmsilo-share-bind work: the mount calls and seccomp are
  *    allowed, and CAP_MKNOD stays in the bounding set (no PrivateDevices=, DevicePolicy=closed);
- *  - the console relay keeps the guest's output in console.log, the user's, from the VMM's side only.
+ *  - the console relay keeps the guest's output in console.log, the user's, from the VMM's side only,
+ *    through vmsilo-console-log (bounded).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -74,10 +75,13 @@ for (const [label, tree] of Object.entries(trees)) {
       const log = `/run/vmsilo/${vm}/console.log`;
       const pre = get(u.entries, "Service", "ExecStartPre").map(execArgv);
       assert.ok(pre.some((a) => a[0]!.endsWith("/install") && a.slice(1).join(" ") === `-m 0600 -o ${uid} -g ${gid} -T /dev/null ${log}`), `${u.name}: ${JSON.stringify(pre)}`);
-      const socat = execArgv(get(u.entries, "Service", "ExecStart")[0]!);
-      // -r: only what flows from the VMM (left) to the PTY, never what a user types.
-      assert.deepEqual(socat.slice(1, 3), ["-r", log], u.name);
-      assert.match(socat[3]!, /^UNIX-(LISTEN|CONNECT):/, u.name);
+      // bash execs socat with vmsilo-console-log (which bounds the file) on its -r: only what flows
+      // from the VMM (left) to the PTY, never what a user types.
+      const [bash, c, script, socat, logger, file, left] = execArgv(get(u.entries, "Service", "ExecStart")[0]!);
+      assert.deepEqual([bash!.endsWith("/bin/bash"), c, script], [true, "-c", 'exec "$0" -r >(exec "$1" "$2") "${@:3}"'], u.name);
+      assert.ok(socat!.endsWith("/bin/socat") && logger!.endsWith("/bin/vmsilo-console-log"), u.name);
+      assert.equal(file, log, u.name);
+      assert.match(left!, /^UNIX-(LISTEN|CONNECT):/, u.name);
       assert.match(get(u.entries, "Service", "CapabilityBoundingSet").at(-1)!, /\bCAP_DAC_OVERRIDE\b/, u.name);
       assert.ok(!get(u.entries, "Service", "ExecStopPost").some((l) => l.includes(log)), `${u.name}: the log outlives the VM`);
     }

@@ -18,7 +18,7 @@ export function consoleRelayUnit(model: Model, vm: VmModel, t: Tools): UnitFile 
     u,
     "Service",
     "ExecStart",
-    exec([t.socat, "-r", p.consoleLog, `UNIX-LISTEN:${p.consoleBackend},fork,mode=0600`, `PTY,link=${p.console},raw,echo=0,user=${model.config.user.uid},mode=0600`]),
+    exec(loggedSocat(t, p.consoleLog, [`UNIX-LISTEN:${p.consoleBackend},fork,mode=0600`, `PTY,link=${p.console},raw,echo=0,user=${model.config.user.uid},mode=0600`])),
   );
   waitForSocket(u, t, p.consoleBackend, model);
   add(u, "Service", "ExecStopPost", exec([t.rm, "-f", "--", p.console]));
@@ -41,7 +41,7 @@ function connectingRelay(u: UnitFile, model: Model, vm: VmModel, t: Tools): Unit
   add(u, "Service", "ExecStartPre", exec([t.rm, "-f", "--", p.console]));
   consoleLog(u, model, vm, t);
   // The PTY keeps the VMM's output flowing while users attach and detach (vm-shell).
-  add(u, "Service", "ExecStart", exec([t.socat, "-r", p.consoleLog, `UNIX-CONNECT:${p.consoleBackend}`, `PTY,link=${p.console},raw,echo=0,user=${model.config.user.uid},mode=0600`]));
+  add(u, "Service", "ExecStart", exec(loggedSocat(t, p.consoleLog, [`UNIX-CONNECT:${p.consoleBackend}`, `PTY,link=${p.console},raw,echo=0,user=${model.config.user.uid},mode=0600`])));
   add(u, "Service", "ExecStopPost", exec([t.rm, "-f", "--", p.console]));
   add(u, "Service", "Restart", "always");
   add(u, "Service", "RestartSec", "1s");
@@ -60,13 +60,23 @@ function consoleLog(u: UnitFile, model: Model, vm: VmModel, t: Tools): void {
 }
 
 /**
+ * socat between `addrs`, its copy of the VMM's output written by vmsilo-console-log, which keeps
+ * console.log bounded (a guest flooding its console must not fill /run). socat is the main process
+ * (bash execs it); it writes its copy without blocking, so a logger that falls behind loses part
+ * of the log, never of the console.
+ */
+function loggedSocat(t: Tools, log: string, addrs: string[]): string[] {
+  return [t.bash, "-c", 'exec "$0" -r >(exec "$1" "$2") "${@:3}"', t.socat, t.consoleLog, log, ...addrs];
+}
+
+/**
  * What both relays need to hand the user a PTY: socat's `user=` gives the PTY to the user with
  * chown(2) on the devpts node (root's file system, no link of the user's on the way), which the
  * @privileged filter of harden() would refuse; and socat ends with 143 on the SIGTERM of a stop,
  * which is a clean stop, not a failure.
  */
 function ptyRelay(u: UnitFile, runDir: string): void {
-  // CAP_DAC_OVERRIDE: socat (root) appends to console.log, which is the user's (consoleLog above).
+  // CAP_DAC_OVERRIDE: vmsilo-console-log (root) writes console.log, which is the user's (consoleLog above).
   harden(u, { writable: [runDir], caps: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"], devices: true });
   add(u, "Service", "SystemCallFilter", "@chown");
   add(u, "Service", "SuccessExitStatus", "143");

@@ -160,8 +160,8 @@ export interface NspawnOptions {
   config: Record<string, any>;
   /** bash, run as root after the setup, with COMMON's functions; or made from the rendered tree. */
   driver: string | ((out: string) => string);
-  /** More files for the run directory ($STAGE_RUN in the container). */
-  files?: Record<string, string>;
+  /** More files for the run directory ($STAGE_RUN in the container); or made from the rendered tree. */
+  files?: Record<string, string> | ((out: string) => Record<string, string>);
   /** Trees rendered besides the main one (e.g. the configuration after a switch). */
   extraTrees?: ExtraTree[];
   timeoutS?: number;
@@ -285,7 +285,7 @@ export function bootNspawn(o: NspawnOptions): NspawnRun {
     disks: vms.flatMap((vm) => ((vm.additionalDisks ?? []) as any[]).filter((d) => !d.createSize).map((d) => `${d.path}\n`)).join(""),
     sysusers: sysusers(o.config),
     "e2e-driver.service": ["[Unit]", "Description=vmsilo e2e driver", "After=basic.target", "", "[Service]", "Type=oneshot", `Environment=STAGE_RUN=${STAGE_RUN}`, `ExecStart=/bin/bash ${STAGE_RUN}/run.sh`, `ExecStopPost=/bin/bash ${STAGE_RUN}/finish.sh`, "StandardOutput=journal", ""].join("\n"),
-    ...o.files,
+    ...(typeof o.files === "function" ? o.files(out) : o.files),
   };
   for (const [name, text] of Object.entries(files)) writeFileSync(join(run, name), text, { mode: 0o755 });
 
