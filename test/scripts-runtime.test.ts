@@ -93,9 +93,9 @@ test("vm-start and vm-stop: usage, validated VM names, exit codes", () => {
   }
 });
 
-test("vm-shell: options, console and ssh over vsock", () => {
+test("vm-shell: options, console and ssh through the VM's ssh socket", () => {
   const vmName = `clitest${process.pid}`;
-  const { run, calls, reset } = setup(vmName);
+  const { dir, run, calls, reset } = setup(vmName);
   const usage = (r: { status: number | null; stderr: string }, code: number) => {
     assert.equal(r.status, code);
     assert.match(r.stderr, /usage: vm-shell \[--ssh \[--root\]\] <vm>/);
@@ -136,7 +136,8 @@ test("vm-shell: options, console and ssh over vsock", () => {
   const ssh = calls("ssh");
   assert.equal(ssh.at(-1), `root@${vmName}`);
   assert.ok(ssh.includes(`HostKeyAlias=vmsilo-${vmName}`));
-  assert.match(ssh.find((a) => a.startsWith("ProxyCommand="))!, /^ProxyCommand=\S+\/bin\/vmsilo-vsock-proxy --timeout 30 --vsock \d+:22$/);
+  // The user's ssh socket, not a proxy of the user's own: the proxy unit holds the bind capability.
+  assert.equal(ssh.find((a) => a.startsWith("ProxyCommand=")), `ProxyCommand=${join(dir, "socat", "bin", "socat")} - UNIX-CONNECT:/run/vmsilo/${vmName}/ssh.socket`);
 });
 
 test("wait-for-socket: succeeds when the socket appears, fails with the time waited or once the main process is gone, refuses bad arguments", async () => {

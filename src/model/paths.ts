@@ -9,6 +9,8 @@ export const vmPaths = (vm: string) => {
   return {
     run,
     commandSocket: `${run}/command.socket`,
+    /** The user's socket to the guest's sshd (vm-shell --ssh's ProxyCommand connects to it). */
+    sshSocket: `${run}/ssh.socket`,
     controlSocket: `${run}/crosvm-control.socket`,
     /** cloud-hypervisor's HTTP API socket (`--api-socket`; `ch-remote --api-socket`). */
     chApiSocket: `${run}/cloud-hypervisor-control.socket`,
@@ -41,6 +43,11 @@ export type VmPaths = ReturnType<typeof vmPaths>;
 export const unitNames = (vm: string) => ({
   socket: `vmsilo-${vm}.socket`,
   proxy: `vmsilo-${vm}@.service`,
+  // The ssh channel's pair: with Accept=yes the socket's name fixes its service template's. `_` is in
+  // no VM name, so `vmsilo-<vm>_ssh` is no other VM's command pair (`vmsilo-<vm>-ssh` is VM
+  // `<vm>-ssh`'s) and, being a .socket or an @-template, none of the VMs' other units.
+  sshSocket: `vmsilo-${vm}_ssh.socket`,
+  sshProxy: `vmsilo-${vm}_ssh@.service`,
   prep: `vmsilo-${vm}-prep.service`,
   vm: `vmsilo-${vm}-vm.service`,
   consoleRelay: `vmsilo-${vm}-console-relay.service`,

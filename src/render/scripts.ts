@@ -1,14 +1,13 @@
 import type { Model, VmModel } from "../model/model.js";
 import { OUT, RUN_ROOT, SHARED_LIBEXEC } from "../model/paths.js";
 import { driverFor } from "../hypervisors/index.js";
-import { agentTransportOf, launchPlanOf } from "../hypervisors/driver.js";
+import { launchPlanOf } from "../hypervisors/driver.js";
 import { shellJoin, shellLines, shellQuote } from "../shell/quote.js";
 import type { Tools } from "./context.js";
 import { type GeneratedEntry, type GeneratedFile, provenance, vmSource } from "./files.js";
 import { renderTemplate } from "./templates.js";
 import { renderVmExec } from "./vm-exec.js";
 import { checkedDisks } from "./disks.js";
-import { SSH_VSOCK_PORT, vsockConnectArgv } from "./units/command-channel.js";
 
 const header = (source: string) => provenance(source).map((l) => `# ${l}`).join("\n");
 
@@ -73,11 +72,9 @@ export function renderSharedScripts(t: Tools, model?: Model): GeneratedFile[] {
   return files;
 }
 
-/** ssh's ProxyCommand: the guest's port 22 over the VM's vsock transport (the driver's). */
-function sshConnect(vm: VmModel, model: Model, t: Tools): string[] {
-  const transport = agentTransportOf(driverFor(vm.config.hypervisor), vm);
-  return vsockConnectArgv(transport, SSH_VSOCK_PORT, model, t);
-}
+/** ssh's ProxyCommand: the VM's ssh socket, whose proxy unit reaches the guest's port 22 on every
+ * hypervisor (it holds the capability the privileged source port needs; the user does not). */
+const sshConnect = (vm: VmModel, t: Tools): string[] => [t.socat, "-", `UNIX-CONNECT:${vm.paths.sshSocket}`];
 
 export function renderUserClis(model: Model, t: Tools): GeneratedEntry[] {
   const vmList = model.vms.length ? model.vms.map((v) => v.name).join(", ") : "(none configured)";
@@ -107,7 +104,7 @@ export function renderUserClis(model: Model, t: Tools): GeneratedEntry[] {
       pattern: casePattern([v.name]),
       unit: shellQuote(v.units.vm),
       // ssh runs ProxyCommand with `sh -c` after expanding %-tokens: shell-quote it, then double `%`.
-      proxyCommand: t.ssh === null ? false : shellQuote(`ProxyCommand=${shellJoin(sshConnect(v, model, t)).replace(/%/g, "%%")}`),
+      proxyCommand: t.ssh === null ? false : shellQuote(`ProxyCommand=${shellJoin(sshConnect(v, t)).replace(/%/g, "%%")}`),
       console: shellQuote(v.paths.console),
     })),
   });

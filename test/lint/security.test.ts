@@ -56,7 +56,7 @@ const KIND: Record<Kind, { scope: "system" | "user"; target: number; note: strin
   proxy: {
     scope: "system",
     target: 1.7,
-    note: "Per-connection vmsilo-vsock-proxy as the user (instance `@1` scored); it needs AF_VSOCK to reach the guest agent, so the network cannot be private. On vsock it holds CAP_NET_BIND_SERVICE, ambient and alone, to bind the privileged source port the guest agent requires (no other local user can bind one, so no one else reaches the guest); a user namespace (PrivateUsers=) would void that capability, so it has none, which is what scores 1.4 rather than 1.0. The cloud-hypervisor proxy, which reaches a socket file, keeps private users and no capability.",
+    note: "Per-connection vmsilo-vsock-proxy as the user (instance `@1` scored) of the command socket and, with ssh configured, the ssh socket; it needs AF_VSOCK to reach the guest agent or sshd, so the network cannot be private. On vsock it holds CAP_NET_BIND_SERVICE, ambient and alone, to bind the privileged source port the guest requires (no other local user can bind one, so no one else reaches the guest); a user namespace (PrivateUsers=) would void that capability, so it has none, which is what scores 1.4 rather than 1.0. The cloud-hypervisor proxy, which reaches a socket file, keeps private users and no capability.",
   },
   "shared-home": {
     scope: "system",
@@ -109,6 +109,7 @@ function classify(config: unknown, root: StubRoot): Array<{ kind: Kind; unit: st
           [u.vm, `vm-${vm.config.hypervisor}` as Kind],
           [u.consoleRelay, "console-relay"],
           [u.proxy, "proxy"],
+          [u.sshProxy, "proxy"],
           [u.sharedHome, "shared-home"],
           [u.sound, "sound"],
           [u.seccontext, "wayland-seccontext"],

@@ -356,9 +356,11 @@ test("agent transport per hypervisor: AF_VSOCK to the CID for crosvm, the hybrid
   assert.deepEqual(agentTransportOf(driverFor("cloud-hypervisor"), w), { kind: "hybrid", socket: "/run/vmsilo/work/vsock.socket" });
   const tree = render(c);
   assert.match(keys(unit(tree, "vmsilo-other@.service"), "Service", "ExecStart")[0]!, new RegExp(`vmsilo-vsock-proxy --timeout 30 --vsock ${other.id}:5000$`));
+  // The ssh channel: the same transport as the command channel, port 22.
+  assert.match(keys(unit(tree, "vmsilo-other_ssh@.service"), "Service", "ExecStart")[0]!, new RegExp(`vmsilo-vsock-proxy --timeout 30 --vsock ${other.id}:22$`));
+  assert.deepEqual(keys(unit(tree, "vmsilo-work_ssh@.service"), "Service", "ExecStart"), ["/nix/store/dt9x7e2c5w3z6q8f0gr9i1d3y5k7m8n0-vmsilo-tools-0.1.0/bin/vmsilo-vsock-proxy --timeout 30 --hybrid /run/vmsilo/work/vsock.socket:22"]);
   const shell = fileAt(tree, "bin/vm-shell").content;
-  assert.ok(shell.includes("proxy='ProxyCommand=/nix/store/dt9x7e2c5w3z6q8f0gr9i1d3y5k7m8n0-vmsilo-tools-0.1.0/bin/vmsilo-vsock-proxy --timeout 30 --hybrid /run/vmsilo/work/vsock.socket:22'"), shell);
-  assert.ok(shell.includes(`--vsock ${other.id}:22`));
+  for (const vm of ["work", "other"]) assert.ok(shell.includes(`proxy='ProxyCommand=/nix/store/3cz0gcrc4xks9r1jycm3ypxjqh8qz9j8-socat-1.8.0.3/bin/socat - UNIX-CONNECT:/run/vmsilo/${vm}/ssh.socket'`), shell);
 });
 
 test("schema defaults: global cloudHypervisor { logLevel info, no extra arguments, version unknown }, per VM nothing set", () => {

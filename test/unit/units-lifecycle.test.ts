@@ -87,3 +87,21 @@ for (const [label, tree] of Object.entries(trees)) {
     }
   });
 }
+
+test("the ssh channel is the command channel on port 22 and the ssh socket, and only with programs.openssh", () => {
+  const file = (tree: ReturnType<typeof render>, name: string) => (tree.get(`lib/systemd/system/${name}`) as { content: string } | undefined)?.content;
+  const withSsh = render({ ...qemuVm(), programs: { ...qemuVm().programs, openssh: (example("desktop") as Record<string, any>).programs.openssh } });
+  for (const [tree, vms] of [[trees.desktop, ["banking", "dev", "net", "work"]], [withSsh, ["work"]]] as const) {
+    for (const vm of vms) {
+      const socket = file(tree, `vmsilo-${vm}_ssh.socket`)!;
+      assert.equal(socket.replace(`ssh socket of VM ${vm}`, `command socket of VM ${vm}`).replace(`/run/vmsilo/${vm}/ssh.socket`, `/run/vmsilo/${vm}/command.socket`), file(tree, `vmsilo-${vm}.socket`));
+      const proxy = file(tree, `vmsilo-${vm}_ssh@.service`)!;
+      assert.match(proxy, /^ExecStart=\S+\/vmsilo-vsock-proxy --timeout \d+ --(vsock|hybrid) \S+:22$/m, `${vm}: port 22`);
+      assert.equal(proxy.replace("ssh channel to", "command channel to").replace(/:22$/m, ":5000"), file(tree, `vmsilo-${vm}@.service`));
+      assert.ok(get(parseUnit(file(tree, "vmsilo.target")!), "Unit", "Wants").includes(`vmsilo-${vm}_ssh.socket`));
+    }
+  }
+  // qemu (vhost-vsock): the user's connection reaches a proxy with the privileged bind capability.
+  assert.deepEqual(get(parseUnit(file(withSsh, "vmsilo-work_ssh@.service")!), "Service", "AmbientCapabilities"), ["CAP_NET_BIND_SERVICE"]);
+  for (const tree of [trees.minimal, trees.qemu]) assert.deepEqual([...tree.keys()].filter((p) => p.includes("_ssh")), []);
+});

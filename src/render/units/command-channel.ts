@@ -12,17 +12,35 @@ export const AGENT_VSOCK_PORT = 5000;
 export const SSH_VSOCK_PORT = 22;
 
 /**
- * The command socket's limits (docs/protocol.md, "Load"): each connection is one proxy process as
- * long as its command runs, so MaxConnections bounds what one user's loop can start; the trigger
+ * The channels' socket limits (docs/protocol.md, "Load"): each connection is one proxy process as
+ * long as its session runs, so MaxConnections bounds what one user's loop can start; the trigger
  * limit (systemd stops a socket that triggers more often) sits above the rate systemd can start
  * instances at all, so a burst of vm-run calls never turns the command channel off.
  */
 export const COMMAND_SOCKET_LIMITS = { maxConnections: 256, triggerLimitIntervalSec: "1s", triggerLimitBurst: 5000 } as const;
 
-export function socketUnit(model: Model, vm: VmModel): UnitFile {
-  const u = unitFile(vm.units.socket, vmSource(vm.name));
-  add(u, "Unit", "Description", `vmsilo command socket of VM ${vm.name}`);
-  add(u, "Socket", "ListenStream", vm.paths.commandSocket);
+/** A socket-activated channel to one guest vsock port: the user's 0600 unix socket, one proxy per connection. */
+export interface Channel {
+  /** What it carries, for the descriptions. */
+  readonly what: "command" | "ssh";
+  readonly port: number;
+  readonly listen: string;
+  readonly socketUnit: string;
+  readonly proxyUnit: string;
+}
+
+/** Every VM's channels: vm-run's command channel, and the ssh channel when vm-shell --ssh has an ssh. */
+export function channelsOf(vm: VmModel, t: Tools): Channel[] {
+  const u = vm.units;
+  const command: Channel = { what: "command", port: AGENT_VSOCK_PORT, listen: vm.paths.commandSocket, socketUnit: u.socket, proxyUnit: u.proxy };
+  const ssh: Channel = { what: "ssh", port: SSH_VSOCK_PORT, listen: vm.paths.sshSocket, socketUnit: u.sshSocket, proxyUnit: u.sshProxy };
+  return t.ssh === null ? [command] : [command, ssh];
+}
+
+export function socketUnit(model: Model, vm: VmModel, ch: Channel): UnitFile {
+  const u = unitFile(ch.socketUnit, vmSource(vm.name));
+  add(u, "Unit", "Description", `vmsilo ${ch.what} socket of VM ${vm.name}`);
+  add(u, "Socket", "ListenStream", ch.listen);
   add(u, "Socket", "Accept", true);
   add(u, "Socket", "SocketUser", model.config.user.name);
   add(u, "Socket", "SocketGroup", "root");
@@ -34,9 +52,9 @@ export function socketUnit(model: Model, vm: VmModel): UnitFile {
   return u;
 }
 
-export function proxyUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
-  const u = unitFile(vm.units.proxy, vmSource(vm.name));
-  add(u, "Unit", "Description", raw(`vmsilo command channel to VM ${vm.name} (connection %i)`));
+export function proxyUnit(model: Model, vm: VmModel, t: Tools, ch: Channel): UnitFile {
+  const u = unitFile(ch.proxyUnit, vmSource(vm.name));
+  add(u, "Unit", "Description", raw(`vmsilo ${ch.what} channel to VM ${vm.name} (connection %i)`));
   add(u, "Unit", "Requires", vm.units.vm);
   add(u, "Unit", "After", vm.units.vm);
   add(u, "Unit", "CollectMode", "inactive-or-failed");
@@ -46,11 +64,11 @@ export function proxyUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   add(u, s, "StandardOutput", "socket");
   add(u, s, "StandardError", "journal");
   const transport = agentTransportOf(driverFor(vm.config.hypervisor), vm);
-  add(u, s, "ExecStart", exec(vsockConnectArgv(transport, AGENT_VSOCK_PORT, model, t)));
+  add(u, s, "ExecStart", exec(vsockConnectArgv(transport, ch.port, model, t)));
   if (transport.kind === "vsock") {
-    // AF_VSOCK needs the host's network namespace. The guest agent accepts only peers on a
-    // privileged port, which no other local user can bind: the proxy gets the one capability that
-    // binds it, ambient (it runs as the user) and alone (PrivateUsers= would void it).
+    // AF_VSOCK needs the host's network namespace. The guest accepts only peers on a privileged
+    // port, which no other local user can bind: the proxy gets the one capability that binds it,
+    // ambient (it runs as the user) and alone (PrivateUsers= would void it).
     harden(u, { network: true, families: "AF_VSOCK AF_UNIX", caps: ["CAP_NET_BIND_SERVICE"] });
     add(u, s, "AmbientCapabilities", "CAP_NET_BIND_SERVICE");
   } else {

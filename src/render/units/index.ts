@@ -1,7 +1,7 @@
 import type { Model } from "../../model/model.js";
 import { add, type UnitFile } from "../../systemd/unit.js";
 import type { Tools } from "../context.js";
-import { proxyUnit, socketUnit } from "./command-channel.js";
+import { channelsOf, proxyUnit, socketUnit } from "./command-channel.js";
 import { consoleRelayUnit } from "./console-relay.js";
 import { gpuUnit, seccontextUnit, sessionBindUnit } from "./gpu.js";
 import { prepUnit } from "./prep.js";
@@ -29,10 +29,11 @@ export function renderUnits(model: Model, t: Tools): Units {
     // nixos-rebuild switch leaves a running VM and its helpers alone when their definition changes
     // (switch-to-configuration honours this key): the new one applies at the VM's next start.
     for (const u of running) add(u, "Unit", "X-RestartIfChanged", "false");
-    system.push(socketUnit(model, vm), proxyUnit(model, vm, t), ...running);
+    for (const ch of channelsOf(vm, t)) system.push(socketUnit(model, vm, ch), proxyUnit(model, vm, t, ch));
+    system.push(...running);
     if (vm.gpu) user.push(sessionBindUnit(model, vm, t));
   }
-  system.push(systemTarget(model));
+  system.push(systemTarget(model, t));
   user.push(sessionTarget(model));
   return { system, user };
 }

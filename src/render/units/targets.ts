@@ -1,11 +1,13 @@
 import type { Model } from "../../model/model.js";
 import { SESSION_TARGET, SYSTEM_TARGET } from "../../model/paths.js";
 import { add, unitFile, type UnitFile } from "../../systemd/unit.js";
+import type { Tools } from "../context.js";
+import { channelsOf } from "./command-channel.js";
 
-export function systemTarget(model: Model): UnitFile {
+export function systemTarget(model: Model, t: Tools): UnitFile {
   const u = unitFile(SYSTEM_TARGET, "programs.vmsilo.nixosVms.*.autoStart");
-  add(u, "Unit", "Description", "vmsilo VMs and their command sockets");
-  for (const vm of model.vms) add(u, "Unit", "Wants", vm.units.socket);
+  add(u, "Unit", "Description", "vmsilo VMs and their sockets");
+  for (const vm of model.vms) for (const ch of channelsOf(vm, t)) add(u, "Unit", "Wants", ch.socketUnit);
   for (const vm of model.vms) if (vm.config.autoStart && !vm.gpu) add(u, "Unit", "Wants", vm.units.vm);
   return u;
 }
