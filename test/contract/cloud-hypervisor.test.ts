@@ -25,6 +25,8 @@ import { ABS_PATH, KERNEL_PARAM } from "../../src/config/grammar.js";
 import { parseUnit } from "../../src/systemd/unit.js";
 import { example, EXAMPLES, fileAt, have, normalisedPath, regularFiles, render, ROOT, tempDir, writeTree } from "../support/harness.js";
 import { buildAgent } from "../vmrun/support.js";
+import { execArgv, unitValues } from "../e2e/support.js";
+import { shellJoin } from "../../src/shell/quote.js";
 import { VMM_DIR, parseSystemdExec } from "./crosvm-contract.js";
 import { checkChArgv, checkChRemoteArgv, loadChCli, schemaErrors, vmConfigValidator, writeChStubs } from "./cloud-hypervisor-contract.js";
 
@@ -328,8 +330,16 @@ let toolsBuild: string | undefined;
 function toolsPackage(dir: string): string {
   toolsBuild ??= buildAgent(["all"]).dir;
   mkdirSync(join(dir, "bin"), { recursive: true });
-  for (const p of ["vmsilo-run", "vmsilo-vsock-proxy", "vmsilo-agent"]) symlinkSync(join(toolsBuild, p), join(dir, "bin", p));
+  for (const p of ["vmsilo-run", "vmsilo-vsock-proxy", "vmsilo-agent", "vmsilo-console-log"]) symlinkSync(join(toolsBuild, p), join(dir, "bin", p));
   return dir;
+}
+
+/** The console relay's ExecStartPre= and ExecStart= (for one second), as shell lines run as systemd runs them. */
+function relayCommands(env: Env): string {
+  const unit = readFileSync(join(env.out, "lib", "systemd", "system", "vmsilo-dev-console-relay.service"), "utf8");
+  const pre = unitValues(unit, "Service", "ExecStartPre").map((l) => shellJoin(execArgv(l)));
+  const [start] = unitValues(unit, "Service", "ExecStart").map((l) => shellJoin(execArgv(l)));
+  return [...pre, `timeout 1 ${start} && true`].join("\n");
 }
 
 /** `config` (one cloud-hypervisor VM `dev`) rendered against the stubs. */
@@ -414,8 +424,7 @@ test("end to end: stale sockets cleared, VMM started, config created and booted,
       sleep 0.2
       stat -c '%u:%g %a' /run/vmsilo/dev/vsock.socket >"$LOG/vsock.owner"
       # The console relay's own command (D10): it connects to the socket the VMM listens on.
-      relay=$(grep '^ExecStart=' $OUT/lib/systemd/system/vmsilo-dev-console-relay.service | cut -d= -f2-)
-      timeout 1 $relay && true
+      ${relayCommands(env)}
       # The command proxy's own command, through the hybrid vsock.
       proxy=$(grep '^ExecStart=' "$OUT/lib/systemd/system/vmsilo-dev@.service" | cut -d= -f2-)
       echo ping | $proxy >"$LOG/proxy.out" 2>"$LOG/proxy.err"
