@@ -1,5 +1,5 @@
 /**
- * cloud-hypervisor's upstream definitions as checkers (../shared/vmm/, see its README):
+ * cloud-hypervisor's upstream definitions as checkers (test/contract/vmm/, see its README):
  *   - `checkChArgv`: a `cloud-hypervisor` command line against the clap flags of main.rs and the keys each
  *     `XConfig::parse` registers (cloud-hypervisor-cli.json);
  *   - `checkChRemoteArgv`: a `ch-remote` command line against its global args and subcommands;
@@ -47,10 +47,10 @@ export interface ChCli {
 const CLI_FILE = join(VMM_DIR, "cloud-hypervisor-cli.json");
 const OPENAPI_FILE = join(VMM_DIR, "cloud-hypervisor-openapi.yaml");
 
-/** Like loadCrosvmCli: without ../shared/vmm (the Nix sandbox) the test file says so and runs nothing. */
+/** Like loadCrosvmCli: without test/contract/vmm the test file says so and runs nothing. */
 function need(file: string): void {
   if (!existsSync(file)) {
-    console.log(`SKIP: ${file} is absent; the cloud-hypervisor contract checks need ../shared/vmm beside the repository`);
+    console.log(`SKIP: ${file} is absent; the cloud-hypervisor contract checks need it`);
     process.exit(0);
   }
 }

@@ -1,5 +1,5 @@
 /**
- * Contract with upstream cloud-hypervisor (../shared/vmm/: cloud-hypervisor-cli.json and
+ * Contract with upstream cloud-hypervisor (test/contract/vmm/: cloud-hypervisor-cli.json and
  * cloud-hypervisor-openapi.yaml; SPEC D9–D12, ORIGINAL.md §B5b, §E):
  *   1. the checkers reproduce the README's verdicts for cloud-hypervisor and catch each rule;
  *   2. every generated VM config — the examples, every test case, a property corpus of hostile values —

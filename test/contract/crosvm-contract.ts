@@ -1,6 +1,6 @@
 /**
- * A checker of crosvm command lines against upstream's CLI description (../shared/vmm/crosvm-cli.json,
- * extracted from crosvm HEAD; see ../shared/vmm/README.md). It parses an argv the way crosvm does:
+ * A checker of crosvm command lines against upstream's CLI description (test/contract/vmm/crosvm-cli.json,
+ * extracted from crosvm HEAD; see test/contract/vmm/README.md). It parses an argv the way crosvm does:
  *
  *   1. `prepare_argh_args()` (src/main.rs): rewrites (`--host_ip`, `-h`), then every element that starts with
  *      `-` (and is not just `-`) is split at its first `=` (parsing_rules.equals_split);
@@ -84,8 +84,8 @@ export interface CrosvmCli {
   readonly key_value_structs: Readonly<Record<string, KvStruct>>;
 }
 
-/** `../shared/vmm/` relative to the repository root. */
-export const VMM_DIR = join(ROOT, "..", "shared", "vmm");
+/** Upstream's CLI and API definitions, kept in the repository (test/contract/vmm/README.md). */
+export const VMM_DIR = join(ROOT, "test", "contract", "vmm");
 
 /**
  * The upstream data lives beside the repository, not in it; where it is absent (the Nix build
@@ -93,7 +93,7 @@ export const VMM_DIR = join(ROOT, "..", "shared", "vmm");
  */
 export function loadCrosvmCli(): CrosvmCli {
   if (!existsSync(join(VMM_DIR, "crosvm-cli.json"))) {
-    console.log(`SKIP: ${VMM_DIR} is absent; the crosvm contract checks need ../shared/vmm beside the repository`);
+    console.log(`SKIP: ${VMM_DIR} is absent; the crosvm contract checks need it`);
     process.exit(0);
   }
   return JSON.parse(readFileSync(join(VMM_DIR, "crosvm-cli.json"), "utf8")) as CrosvmCli;

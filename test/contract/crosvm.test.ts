@@ -1,6 +1,6 @@
 /**
  * Contract with upstream crosvm: every crosvm command line vmsilo generates is accepted by the checker
- * built from ../shared/vmm/crosvm-cli.json, and the checker itself reproduces the README's verdict table
+ * built from test/contract/vmm/crosvm-cli.json, and the checker itself reproduces the README's verdict table
  * ("Example command lines checked against the JSON") and catches each rule on its own.
  */
 import { test } from "node:test";
