@@ -35,8 +35,8 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
     add(u, "Unit", "After", netDeviceUnit(bridge));
   }
   const s = "Service";
-  // `+`: a step of the unit that keeps root's privileges when the VMM itself runs without them.
-  const priv = driver.unprivileged ? "+" : "";
+  // A preparation or clean-up step: with `+`, it keeps root's privileges when the VMM itself runs without them.
+  const step = (argv: string[], prefix = "") => exec(argv, prefix + (driver.unprivileged ? "+" : ""));
   if (plan.kind === "api") {
     // Ready once booted (the launcher's systemd-notify), so what is ordered after it finds the
     // VMM's sockets: the console relay, the command proxy.
@@ -51,26 +51,26 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
     add(u, s, "StateDirectory", `vmsilo/${vm.name}`);
     add(u, s, "StateDirectoryMode", "0700");
     // A fresh, private overlay disk at every start (D4, fixes E.2.3).
-    add(u, s, "ExecStartPre", exec([t.rm, "-f", "--", vm.paths.ephemeralDisk], priv));
-    add(u, s, "ExecStartPre", exec([t.truncate, "-s", vm.config.rootOverlay.size, "--", vm.paths.ephemeralDisk], priv));
+    add(u, s, "ExecStartPre", step([t.rm, "-f", "--", vm.paths.ephemeralDisk]));
+    add(u, s, "ExecStartPre", step([t.truncate, "-s", vm.config.rootOverlay.size, "--", vm.paths.ephemeralDisk]));
   }
   // Disk images only root can swap, before any is created or opened (check-disks).
   const disks = checkedDisks(vm);
-  if (disks.length) add(u, s, "ExecStartPre", exec([t.checkDisks, vm.name, ...disks], priv));
+  if (disks.length) add(u, s, "ExecStartPre", step([t.checkDisks, vm.name, ...disks]));
   // Extra disks with `createSize`: made on first start, kept afterwards (qemu-vm.nix emptyDiskImages).
-  for (const d of vm.createdDisks) add(u, s, "ExecStartPre", exec([t.createDisk, d.format, d.path, d.size], priv));
+  for (const d of vm.createdDisks) add(u, s, "ExecStartPre", step([t.createDisk, d.format, d.path, d.size]));
   const ip = vm.interfaces.length ? required(t.ip, "programs.iproute2") : "";
   for (const i of vm.interfaces) {
-    add(u, s, "ExecStartPre", exec([ip, "link", "delete", "dev", i.tap], `-${priv}`));
+    add(u, s, "ExecStartPre", step([ip, "link", "delete", "dev", i.tap], "-"));
     // Owned by uid 0, an unprivileged VMM may attach to the tap without CAP_NET_ADMIN.
-    add(u, s, "ExecStartPre", exec([ip, "tuntap", "add", "dev", i.tap, "mode", "tap", "vnet_hdr", ...(driver.unprivileged ? ["user", "0"] : [])], priv));
-    if (i.bridge) add(u, s, "ExecStartPre", exec([ip, "link", "set", "dev", i.tap, "master", i.bridge], priv));
-    add(u, s, "ExecStartPre", exec([ip, "link", "set", "dev", i.tap, "up"], priv));
+    add(u, s, "ExecStartPre", step([ip, "tuntap", "add", "dev", i.tap, "mode", "tap", "vnet_hdr", ...(driver.unprivileged ? ["user", "0"] : [])]));
+    if (i.bridge) add(u, s, "ExecStartPre", step([ip, "link", "set", "dev", i.tap, "master", i.bridge]));
+    add(u, s, "ExecStartPre", step([ip, "link", "set", "dev", i.tap, "up"]));
   }
   add(u, s, "ExecStart", exec([t.vmScript(vm, "launch")]));
   add(u, s, "ExecStop", exec([t.vmScript(vm, "stop")]));
-  add(u, s, "ExecStopPost", exec([t.rm, "-f", "--", ...driver.ownSockets(vm), ...(vm.config.rootOverlay.type === "raw" ? [vm.paths.ephemeralDisk] : [])], priv));
-  for (const i of vm.interfaces) add(u, s, "ExecStopPost", exec([ip, "link", "delete", "dev", i.tap], `-${priv}`));
+  add(u, s, "ExecStopPost", step([t.rm, "-f", "--", ...driver.ownSockets(vm), ...(vm.config.rootOverlay.type === "raw" ? [vm.paths.ephemeralDisk] : [])]));
+  for (const i of vm.interfaces) add(u, s, "ExecStopPost", step([ip, "link", "delete", "dev", i.tap], "-"));
   add(u, s, "KillMode", "mixed");
   add(u, s, "TimeoutStopSec", model.config.stopTimeout + 15);
   add(u, s, "ProtectClock", true);
