@@ -1,8 +1,9 @@
 import { defaultShare, GPU_DEFAULTS, type Config, type DiskConfig, type ForwardPortConfig, type GpuConfig, type ShareConfig, type VmConfig } from "../config/schema.js";
 import { closest, describe, pathKey, type Issue } from "../config/types.js";
 import { HOST_IFNAME, KERNEL_CMDLINE_MAX_BYTES, KERNEL_CMDLINE_VMM_RESERVE, PCI_BDF, RESERVED_VM_NAMES } from "../config/grammar.js";
-import { derivedId, derivedMac, derivedTapName, ipKey, netPciAddress, normalizeBdf, prefixToNetmask } from "./derive.js";
+import { derivedId, derivedMac, derivedTapName, vmmUserName, ipKey, netPciAddress, normalizeBdf, prefixToNetmask } from "./derive.js";
 import { type VmPaths, unitNames, vmPaths } from "./paths.js";
+import { driverFor } from "../hypervisors/index.js";
 
 /** The resolved model: everything the renderers need, computed once from a valid config. */
 export interface InterfaceModel {
@@ -74,6 +75,9 @@ export interface VmModel {
   readonly kernelParams: readonly string[];
   /** PCI devices as sysfs paths, in config order. */
   readonly pciSysfsPaths: readonly string[];
+  /** The system user (and group) the VMM runs as, or null when it runs as root (crosvm and
+   * cloud-hypervisor, which jail themselves). */
+  readonly vmmUser: string | null;
 }
 
 export interface Model {
@@ -230,6 +234,7 @@ function buildVm(name: string, vm: VmConfig, issues: Issue[]): VmModel {
     disks,
     kernelParams: params,
     pciSysfsPaths,
+    vmmUser: driverFor(vm.hypervisor).unprivileged ? vmmUserName(name) : null,
   };
 }
 
