@@ -4,6 +4,7 @@ import { HOST_IFNAME, KERNEL_CMDLINE_MAX_BYTES, KERNEL_CMDLINE_VMM_RESERVE, PCI_
 import { derivedId, derivedMac, derivedTapName, vmmUserName, ipKey, netPciAddress, normalizeBdf, prefixToNetmask } from "./derive.js";
 import { type VmPaths, unitNames, vmPaths } from "./paths.js";
 import { driverFor } from "../hypervisors/index.js";
+import { VM_EXEC } from "../render/vm-exec.js";
 
 /** The resolved model: everything the renderers need, computed once from a valid config. */
 export interface InterfaceModel {
@@ -497,6 +498,14 @@ function checkVmExec(config: Config, issues: Issue[]): void {
   if (!x.enable) return;
   if (x.kernel === null) issues.push({ path: "vmExec.kernel", message: "is required when vmExec.enable is true, got null" });
   if (x.initramfs === null) issues.push({ path: "vmExec.initramfs", message: "is required when vmExec.enable is true, got null" });
+  const fixed = Buffer.byteLength([...VM_EXEC.params, ...VM_EXEC.microvmParams, ...x.kernelParams].join(" "), "utf8") + VM_EXEC.runtimeParamsBytes;
+  const max = KERNEL_CMDLINE_MAX_BYTES - KERNEL_CMDLINE_VMM_RESERVE;
+  if (fixed > max) {
+    issues.push({
+      path: "vmExec.kernelParams",
+      message: `make vm-exec's kernel command line ${fixed} bytes long (with ${VM_EXEC.runtimeParamsBytes} for what vm-exec adds at run time), more than the ${max} it may have; shorten vmExec.kernelParams`,
+    });
+  }
 }
 
 /** Each program is needed by some feature; a missing one names the feature that needs it. */
