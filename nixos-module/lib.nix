@@ -289,4 +289,7 @@ in
       readable
     else
       "vmsilo-${builtins.substring 0 15 name}-${builtins.substring 0 8 (builtins.hashString "sha256" name)}";
+
+  # A VM without its own kernel, initrd and root runs a guest vmsilo builds (its own or its template's).
+  needsGuest = vm: vm.kernel == null || vm.initramfs == null || vm.rootDisk == null;
 }

@@ -310,7 +310,7 @@ test("the option documentation renders, and each option says what it produces an
   const docs = JSON.parse(r.stdout) as { name: string; description: string; default: unknown }[];
   // Results, containers, names checked through read-only fields, packages and Nix-only inputs
   // say what they are instead.
-  const exempt = /^programs\.vmsilo\.(build\.|enable$|package$|packages\.|nixosVms$|nixosVms\.<name>\.(name|guestPrograms|guestConfig)$|nixosVms\.<name>\.sharedDirectories\.<name>\.tag$|nixosVms\.<name>\.network\.interfaces\.<name>\.(name|routes\.<name>\.destination|v6Routes\.<name>\.destination)$)/;
+  const exempt = /^programs\.vmsilo\.(build\.|enable$|package$|packages\.|nixosVms$|nixosVms\.<name>\.(name|guestPrograms|guestConfig|template)$|templates(\.<name>\.(guestPrograms|guestConfig))?$|nixosVms\.<name>\.sharedDirectories\.<name>\.tag$|nixosVms\.<name>\.network\.interfaces\.<name>\.(name|routes\.<name>\.destination|v6Routes\.<name>\.destination)$)/;
   const missing = docs.filter((o) => !exempt.test(o.name) && !(o.description.includes("Produces:") && /Honoured by: [^\n]*\bcrosvm\b/.test(o.description)));
   assert.deepEqual(missing.map((o) => o.name), []);
   assert.ok(docs.length >= 100, `only ${docs.length} options documented`);

@@ -38,6 +38,9 @@ in
       }
     else
       null;
+  # The guest systems built, each once (templates.test.ts counts them).
+  guestSystems =
+    if failed == [ ] then lib.mapAttrs (_: lib.attrNames) config.programs.vmsilo.build.guestSystems else null;
   # generate.nix's build: its script, and the vmsilo.json it reads at its store path.
   generate =
     if failed == [ ] then
