@@ -20,6 +20,7 @@ import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { vmmUserName } from "../../src/model/derive.js";
 import { ROOT, example, render, tempDirRemovedAtExit, writeTree } from "../support/harness.js";
 
 export const CACHE = process.env.VMSILO_E2E_CACHE ?? join(ROOT, "test", "e2e", ".cache");
@@ -712,5 +713,9 @@ export function onlyChild(pid: number): number | null {
 export function virtiofsdCommand(out: string, vm: string, tag: string): string[] {
   const unit = readFileSync(join(out, "lib", "systemd", "system", `vmsilo-${vm}-virtiofsd-${tag}.service`), "utf8");
   mkdirSync(`/run/vmsilo/${vm}/virtiofs/${tag}`, { recursive: true, mode: 0o755 });
-  return ["unshare", "-m", "--propagation", "private", ...execArgv(unitValues(unit, "Service", "ExecStart")[0]!)];
+  // The socket's group (--socket-group) is the qemu VM's own, which the NixOS module declares: here,
+  // a group file in the daemon's mount namespace that has it.
+  const group = join(tempDir("vmm-group"), "group");
+  writeFileSync(group, `${readFileSync("/etc/group", "utf8").trimEnd()}\n${vmmUserName(vm)}:x:64999:\n`);
+  return ["unshare", "-m", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/group && exec "$@"', group, ...execArgv(unitValues(unit, "Service", "ExecStart")[0]!)];
 }

@@ -117,6 +117,9 @@ while read -r d; do
   truncate -s 16M "$d"
   chmod 0600 "$d"
 done <"$STAGE_RUN/disks"
+# /dev/net/tun as systemd's udev rules leave it (50-udev-default.rules: mode 0666), for the qemu
+# VMs that open their taps as their own user; the container has no udev, and its node is its own.
+chmod 0666 /dev/net/tun
 # The bridges, with what udev would have recorded for them (tag systemd: a device unit).
 mkdir -p /run/udev/data /run/udev/tags/systemd
 for b in $BRIDGES; do
