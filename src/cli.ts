@@ -7,6 +7,7 @@ import { ConfigError, generate, resolve } from "./generate.js";
 import { isLink } from "./render/files.js";
 import { outRefusal, writeTreeAtomically } from "./write-tree.js";
 import { schemaReference } from "./config/reference.js";
+import { optionDocsProblems, optionsReference, type OptionDoc } from "./config/options-reference.js";
 import { storePathProblem } from "./config/grammar.js";
 import { describe } from "./config/types.js";
 
@@ -95,6 +96,18 @@ await yargs(hideBin(process.argv))
       }),
   )
   .command("schema-doc", "print the vmsilo.json reference (docs/schema.md)", {}, () => run(() => void process.stdout.write(schemaReference())))
+  .command(
+    "options-doc",
+    "print the NixOS options reference (docs/options.md) from nixosOptionsDoc's options.json",
+    (y) => y.option("options", { type: "string", demandOption: true, describe: "options.json to read" }),
+    (argv) =>
+      run(() => {
+        const docs = readConfig(argv.options);
+        const problems = optionDocsProblems(docs);
+        if (problems.length) throw new BadInput(`${argv.options}: ${problems.join("; ")}`);
+        process.stdout.write(optionsReference(docs as Record<string, OptionDoc>));
+      }),
+  )
   .demandCommand(1, "a command is required")
   .strict()
   .fail((msg, err) => {
