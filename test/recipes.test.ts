@@ -12,12 +12,10 @@ import { join } from "node:path";
 import { ROOT, TEST_PREFIX, runCli, tempDir } from "./support/harness.js";
 import { caseBody, checkAssertions, parseAssertions } from "./support/case-assertions.js";
 import { evalModule, skipWithoutLib } from "./nix/support.js";
+import { codeBlocks } from "./support/markdown.js";
 
 const RECIPES = join(ROOT, "docs", "recipes");
 const CASES = join(ROOT, "test", "cases", "recipes");
-
-/** The text of each ```nix block of a Markdown page. */
-export const nixBlocks = (md: string): string[] => [...md.matchAll(/^```nix\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
 
 const recipes = readdirSync(RECIPES)
   .filter((f) => f.endsWith(".md") && f !== "README.md")
@@ -38,7 +36,7 @@ for (const recipe of recipes) {
   const casePath = join(CASES, `${name}.nix`);
 
   test(`recipe ${recipe}: its configuration is test/cases/recipes/${name}.nix`, () => {
-    const blocks = nixBlocks(readFileSync(join(RECIPES, recipe), "utf8"));
+    const blocks = codeBlocks(readFileSync(join(RECIPES, recipe), "utf8"), "nix");
     assert.equal(blocks.length, 1, "a recipe shows its configuration in exactly one ```nix block (other snippets: sh, text)");
     assert.ok(existsSync(casePath), `test/cases/recipes/${name}.nix is missing: the block, with ## assertions above it`);
     assert.equal(blocks[0]!.trim(), caseBody(readFileSync(casePath, "utf8")).trim(), "the recipe's block and its case differ");
