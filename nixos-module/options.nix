@@ -1121,6 +1121,7 @@ in
           configFile = "vmsilo.json in the store (serialise.nix).";
           guests = "Each VM's built guest (`kernel`, `initrd`, `rootImage`, `toplevel`, …), by VM name (serialise.nix).";
           generated = "The output of `vmsilo-gen render` over vmsilo.json (generate.nix).";
+          graph = "The topology of the VMs as `vmsilo.dot` and `vmsilo.svg` (`vmsilo-gen graph`, drawn by Graphviz), built when asked for: `nix build .#nixosConfigurations.<host>.config.programs.vmsilo.build.graph`.";
         };
   };
 

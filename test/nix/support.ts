@@ -74,6 +74,7 @@ export interface ModuleEval {
   json: Record<string, unknown> | null;
   wiring: Record<string, unknown> | null;
   generate: { script: string; nativeBuildInputs: string[]; configFile: string; configText: string } | null;
+  graph: { script: string; nativeBuildInputs: string[] } | null;
 }
 
 /**
