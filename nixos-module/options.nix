@@ -563,6 +563,7 @@ let
       after = mkOption {
         type = types.ints.between 1 604800;
         default = 300;
+        example = 60;
         description = doc "Idle seconds before power-off." "kernel `autoShutdown.after=`";
       };
     };
@@ -613,6 +614,7 @@ let
       size = mkOption {
         type = vt.size;
         default = "10G";
+        example = "20G";
         description = doc "Size of the raw ephemeral disk." "`truncate -s` of `/var/lib/vmsilo/<vm>/ephemeral.raw`";
       };
     };
@@ -684,6 +686,7 @@ let
         }
       );
       default = [ ];
+      example = [ { path = "0000:03:00.0"; } ];
       description = doc "PCI passthrough; the launcher checks IOMMU groups first." "crosvm `--vfio`, cloud-hypervisor `devices[]`, qemu `-device vfio-pci`; the launcher's IOMMU group check";
     };
     vhostUser = mkOption {
@@ -697,6 +700,7 @@ let
             };
             socket = mkOption {
               type = vt.absPath;
+              example = "/run/vhost-user-net.sock";
               description = doc "Backend socket." "crosvm `--vhost-user socket=`";
             };
             options = mkOption {
@@ -708,6 +712,12 @@ let
         }
       );
       default = [ ];
+      example = [
+        {
+          type = "net";
+          socket = "/run/vhost-user-net.sock";
+        }
+      ];
       description = doc "Extra vhost-user devices whose backends you run." "crosvm `--vhost-user` each";
     };
     network = {
@@ -733,6 +743,7 @@ let
       logLevel = mkOption {
         type = types.nullOr vt.logLevel;
         default = null;
+        example = "debug";
         description = doc "Log level; null takes `programs.vmsilo.crosvm.logLevel`." "crosvm `--log-level`";
       };
       extraArgs = argList "Global crosvm options, before `run`." "crosvm global options";
@@ -791,6 +802,12 @@ let
       shares9p = mkOption {
         type = types.attrsOf (types.submodule share9pModule);
         default = { };
+        example = {
+          media = {
+            path = "/srv/media";
+            readonly = true;
+          };
+        };
         description = doc "9p shares by tag (qemu-vm.nix `sharedDirectories`), each mounted by the guest on its `mountPoint`." "qemu `-fsdev local` + `-device virtio-9p-*` each";
       };
       extraArgs = argList "Extra qemu options for this VM, last on the command line (qemu-vm.nix `qemu.options`)." "qemu options";
@@ -873,6 +890,7 @@ in
       logLevel = mkOption {
         type = vt.logLevel;
         default = "info";
+        example = "info,devices=debug";
         description = doc "Default crosvm log level." "crosvm `--log-level`";
       };
       extraArgs = argList "Global crosvm options for every VM." "crosvm global options";
@@ -959,6 +977,7 @@ in
       timeout = mkOption {
         type = types.ints.between 0 604800;
         default = 0;
+        example = 600;
         description = doc "Seconds the VM may run before vm-exec stops it and exits 125; 0: no limit." "`timeout` around qemu";
       };
     };
