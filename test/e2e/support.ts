@@ -319,6 +319,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --shared-dir) opts+=("source=$2"); shift ;;
     --socket-path) args+=("--socket-path=$2"); shift ;;
+    --socket-group) args+=("--socket-group=$2"); shift ;;
     --tag) shift ;;
     --thread-pool-size) args+=("--thread-pool-size=$2"); shift ;;
     --cache)
@@ -547,6 +548,12 @@ export function cleanRuntime(vm: string): void {
   rmSync(`/var/lib/vmsilo/${vm}`, { recursive: true, force: true });
 }
 
+/** A clean start, with the directory of the VMM's own sockets, which the VM unit's RuntimeDirectory= makes. */
+export function freshRuntime(vm: string): void {
+  cleanRuntime(vm);
+  mkdirSync(`/run/vmsilo/${vm}/vmm`, { recursive: true, mode: 0o700 });
+}
+
 /** The host end of the test guest's agent port (agent-relay.ts): a unix socket taking one vm-run session at a time. */
 export const RELAY = join(dirname(fileURLToPath(import.meta.url)), "agent-relay.js");
 
@@ -588,7 +595,7 @@ export async function bootAgentGuest(opts: { name?: string; bootTimeoutMs?: numb
     ],
   });
   const out = renderTree(config, "agent-guest-tree");
-  cleanRuntime(vm);
+  freshRuntime(vm);
   const consoleCapture = await new ConsoleCapture(`/run/vmsilo/${vm}/console-backend.socket`, dir).ready();
   const launcher = runLauncher(out, vm, 900);
   const relay = new Proc([process.execPath, RELAY, socket, port]);

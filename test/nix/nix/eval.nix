@@ -33,6 +33,8 @@ in
         kernelModules = config.boot.kernelModules;
         systemTarget = config.systemd.targets.vmsilo.wantedBy or null;
         sessionTarget = config.systemd.user.targets.vmsilo-session.wantedBy or null;
+        systemUsers = lib.mapAttrs (_: u: { inherit (u) group description; }) (lib.filterAttrs (_: u: u.isSystemUser) config.users.users);
+        groups = lib.attrNames config.users.groups;
       }
     else
       null;
