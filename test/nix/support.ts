@@ -76,6 +76,7 @@ export interface ModuleEval {
   generate: { script: string; nativeBuildInputs: string[]; configFile: string; configText: string } | null;
   /** The names of the guest systems built: templates, and VMs with a guest of their own. */
   guestSystems: { templates: string[]; vms: string[] } | null;
+  graph: { script: string; nativeBuildInputs: string[] } | null;
 }
 
 /**

@@ -52,4 +52,13 @@ in
       }
     else
       null;
+  # The topology picture's build (generate.nix): its script and what it runs.
+  graph =
+    if failed == [ ] then
+      {
+        inherit (config.programs.vmsilo.build.graph) script;
+        nativeBuildInputs = map toString config.programs.vmsilo.build.graph.env.nativeBuildInputs;
+      }
+    else
+      null;
 }

@@ -31,6 +31,9 @@ in
     iproute2 = pkg "${s}9p4r2z7x0q8t1k3a5bm4d6y8s0f2h3i5-iproute2-6.17.0";
     vhost-device-sound = pkg "${s}aq5s3a8y1r9v2l4b6cn5e7z9t1g3i4j6-vhost-device-sound-0.2.0";
     vulkan-loader = pkg "${s}cs7v5c0a3t1x4n6d8ep7g9b1w3i5k6l8-vulkan-loader-1.4.328";
+    graphviz = pkg "${s}fg9b7e2c5w3z6q8f0gr9i1d3y5k7m8n0-graphviz-12.2.1";
+    # Guest programs of the recipes.
+    firefox = pkg "${s}ef8a6d1b4v2y5p7e9fq8h0c2x4j6l7m9-firefox-145.0";
     vmsilo-gen = pkg "${s}11111111111111111111111111111111-vmsilo-0.1.0";
     vmsilo-tools = pkg "${s}dt9x7e2c5w3z6q8f0gr9i1d3y5k7m8n0-vmsilo-tools-0.1.0";
     # Both keep what a build would get, so tests can run it (eval.nix, `generate`).
