@@ -64,6 +64,7 @@ test("the wiring puts the generated tree into systemd, tmpfiles, the system path
     polkitRules: `${generated}/share/polkit-1/rules.d/60-vmsilo.rules`,
     polkit: true,
     kernelModules: ["vhost_vsock"],
+    sysctl: {},
     systemTarget: ["multi-user.target"],
     sessionTarget: ["graphical-session.target"],
   });
@@ -116,6 +117,7 @@ test("a disabled module sets nothing and asserts nothing", (t) => {
     polkitRules: null,
     polkit: false,
     kernelModules: [],
+    sysctl: {},
     systemTarget: null,
     sessionTarget: null,
   });
@@ -286,7 +288,7 @@ test("the option documentation renders, and each option says what it produces an
   const docs = JSON.parse(r.stdout) as { name: string; description: string; default: unknown }[];
   // Results, containers, names checked through read-only fields, packages and Nix-only inputs
   // say what they are instead.
-  const exempt = /^programs\.vmsilo\.(build\.|enable$|package$|packages\.|nixosVms$|nixosVms\.<name>\.(name|guestPrograms|guestConfig)$|nixosVms\.<name>\.sharedDirectories\.<name>\.tag$|nixosVms\.<name>\.network\.interfaces\.<name>\.(name|routes\.<name>\.destination|v6Routes\.<name>\.destination)$)/;
+  const exempt = /^programs\.vmsilo\.(build\.|enable$|package$|packages\.|nixosVms$|nixosVms\.<name>\.(name|guestPrograms|guestConfig|network\.isNetvm)$|nixosVms\.<name>\.sharedDirectories\.<name>\.tag$|nixosVms\.<name>\.network\.interfaces\.<name>\.(name|routes\.<name>\.destination|v6Routes\.<name>\.destination)$)/;
   const missing = docs.filter((o) => !exempt.test(o.name) && !(o.description.includes("Produces:") && /Honoured by: [^\n]*\bcrosvm\b/.test(o.description)));
   assert.deepEqual(missing.map((o) => o.name), []);
   assert.ok(docs.length >= 100, `only ${docs.length} options documented`);
