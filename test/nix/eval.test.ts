@@ -221,7 +221,7 @@ test("the default guest builder (rootfs/) builds the VM's guest and serialise wr
     stubs = import ${JSON.stringify(join(NIX_DIR, "stubs.nix"))};
     guest = import ${JSON.stringify(join(ROOT, "nixos-module", "rootfs"))} { inherit lib; pkgs = stubs.pkgs; } {
       name = "work";
-      vm = { hypervisor = "cloud-hypervisor"; rootOverlay.type = "raw"; sharedHome = "/srv/home"; sound = { playback = false; capture = true; }; guestPrograms = [ stubs.pkgs.socat ]; guestConfig = { marker = true; }; };
+      vm = { hypervisor = "cloud-hypervisor"; network.isNetvm = true; rootOverlay.type = "raw"; sharedHome = "/srv/home"; sound = { playback = false; capture = true; }; guestPrograms = [ stubs.pkgs.socat ]; guestConfig = { marker = true; }; };
       cfg = { packages.vmsiloTools = stubs.pkgs.coreutils; };
     };
     modules = guest.nixos.args.modules;
@@ -243,7 +243,7 @@ test("the default guest builder (rootfs/) builds the VM's guest and serialise wr
     guestModules: join(ROOT, "nixos-module", "guest"),
     // The host's vm-run programs become the guest's agent; behind cloud-hypervisor's hybrid vsock it
     // accepts any peer port.
-    vmsilo: { name: "work", rootOverlay: "raw", sharedHome: true, hybridVsock: true, sound: { playback: false, capture: true }, vmsiloTools: "/nix/store/1f4m7i0c5h3dg2yqvbqvnxhy04d8v5bx-coreutils-9.8" },
+    vmsilo: { name: "work", rootOverlay: "raw", sharedHome: true, hybridVsock: true, netvm: true, sound: { playback: false, capture: true }, vmsiloTools: "/nix/store/1f4m7i0c5h3dg2yqvbqvnxhy04d8v5bx-coreutils-9.8" },
     packages: ["/nix/store/3cz0gcrc4xks9r1jycm3ypxjqh8qz9j8-socat-1.8.0.3"],
     guestConfig: { marker: true },
     pkgsIsHost: true,
