@@ -141,7 +141,8 @@ let
     ) cfg.internal.hypervisors
     ++ [
       (needPackage "virtiofsd" "the shares" (vm: vm.sharedDirectories != { } || vm.sharedHome != false))
-      (needPackage "iproute2" "the network interfaces" (vm: vm.network.interfaces != { }))
+      (needPackage "iproute2" "the network interfaces" (vm: vm.network.interfaces != { } || vm.network.netvm != null))
+      (needPackage "nftables" "the host firewall of network.netvm" (vm: vm.network.netvm != null))
       (needPackage "vhostDeviceSound" "the sound" (vm: vm.sound.playback || vm.sound.capture))
       (
         needPackage "waylandSeccontext" "the GPU (nixpkgs has no vmsilo-wayland-seccontext; set this option)" (
@@ -259,6 +260,11 @@ let
       option = "sound.capture";
       value = vm.sound.capture;
     }
+    {
+      # A network VM's image forwards and filters its clients' traffic (guest/netvm.nix).
+      option = "network.isNetvm";
+      value = vm.network.isNetvm;
+    }
   ];
   templateAssertions = lib.concatMap (
     { name, vm }:
@@ -292,6 +298,42 @@ let
     )
   ) vmList;
 
+  # --- netvm links (the generator allocates them and checks overlaps; these are what one VM shows) ---
+  netvmAssertions = lib.concatMap (
+    { name, vm }:
+    let
+      n = vm.network;
+      subnet = if n.netvmSubnet == null then null else lib.splitString "/" n.netvmSubnet;
+      lastOctet = s: lib.toInt (lib.last (lib.splitString "." s));
+    in
+    [
+      {
+        assertion = n.netvm == null || n.netvm == "host" || (n.netvm != name && cfg.nixosVms ? ${n.netvm});
+        message = "${at name}.network.netvm: must name another VM of programs.vmsilo.nixosVms (${lib.concatStringsSep ", " vmNames}) or \"host\", got ${builtins.toJSON n.netvm}.";
+      }
+      {
+        assertion = subnet == null || (n.netvm != null && builtins.elemAt subnet 1 == "31" && lib.mod (lastOctet (builtins.head subnet)) 2 == 0);
+        message = "${at name}.network.netvmSubnet: must be the lower (even) address of a /31, like \"10.200.7.2/31\", on a VM with network.netvm set, got ${builtins.toJSON n.netvmSubnet}.";
+      }
+      {
+        assertion = n.netvm == null || !(n.interfaces ? upstream);
+        message = "${at name}.network.interfaces.upstream: is the interface network.netvm (${builtins.toJSON n.netvm}) gives this VM; rename it.";
+      }
+    ]
+    ++ lib.concatLists (
+      lib.mapAttrsToList (ifName: i: [
+        {
+          assertion = !(lib.hasPrefix "vc-" ifName);
+          message = "${at name}.network.interfaces.${vlib.pathKey ifName}: names an interface with the prefix \"vc-\", which is for the interfaces a network VM gets towards its clients (network.netvm); rename it.";
+        }
+        {
+          assertion = i.tap.hostAddress == null || i.tap.bridge == null;
+          message = "${at name}.network.interfaces.${vlib.pathKey ifName}.tap.hostAddress: must be null for a tap on a bridge (tap.bridge = ${builtins.toJSON i.tap.bridge}): the host's address belongs on the bridge.";
+        }
+      ]) n.interfaces
+    )
+  ) vmList;
+
   # --- vm-exec (docs/vm-exec.md): what it boots is not built by the module yet ------------------
   vmExecAssertions = lib.optionals cfg.vmExec.enable [
     {
@@ -316,6 +358,7 @@ in
       ++ mountAssertions
       ++ bridgeAssertions
       ++ templateAssertions
+      ++ netvmAssertions
       ++ vmExecAssertions;
   };
 }

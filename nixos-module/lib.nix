@@ -120,6 +120,10 @@ let
       re = "[0-9]{1,6}(\\.[0-9]{1,6}){0,3}([-+~][0-9A-Za-z.+~-]{1,64})?";
       text = ''a version like "53.0" (digits and dots, then an optional -suffix)'';
     };
+    pciBdf = {
+      re = pciBdf;
+      text = ''a PCI address like "0000:01:00.0" or "01:00.0"'';
+    };
     pciDevice = {
       re = "${pciBdf}|${absPath}";
       text = ''a PCI address like "0000:01:00.0" or "01:00.0", or an absolute sysfs path'';
@@ -163,6 +167,7 @@ let
     "qmp"
     "check-disks"
     "create-disk"
+    "vfio-bind"
   ];
 
   # A string option type for one grammar; its description is the generator's wording.
@@ -246,6 +251,7 @@ in
     logLevel = grammarType "logLevel";
     version = grammarType "version";
     pciDevice = grammarType "pciDevice";
+    pciBdf = grammarType "pciBdf";
     idMap = grammarType "idMap";
     color = grammarType "color";
     userName = grammarType "userName";

@@ -422,7 +422,13 @@ let
         type = types.nullOr vt.ifName;
         default = null;
         example = "br-lan";
-        description = doc "Host bridge the tap joins." "`ip link set <tap> master <bridge>`, `BindsTo=`/`After=` the bridge's device unit";
+        description = doc "Host bridge the tap joins; it must be declared in `networking.bridges` or as a systemd-networkd netdev of Kind bridge (an assertion refuses one nothing creates)." "`ip link set <tap> master <bridge>`, `BindsTo=`/`After=` the bridge's device unit";
+      };
+      hostAddress = mkOption {
+        type = types.nullOr vt.cidr4;
+        default = null;
+        example = "10.40.0.1/24";
+        description = doc "IPv4 address of the host's side of the tap (a routed link instead of a bridge; not with `bridge`)." "`ip address add <hostAddress> dev <tap>` before the VM starts";
       };
     };
     dhcp = mkOption {
@@ -758,6 +764,29 @@ let
         example = [ "10.20.0.1" ];
         description = doc "DNS servers (no duplicates)." "kernel `nameserver=`";
       };
+      netvm = mkOption {
+        type = types.nullOr (types.either (types.enum [ "host" ]) vt.vmName);
+        default = null;
+        example = "net";
+        description = doc ''
+          The VM this one reaches the network through (a network VM), `"host"` for the host itself as
+          its gateway, or null for no such link. The link is a /31 from `programs.vmsilo.netvmRange`
+          (or `netvmSubnet`): this VM gets the interface `upstream` with the lower address and a
+          default route to the upper one; the network VM gets the interface `vc-<this VM>` (a hash
+          when the name is too long) with the upper one, both taps on a bridge of their own that has
+          no host address. When the network VM stops, this VM has no network (nothing falls back to
+          the host). With `"host"`, the host holds the upper address on the tap and a firewall table
+          of its own (`inet vmsilo`) forwards and masquerades this VM's traffic, dropping what it
+          sends to the host itself (replies excepted) or to other such VMs; IPv4 forwarding is
+          turned on.
+        '' "interface `upstream` (kernel `ip=`, `rd.route=0.0.0.0/0:…`), the network VM's interface `vc-…`, a link unit `vmsilo-<vm>-uplink.service` (the bridge) or rules in `vmsilo-firewall.service`, `Wants=`/`After=` the network VM's service";
+      };
+      netvmSubnet = mkOption {
+        type = types.nullOr vt.cidr4;
+        default = null;
+        example = "10.200.7.2/31";
+        description = doc "This VM's address on its netvm link, given instead of derived: the lower (even) address of a /31; the gateway is the next address. It must overlap no other link and no static address." "the addresses of interface `upstream` and of the network VM's side";
+      };
     };
     crosvm = {
       logLevel = mkOption {
@@ -843,12 +872,13 @@ let
     };
   };
 
+  vmHonoured = honoured "" vmOptions;
   vmModule =
     { name, options, ... }:
     {
       # Whether the VM sets guest options itself, which a template's shared image cannot honour.
       config.ownGuestOptions = options.guestPrograms.highestPrio < 1500 || options.guestConfig.highestPrio < 1500;
-      options = honoured "" vmOptions // {
+      options = vmHonoured // {
         ownGuestOptions = mkOption {
           type = types.bool;
           internal = true;
@@ -861,6 +891,15 @@ let
           defaultText = literalExpression "<name>";
           readOnly = true;
           description = "The VM's name: the attribute name, checked against the VM-name grammar (a lower-case letter, then lower-case letters, digits or `-`, not ending in `-`, at most 32 characters).";
+        };
+        network = vmHonoured.network // {
+          isNetvm = mkOption {
+            type = types.bool;
+            readOnly = true;
+            default = lib.any (v: v.network.netvm == name) (builtins.attrValues config.programs.vmsilo.nixosVms);
+            defaultText = literalExpression "some VM has network.netvm = <name>";
+            description = docNix "Whether this VM is a network VM: true when another VM names it in `network.netvm` (derived, never set). Its guest then forwards its clients' traffic, masquerading it out of its other interfaces, and drops what clients send to each other or to the guest itself (replies excepted); its interfaces towards clients are the ones named `vc-*`.";
+          };
         };
       };
     };
@@ -1007,6 +1046,19 @@ in
       };
     };
 
+    netvmRange = mkOption {
+      type = vt.cidr4;
+      default = "10.200.0.0/16";
+      description = doc "The IPv4 pool netvm links are taken from: a network address with a prefix of at most /30, split into /31 links. Each (network VM, client) pair gets the /31 a hash of the two names picks, so adding or removing another VM moves no address; two pairs picking the same /31 is an error naming both (set `netvmSubnet` on one). Keep the pool large (the default holds 32768 links) and out of the networks the host and the network VMs reach." "the addresses of every netvm link (interfaces `upstream` and `vc-…`)";
+    };
+
+    isolatedPciDevices = mkOption {
+      type = types.listOf vt.pciBdf;
+      default = [ ];
+      example = [ "0000:03:00.0" ];
+      description = doc "PCI devices taken from the host's drivers and bound to vfio-pci early at boot, before the host's network and any VM start, so only a VM ever drives them (for example the Wi-Fi card of a network VM). Binding refuses a device the host is using (a network interface of it up, the boot display). Loads the vfio-pci module." "`vmsilo-vfio-bind.service` (`libexec/vmsilo/vfio-bind`), `Requires=`/`After=` it in the VM services passing one of them";
+    };
+
     gpu.allowWX = mkOption {
       type = types.bool;
       default = false;
@@ -1084,6 +1136,12 @@ in
         default = pkgs.iproute2;
         defaultText = "pkgs.iproute2";
         neededFor = "required when a VM has a network interface";
+      };
+      nftables = packageOption {
+        name = "nftables";
+        default = pkgs.nftables;
+        defaultText = "pkgs.nftables";
+        neededFor = "required when a VM has `network.netvm` set (the host's `inet vmsilo` table)";
       };
       vhostDeviceSound = packageOption {
         name = "vhostDeviceSound";

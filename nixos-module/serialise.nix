@@ -102,7 +102,7 @@ let
       addresses
       v6Addresses
       ;
-    tap = { inherit (i.tap) name bridge; };
+    tap = { inherit (i.tap) name bridge hostAddress; };
     routes = byName "destination" route i.routes;
     v6Routes = byName "destination" route i.v6Routes;
   };
@@ -167,7 +167,7 @@ let
       vhostUser = map (v: { inherit (v) type socket options; }) vm.vhostUser;
       network = {
         interfaces = byName "name" iface vm.network.interfaces;
-        inherit (vm.network) nameservers;
+        inherit (vm.network) nameservers netvm netvmSubnet;
       };
       crosvm = { inherit (vm.crosvm) logLevel extraArgs extraRunArgs; };
       cloudHypervisor = { inherit (vm.cloudHypervisor) logLevel extraArgs extraConfig; };
@@ -209,7 +209,9 @@ let
       ) cfg.packages.qemu;
       virtiofsd = ifUsed (cfg.vmExec.enable || anyVm (vm: vm.sharedDirectories != { } || vm.sharedHome != false)) cfg.packages.virtiofsd;
       openssh = storePath cfg.packages.openssh;
-      iproute2 = ifUsed (anyVm (vm: vm.network.interfaces != { })) cfg.packages.iproute2;
+      # netvm links add interfaces of their own (`upstream`, `vc-…`).
+      iproute2 = ifUsed (anyVm (vm: vm.network.interfaces != { } || vm.network.netvm != null)) cfg.packages.iproute2;
+      nftables = ifUsed (anyVm (vm: vm.network.netvm != null)) cfg.packages.nftables;
       vhostDeviceSound = ifUsed (anyVm (vm: vm.sound.playback || vm.sound.capture)) cfg.packages.vhostDeviceSound;
       waylandSeccontext = ifUsed (anyVm (vm: vm.gpu != false)) cfg.packages.waylandSeccontext;
       vulkanLoader = ifUsed (anyVm (vm: vm.gpu != false)) cfg.packages.vulkanLoader;
@@ -238,6 +240,7 @@ let
         ;
     };
     gpu = { inherit (cfg.gpu) allowWX; };
+    inherit (cfg) netvmRange isolatedPciDevices;
     nixosVms = lib.listToAttrs (map (vm: lib.nameValuePair vm.name (vmJson vm)) vms);
   };
 in

@@ -12,6 +12,7 @@ let
   vlib = import ./lib.nix { inherit lib; };
   # qemu runs as its VM's own system user, without root (docs/qemu.md, "Confinement").
   vmmUsers = map vlib.vmmUser (lib.attrNames (lib.filterAttrs (_: vm: vm.hypervisor == "qemu") cfg.nixosVms));
+  hostGateway = lib.any (vm: vm.network.netvm == "host") (builtins.attrValues cfg.nixosVms);
 in
 {
   config = lib.mkIf cfg.enable {
@@ -33,8 +34,12 @@ in
     security.polkit.enable = true;
     environment.etc."polkit-1/rules.d/60-vmsilo.rules".source = "${out}/share/polkit-1/rules.d/60-vmsilo.rules";
 
-    # Every VM has a vsock device (the command socket's proxy and vm-shell --ssh use it).
-    boot.kernelModules = [ "vhost_vsock" ];
+    # Every VM has a vsock device (the command socket's proxy and vm-shell --ssh use it);
+    # isolatedPciDevices are bound to vfio-pci.
+    boot.kernelModules = [ "vhost_vsock" ] ++ lib.optional (cfg.isolatedPciDevices != [ ]) "vfio-pci";
+
+    # The host routes for VMs whose gateway it is (network.netvm = "host"), and only then.
+    boot.kernel.sysctl = lib.mkIf hostGateway { "net.ipv4.conf.all.forwarding" = true; };
 
     systemd.targets.vmsilo.wantedBy = [ "multi-user.target" ];
     systemd.user.targets.vmsilo-session.wantedBy = [ "graphical-session.target" ];

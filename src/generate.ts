@@ -10,6 +10,7 @@ import { renderManifest } from "./render/manifest.js";
 import { renderPolkit } from "./render/polkit.js";
 import { renderSharedScripts, renderUserClis, renderVmScripts } from "./render/scripts.js";
 import { renderTmpfiles } from "./render/tmpfiles.js";
+import { renderFirewall } from "./render/firewall.js";
 import { renderUnits } from "./render/units/index.js";
 
 /** Bad input: every issue, each with its JSON path. The CLI prints them and exits 2. */
@@ -57,6 +58,8 @@ export function generate(input: unknown, options: GenerateOptions): FileTree {
   files.push(...units.system.map(unitText(OUT.systemUnits)), ...units.user.map(unitText(OUT.userUnits)));
   for (const vm of model.vms) files.push(...renderVmScripts(model, vm, t));
   files.push(...renderSharedScripts(t, model), ...renderUserClis(model, t), renderTmpfiles(model), renderPolkit(model));
+  const firewall = renderFirewall(model);
+  if (firewall) files.push(firewall);
 
   if (issues.length) throw new ConfigError(issues);
   const tree: FileTree = new Map(files.map((f) => [f.path, f]));

@@ -6,6 +6,7 @@
     ./boot.nix
     ./hostname.nix
     ./network.nix
+    ./netvm.nix
     ./home.nix
     ./shares.nix
     ./auto-shutdown.nix

@@ -36,6 +36,11 @@ in
         description = "Guest audio input through virtio-snd.";
       };
     };
+    netvm = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Whether this VM is a network VM (another VM's `network.netvm` names it): forwarding, NAT and the client rules of netvm.nix.";
+    };
     hybridVsock = mkOption {
       type = types.bool;
       default = false;

@@ -22,6 +22,7 @@ let
           rootOverlay = vm.rootOverlay.type;
           sharedHome = vm.sharedHome != false;
           hybridVsock = vm.hypervisor == "cloud-hypervisor";
+          netvm = vm.network.isNetvm;
           sound = { inherit (vm.sound) playback capture; };
           # The host's vm-run programs: the agent and the host's client and proxy are one build.
           inherit (cfg.packages) vmsiloTools;

@@ -155,6 +155,7 @@ export const ANY_ARG = /^[^\x00]*$/;
 export const ANY_ARG_TEXT = "a string without NUL bytes";
 
 export const PCI_BDF = /^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/;
+export const PCI_BDF_TEXT = "a PCI address like \"0000:01:00.0\" or \"01:00.0\"";
 export const PCI_DEVICE = new RegExp(`${PCI_BDF.source}|${ABS_PATH.source}`);
 export const PCI_DEVICE_TEXT = "a PCI address like \"0000:01:00.0\" or \"01:00.0\", or an absolute sysfs path";
 

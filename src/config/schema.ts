@@ -4,6 +4,9 @@ import { bool, checkedStr, describe, either, int, list, nullable, object, oneOf,
 /** vmsilo.json, schema version 1. Field names follow the NixOS options of `programs.vmsilo`. */
 export const SCHEMA_VERSION = 1;
 
+/** The default netvm pool: 32768 /31 links, in a range home and office networks rarely use. */
+export const DEFAULT_NETVM_RANGE = "10.200.0.0/16";
+
 /** Every absolute path option: the one path grammar (grammar.ts absPathProblem), its first broken rule said. */
 const path = (doc: string, produces?: string, def?: string) => checkedStr(g.ABS_PATH_TEXT, g.ABS_PATH_TEXT, g.absPathProblem, { doc, produces, default: def });
 const optPath = (doc: string, produces: string) => nullable(path(""), { doc, default: null, produces });
@@ -88,6 +91,7 @@ const programs = object(
     virtiofsd: optProgram("Store path of virtiofsd (the Rust one); required when a VM has a share.", "one virtiofsd unit per share"),
     openssh: optProgram("Store path of OpenSSH; vm-shell --ssh is refused without it.", "`ssh` in vm-shell --ssh"),
     iproute2: optProgram("Store path of iproute2; required when a VM has a network interface.", "`ip tuntap`/`ip link` creating and removing taps"),
+    nftables: optProgram("Store path of nftables; required when a VM has `network.netvm` set.", "`nft -f` loading and `nft delete table` removing the host's `inet vmsilo` table"),
     vhostDeviceSound: optProgram("Store path of vhost-device-sound; required when a VM has sound.", "the sound backend unit"),
     waylandSeccontext: optProgram("Store path of vmsilo-wayland-seccontext; required when a VM has a GPU.", "the Wayland security-context unit"),
     vulkanLoader: optProgram("Store path of vulkan-loader; required when a VM has a GPU.", "`LD_LIBRARY_PATH` of the GPU backend"),
@@ -202,7 +206,12 @@ const iface = object(
     tap: object(
       {
         name: nullable(str(g.IFNAME, g.IFNAME_TEXT, { doc: "" }), { doc: "Host tap name; derived when null (see docs/model.md).", default: null, produces: "crosvm `--net tap-name=`, `ip tuntap add`" }),
-        bridge: nullable(str(g.IFNAME, g.IFNAME_TEXT, { doc: "" }), { doc: "Host bridge the tap joins.", default: null, produces: "`ip link set <tap> master <bridge>`, `BindsTo=`/`After=` the bridge's device unit" }),
+        bridge: nullable(str(g.IFNAME, g.IFNAME_TEXT, { doc: "" }), { doc: "Host bridge the tap joins; the host must declare it (the NixOS module refuses a bridge nothing creates).", default: null, produces: "`ip link set <tap> master <bridge>`, `BindsTo=`/`After=` the bridge's device unit" }),
+        hostAddress: nullable(str(g.CIDR4, g.CIDR4_TEXT, { doc: "" }), {
+          doc: "IPv4 address of the host's side of the tap (a routed link instead of a bridge; not with `bridge`).",
+          default: null,
+          produces: "`ip address add <hostAddress> dev <tap>` before the VM starts",
+        }),
       },
       { doc: "Host side of the interface." },
     ),
@@ -306,6 +315,16 @@ const vm = object(
       {
         interfaces: record(g.IFNAME, g.IFNAME_TEXT, iface, { doc: "Guest interfaces by name.", default: {}, maxKeys: 16, produces: "crosvm `--net`, taps, kernel network parameters" }),
         nameservers: list(str(g.IP, g.IP_TEXT, { doc: "" }), { doc: "DNS servers.", default: [], unique: true, produces: "kernel `nameserver=`" }),
+        netvm: nullable(str(g.VM_NAME, `${g.VM_NAME_TEXT}, or "host"`, { doc: "" }), {
+          doc: 'The VM this one reaches the network through (a network VM), "host" for the host itself as its gateway, or null for no such link. The link is a /31 from `netvmRange` (or `netvmSubnet`): this VM gets interface `upstream` with the lower address and a default route to the upper one; the network VM gets interface `vc-<this VM>` (a hash when the name is too long) with the upper one, both taps on a bridge of their own that has no host address. With "host", the host holds the upper address on the tap and a firewall table of its own forwards and masquerades this VM\'s traffic, dropping what it sends to the host itself or to other such VMs.',
+          default: null,
+          produces: "interface `upstream` (kernel `ip=`, `rd.route=0.0.0.0/0:…`), the netvm's interface `vc-…`, a link unit `vmsilo-<vm>-uplink.service` (bridge) or host rules in `vmsilo-firewall.service`, `Wants=`/`After=` the netvm's VM service",
+        }),
+        netvmSubnet: nullable(str(g.CIDR4, g.CIDR4_TEXT, { doc: "" }), {
+          doc: "This VM's address on its netvm link, given explicitly instead of derived: the lower (even) address of a /31, like \"10.200.7.2/31\"; the gateway is the next address. It must overlap no other link and no static address.",
+          default: null,
+          produces: "the addresses of interface `upstream` and of the netvm's side",
+        }),
       },
       { doc: "Networking." },
     ),
@@ -415,6 +434,17 @@ export const configSchema = object(
       { doc: "`vm-exec`: run a script in a throwaway qemu VM that shares the host's store read-only (docs/vm-exec.md)." },
     ),
     gpu: object({ allowWX: bool({ doc: "Default for `gpu.allowWX`.", default: false, produces: "`MemoryDenyWriteExecute=` of GPU backends" }) }, { doc: "GPU defaults." }),
+    netvmRange: str(g.CIDR4, g.CIDR4_TEXT, {
+      doc: "The IPv4 pool netvm links are taken from: a network address with a prefix of at most /30, split into /31 links. Each (netvm, client) pair gets the /31 a hash of the two names picks, so adding or removing another VM moves no address; two pairs picking the same /31 is an error that names both (set `netvmSubnet` on one). Keep the pool large (the default holds 32768 links) and out of the networks the host and the network VMs reach.",
+      default: DEFAULT_NETVM_RANGE,
+      produces: "the addresses of every netvm link (interfaces `upstream` and `vc-…`)",
+    }),
+    isolatedPciDevices: list(str(g.PCI_BDF, g.PCI_BDF_TEXT, { doc: "" }), {
+      doc: "PCI devices (like \"0000:03:00.0\") taken from the host's drivers and bound to vfio-pci before any VM starts, so only a VM ever drives them (for example the Wi-Fi card of a network VM). Binding refuses a device the host is using (a network interface of it up, the boot display).",
+      default: [],
+      unique: true,
+      produces: "`vmsilo-vfio-bind.service` (`libexec/vmsilo/vfio-bind`), `Requires=`/`After=` it in the VM services passing one of them",
+    }),
     nixosVms: record(g.VM_NAME, g.VM_NAME_TEXT, vm, { doc: "The VMs, by name.", default: {} }),
   },
   { doc: "vmsilo.json: everything the generator needs, produced by the NixOS module." },
@@ -444,3 +474,5 @@ function withDefaults<T>(node: Node<T>, given: Record<string, unknown>): T {
 export const defaultShare = (path: string): ShareConfig => withDefaults(share, { path });
 /** What `gpu = true` means. */
 export const GPU_DEFAULTS: GpuConfig = withDefaults(gpu, {});
+/** An interface vmsilo adds itself (a netvm link's), every other setting at its default. */
+export const defaultInterface = (given: Record<string, unknown>): InterfaceConfig => withDefaults(iface, given);

@@ -1,8 +1,9 @@
 import { defaultShare, GPU_DEFAULTS, type Config, type DiskConfig, type ForwardPortConfig, type GpuConfig, type ShareConfig, type VmConfig } from "../config/schema.js";
 import { closest, describe, pathKey, type Issue } from "../config/types.js";
 import { HOST_IFNAME, KERNEL_CMDLINE_MAX_BYTES, KERNEL_CMDLINE_VMM_RESERVE, PCI_BDF, RESERVED_VM_NAMES } from "../config/grammar.js";
-import { derivedId, derivedMac, derivedTapName, vmmUserName, ipKey, netPciAddress, normalizeBdf, prefixToNetmask } from "./derive.js";
+import { derivedId, derivedMac, derivedTapName, vmmUserName, ipKey, MAX_INTERFACES, netPciAddress, normalizeBdf, prefixToNetmask } from "./derive.js";
 import { type VmPaths, unitNames, vmPaths } from "./paths.js";
+import { CLIENT_IFNAME, linkHolds, linkInterfaces, netvmLinks, NETVM_IFNAME_PREFIX, type NetvmLink } from "./netvm.js";
 import { driverFor } from "../hypervisors/index.js";
 import { VM_EXEC } from "../render/vm-exec.js";
 
@@ -12,6 +13,10 @@ export interface InterfaceModel {
   readonly mac: string;
   readonly tap: string;
   readonly bridge: string | null;
+  /** The unit creating `bridge` when it is a netvm link's (else the host declares the bridge). */
+  readonly link: string | null;
+  /** The host's address on the tap. */
+  readonly hostAddress: string | null;
   readonly pciAddress: string;
 }
 
@@ -85,6 +90,8 @@ export interface Model {
   readonly config: Config;
   /** VMs sorted by name. */
   readonly vms: readonly VmModel[];
+  /** Netvm links, sorted by client. */
+  readonly links: readonly NetvmLink[];
 }
 
 /** Keys of crosvm's key=value structs that `options` may set (contract-tested against upstream). */
@@ -127,14 +134,34 @@ export const EPHEMERAL_DISK_ID = "ephemeral";
 export function buildModel(config: Config): { model?: Model; issues: Issue[] } {
   const issues: Issue[] = [];
   const names = Object.keys(config.nixosVms).sort();
-  const vms = names.map((name) => buildVm(name, config.nixosVms[name]!, issues));
-  checkAcrossVms(vms, issues);
-  checkPrograms(config, vms, issues);
+  const links = netvmLinks(config, issues);
+  const added = linkInterfaces(links);
+  const linkUnits = new Map(links.flatMap((l) => (l.bridge === null ? [] : [[l.bridge, l.unit!] as const])));
+  const vms = names.map((name) => buildVm(name, withLinks(name, config.nixosVms[name]!, added.get(name), issues), linkUnits, issues));
+  checkAcrossVms(vms, links, issues);
+  checkPrograms(config, vms, links, issues);
   checkVmExec(config, issues);
-  return issues.length ? { issues } : { model: { config, vms }, issues };
+  return issues.length ? { issues } : { model: { config, vms, links }, issues };
 }
 
-function buildVm(name: string, vm: VmConfig, issues: Issue[]): VmModel {
+/** The VM's configuration with the interfaces its netvm links add (`upstream`, `vc-…`), whose names no
+ * interface of the user's may take. */
+function withLinks(name: string, vm: VmConfig, added: ReadonlyMap<string, VmConfig["network"]["interfaces"][string]> | undefined, issues: Issue[]): VmConfig {
+  const at = `nixosVms.${name}.network`;
+  for (const ifName of Object.keys(vm.network.interfaces)) {
+    if (ifName.startsWith(NETVM_IFNAME_PREFIX)) {
+      issues.push({ path: `${at}.interfaces.${pathKey(ifName)}`, message: `names an interface with the prefix "${NETVM_IFNAME_PREFIX}", which is for the interfaces a network VM gets towards its clients (network.netvm); rename it` });
+    } else if (ifName === CLIENT_IFNAME && vm.network.netvm !== null) {
+      issues.push({ path: `${at}.interfaces.${ifName}`, message: `is the interface network.netvm (${JSON.stringify(vm.network.netvm)}) gives this VM; rename it` });
+    }
+  }
+  if (added === undefined) return vm;
+  const interfaces = { ...vm.network.interfaces };
+  for (const [ifName, c] of added) interfaces[ifName] = c;
+  return { ...vm, network: { ...vm.network, interfaces } };
+}
+
+function buildVm(name: string, vm: VmConfig, linkUnits: ReadonlyMap<string, string>, issues: Issue[]): VmModel {
   const at = `nixosVms.${name}`;
   if ((RESERVED_VM_NAMES as readonly string[]).includes(name)) {
     issues.push({ path: at, message: `VM name ${JSON.stringify(name)} is reserved (reserved: ${RESERVED_VM_NAMES.join(", ")})` });
@@ -155,7 +182,18 @@ function buildVm(name: string, vm: VmConfig, issues: Issue[]): VmModel {
     });
   const interfaces = allInterfaces
     .filter((i) => i.config.type === "tap")
-    .map(({ name: ifName, mac, config: i }, index) => ({ name: ifName, mac, tap: i.tap.name ?? derivedTapName(name, ifName), bridge: i.tap.bridge, pciAddress: netPciAddress(index) }));
+    .map(({ name: ifName, mac, config: i }, index) => ({
+      name: ifName,
+      mac,
+      tap: i.tap.name ?? derivedTapName(name, ifName),
+      bridge: i.tap.bridge,
+      link: i.tap.bridge === null ? null : (linkUnits.get(i.tap.bridge) ?? null),
+      hostAddress: i.tap.hostAddress,
+      pciAddress: netPciAddress(index),
+    }));
+  if (interfaces.length > MAX_INTERFACES) {
+    issues.push({ path: `${at}.network.interfaces`, message: `gives VM ${JSON.stringify(name)} ${interfaces.length} tap interfaces with those of its netvm links (network.netvm of its clients), more than the ${MAX_INTERFACES} it may have` });
+  }
   const userInterfaces = allInterfaces
     .filter((i) => i.config.type === "user")
     .map(({ name: ifName, mac, config: i }) => ({ name: ifName, mac, restrictNetwork: i.restrictNetwork, forwardPorts: i.forwardPorts }));
@@ -315,12 +353,16 @@ function kernelParams(name: string, vm: VmConfig, interfaces: ReadonlyArray<{ re
 /** Tap settings belong to taps, user-mode settings to user-mode interfaces. */
 function checkInterfaceKind(at: string, i: VmConfig["network"]["interfaces"][string], issues: Issue[]): void {
   if (i.type === "tap") {
+    if (i.tap.hostAddress !== null && i.tap.bridge !== null) {
+      issues.push({ path: `${at}.tap.hostAddress`, message: `must be null for a tap on a bridge (tap.bridge = ${JSON.stringify(i.tap.bridge)}): the host's address belongs on the bridge, got ${JSON.stringify(i.tap.hostAddress)}` });
+    }
     if (i.forwardPorts.length) issues.push({ path: `${at}.forwardPorts`, message: 'applies to user-mode interfaces only (type = "user"); a tap interface forwards nothing, got ' + `${i.forwardPorts.length} forward${i.forwardPorts.length === 1 ? "" : "s"}` });
     if (i.restrictNetwork) issues.push({ path: `${at}.restrictNetwork`, message: 'applies to user-mode interfaces only (type = "user"), got true' });
     return;
   }
   if (i.tap.name !== null) issues.push({ path: `${at}.tap.name`, message: `must be null for a user-mode interface (type = "user" has no host tap), got ${JSON.stringify(i.tap.name)}` });
   if (i.tap.bridge !== null) issues.push({ path: `${at}.tap.bridge`, message: `must be null for a user-mode interface (type = "user" has no host tap), got ${JSON.stringify(i.tap.bridge)}` });
+  if (i.tap.hostAddress !== null) issues.push({ path: `${at}.tap.hostAddress`, message: `must be null for a user-mode interface (type = "user" has no host tap), got ${JSON.stringify(i.tap.hostAddress)}` });
   i.forwardPorts.forEach((f, n) => {
     const fat = `${at}.forwardPorts[${n}]`;
     if (f.from === "guest") {
@@ -391,7 +433,7 @@ function kvTypeMismatch(type: KvType, value: unknown): string | null {
   }
 }
 
-function checkAcrossVms(vms: readonly VmModel[], issues: Issue[]): void {
+function checkAcrossVms(vms: readonly VmModel[], links: readonly NetvmLink[], issues: Issue[]): void {
   const names = new Set(vms.map((v) => v.name));
   for (const v of vms) {
     v.config.dependsOn.forEach((d, i) => {
@@ -399,7 +441,11 @@ function checkAcrossVms(vms: readonly VmModel[], issues: Issue[]): void {
     });
   }
   const cycle = findCycle(vms);
-  if (cycle) issues.push({ path: `nixosVms.${cycle[0]}.dependsOn`, message: `forms a cycle: ${cycle.join(" -> ")}` });
+  if (cycle) {
+    const first = vms.find((v) => v.name === cycle[0])!;
+    const viaNetvm = !first.config.dependsOn.includes(cycle[1]!);
+    issues.push({ path: `nixosVms.${cycle[0]}.${viaNetvm ? "network.netvm" : "dependsOn"}`, message: `forms a cycle: ${cycle.join(" -> ")}` });
+  }
 
   const byId = new Map<number, VmModel>();
   for (const v of vms) {
@@ -413,42 +459,76 @@ function checkAcrossVms(vms: readonly VmModel[], issues: Issue[]): void {
     } else byId.set(v.id, v);
   }
 
+  // The interfaces a netvm link adds are the client's network.netvm (or netvmSubnet) option.
+  const added = new Map<string, string>();
+  for (const l of links) {
+    const at = `nixosVms.${l.client}.network.${l.explicit ? "netvmSubnet" : "netvm"}`;
+    added.set(`${l.client}\0${CLIENT_IFNAME}`, at);
+    if (l.netvmIfname !== null) added.set(`${l.netvm}\0${l.netvmIfname}`, at);
+  }
+  const optionAt = (v: VmModel, ifName: string, field: string) => added.get(`${v.name}\0${ifName}`) ?? `${ifPath(v, ifName)}.${field}`;
+  const ownerAt = (v: VmModel, ifName: string) => added.get(`${v.name}\0${ifName}`) ?? ifPath(v, ifName);
+
+  // A netvm link's bridge joins its two VMs only: no other link's, no bridge of the host's.
+  const linkBridges = new Map<string, string>();
+  for (const l of links) {
+    if (l.bridge === null) continue;
+    const at = added.get(`${l.client}\0${CLIENT_IFNAME}`)!;
+    const owner = linkBridges.get(l.bridge);
+    if (owner !== undefined) issues.push({ path: at, message: `bridge ${JSON.stringify(l.bridge)} (derived from the two names) is also the bridge of ${owner}; set network.netvm of one to another VM` });
+    else linkBridges.set(l.bridge, `the link ${l.netvm} → ${l.client} (${at})`);
+  }
   // Bridges first: a tap of any VM named like one would be deleted and re-created as a tap at start.
-  const bridges = new Map<string, string>();
-  for (const v of vms) for (const i of v.interfaces) if (i.bridge !== null && !bridges.has(i.bridge)) bridges.set(i.bridge, `${ifPath(v, i.name)}.tap.bridge`);
+  const bridges = new Map(linkBridges);
+  for (const v of vms) {
+    for (const i of v.interfaces) {
+      if (i.bridge === null || added.has(`${v.name}\0${i.name}`)) continue;
+      const at = `${ifPath(v, i.name)}.tap.bridge`;
+      const link = linkBridges.get(i.bridge);
+      if (link !== undefined) issues.push({ path: at, message: `bridge ${JSON.stringify(i.bridge)} is the bridge vmsilo creates for ${link}; choose another bridge` });
+      else if (!bridges.has(i.bridge)) bridges.set(i.bridge, at);
+    }
+  }
   const taps = new Map<string, string>();
   const macs = new Map<string, string>();
   for (const v of vms) {
     for (const i of v.interfaces) {
-      const at = ifPath(v, i.name);
+      const at = optionAt(v, i.name, "tap.name");
       const how = v.config.network.interfaces[i.name]!.tap.name === null ? " (derived from the VM and interface names)" : "";
       const tapOwner = taps.get(i.tap);
       const bridge = bridges.get(i.tap);
       if (HOST_IFNAME.test(i.tap)) {
-        issues.push({ path: `${at}.tap.name`, message: `tap ${JSON.stringify(i.tap)}${how} is named like a host interface (loopback, a network card, a VPN, container or libvirt interface), which its start would delete; set another tap.name` });
+        issues.push({ path: at, message: `tap ${JSON.stringify(i.tap)}${how} is named like a host interface (loopback, a network card, a VPN, container or libvirt interface), which its start would delete; set another tap.name` });
       } else if (bridge !== undefined) {
-        issues.push({ path: `${at}.tap.name`, message: `tap ${JSON.stringify(i.tap)}${how} is the bridge of ${bridge}, which its start would delete; set another tap.name` });
-      } else if (tapOwner) issues.push({ path: `${at}.tap.name`, message: `tap ${JSON.stringify(i.tap)}${how} is also the tap of ${tapOwner}; set a different tap.name on one of them` });
-      else taps.set(i.tap, at);
+        issues.push({ path: at, message: `tap ${JSON.stringify(i.tap)}${how} is the bridge of ${bridge}, which its start would delete; set another tap.name` });
+      } else if (tapOwner) issues.push({ path: at, message: `tap ${JSON.stringify(i.tap)}${how} is also the tap of ${tapOwner}; set a different tap.name on one of them` });
+      else taps.set(i.tap, ownerAt(v, i.name));
       const macOwner = macs.get(i.mac);
-      if (macOwner) issues.push({ path: `${at}.macAddress`, message: `MAC ${i.mac} is also the MAC of ${macOwner}; every interface needs its own` });
-      else macs.set(i.mac, at);
+      if (macOwner) issues.push({ path: optionAt(v, i.name, "macAddress"), message: `MAC ${i.mac} is also the MAC of ${macOwner}; every interface needs its own` });
+      else macs.set(i.mac, ownerAt(v, i.name));
     }
   }
 
-  // One static address, one interface: the same address twice would answer for both at random.
+  // One static address, one interface: the same address twice would answer for both at random. The
+  // host's tap addresses count too, and no address of the user's may fall in a netvm link.
   const addresses = new Map<string, string>();
   for (const v of vms) {
     for (const ifName of Object.keys(v.config.network.interfaces).sort()) {
+      if (added.has(`${v.name}\0${ifName}`)) continue;
       const c = v.config.network.interfaces[ifName]!;
-      if (c.dhcp) continue;
-      const given = [...c.addresses.map((a, n) => [a, `addresses[${n}]`] as const), ...c.v6Addresses.map((a, n) => [a, `v6Addresses[${n}]`] as const)];
+      const given = [
+        ...(c.dhcp ? [] : c.addresses.map((a, n) => [a, `addresses[${n}]`] as const)),
+        ...(c.dhcp ? [] : c.v6Addresses.map((a, n) => [a, `v6Addresses[${n}]`] as const)),
+        ...(c.tap.hostAddress === null ? [] : [[c.tap.hostAddress, "tap.hostAddress"] as const]),
+      ];
       for (const [a, field] of given) {
         const at = `${ifPath(v, ifName)}.${field}`;
         const ip = a.split("/")[0]!;
+        const link = ip.includes(":") ? undefined : links.find((l) => linkHolds(l, ip));
         const key = ipKey(ip);
         const owner = addresses.get(key);
-        if (owner) issues.push({ path: at, message: `address ${ip} is also given by ${owner}; every address belongs to one interface` });
+        if (link) issues.push({ path: at, message: `address ${ip} is in ${link.clientAddress}/31, the link ${link.netvm} → ${link.client} (${link.explicit ? `nixosVms.${link.client}.network.netvmSubnet` : "derived from netvmRange"}); choose an address outside every netvm link` });
+        else if (owner) issues.push({ path: at, message: `address ${ip} is also given by ${owner}; every address belongs to one interface` });
         else addresses.set(key, at);
       }
     }
@@ -469,7 +549,7 @@ function checkAcrossVms(vms: readonly VmModel[], issues: Issue[]): void {
 const ifPath = (v: VmModel, ifName: string) => `nixosVms.${v.name}.network.interfaces.${pathKey(ifName)}`;
 
 function findCycle(vms: readonly VmModel[]): string[] | null {
-  const deps = new Map(vms.map((v) => [v.name, v.config.dependsOn.filter((d) => d !== v.name)]));
+  const deps = new Map(vms.map((v) => [v.name, [...v.config.dependsOn, ...(v.config.network.netvm === null ? [] : [v.config.network.netvm])].filter((d) => d !== v.name)]));
   const state = new Map<string, "active" | "done">();
   const stack: string[] = [];
   const visit = (n: string): string[] | null => {
@@ -509,7 +589,7 @@ function checkVmExec(config: Config, issues: Issue[]): void {
 }
 
 /** Each program is needed by some feature; a missing one names the feature that needs it. */
-function checkPrograms(config: Config, vms: readonly VmModel[], issues: Issue[]): void {
+function checkPrograms(config: Config, vms: readonly VmModel[], links: readonly NetvmLink[], issues: Issue[]): void {
   const need = (program: keyof Config["programs"], why: string, vm: VmModel | undefined) => {
     if (vm && config.programs[program] === null) issues.push({ path: `programs.${program}`, message: `is required by ${why} of VM ${JSON.stringify(vm.name)}, got null` });
   };
@@ -523,6 +603,7 @@ function checkPrograms(config: Config, vms: readonly VmModel[], issues: Issue[])
   if (config.vmExec.enable && config.programs.virtiofsd === null) issues.push({ path: "programs.virtiofsd", message: "is required by vmExec.enable (the store is shared with virtiofs), got null" });
   need("virtiofsd", "the shares", vms.find((v) => v.shares.length > 0));
   need("iproute2", "the network interfaces", vms.find((v) => v.interfaces.length > 0));
+  need("nftables", "the host firewall of network.netvm", links.length ? vms.find((v) => v.name === links[0]!.client) : undefined);
   need("vhostDeviceSound", "sound", vms.find((v) => v.soundStreams !== null));
   need("waylandSeccontext", "the GPU", vms.find((v) => v.gpu !== null));
   need("vulkanLoader", "the GPU", vms.find((v) => v.gpu !== null));

@@ -59,14 +59,22 @@ export const unitNames = (vm: string) => ({
   seccontext: `vmsilo-${vm}-wayland-seccontext.service`,
   gpu: `vmsilo-${vm}-gpu.service`,
   sessionBind: `vmsilo-${vm}-session-bind.service`,
+  /** The bridge of the VM's netvm link (the VM is its client: one link per client). */
+  uplink: `vmsilo-${vm}-uplink.service`,
 });
+
+/** The host's firewall table for netvm links and host-gateway clients, and the unit that loads it. */
+export const FIREWALL_UNIT = "vmsilo-firewall.service";
+export const FIREWALL_TABLE = "vmsilo";
+/** Binds `isolatedPciDevices` to vfio-pci. */
+export const VFIO_BIND_UNIT = "vmsilo-vfio-bind.service";
 
 export const SYSTEM_TARGET = "vmsilo.target";
 export const SESSION_TARGET = "vmsilo-session.target";
 
 /** The helpers every VM shares, as `libexec/vmsilo/<name>` beside the VMs' own `libexec/vmsilo/<vm>/`
  * directories: a VM may not take one of these names (grammar.ts RESERVED_VM_NAMES). */
-export const SHARED_LIBEXEC = { waitForSocket: "wait-for-socket", qmp: "qmp", checkDisks: "check-disks", createDisk: "create-disk" } as const;
+export const SHARED_LIBEXEC = { waitForSocket: "wait-for-socket", qmp: "qmp", checkDisks: "check-disks", createDisk: "create-disk", vfioBind: "vfio-bind" } as const;
 
 /** Where files go inside the output tree. */
 export const OUT = {
@@ -77,4 +85,5 @@ export const OUT = {
   tmpfiles: "lib/tmpfiles.d/vmsilo.conf",
   polkit: "share/polkit-1/rules.d/60-vmsilo.rules",
   manifest: "share/vmsilo/manifest.json",
+  firewall: "share/vmsilo/firewall.nft",
 } as const;

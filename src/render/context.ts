@@ -33,6 +33,9 @@ export function toolPaths(model: Model, prefix: string) {
     /** Appends stdin to a file, keeping it bounded: CONSOLE_LOG FILE */
     consoleLog: `${p.vmsiloTools}/bin/vmsilo-console-log`,
     ip: p.iproute2 === null ? null : `${p.iproute2}/bin/ip`,
+    nft: p.nftables === null ? null : `${p.nftables}/bin/nft`,
+    /** Binds PCI devices to vfio-pci: VFIO_BIND BDF… */
+    vfioBind: `${prefix}/${OUT.libexec}/${SHARED_LIBEXEC.vfioBind}`,
     virtiofsd: p.virtiofsd === null ? null : `${p.virtiofsd}/bin/virtiofsd`,
     ssh: p.openssh === null ? null : `${p.openssh}/bin/ssh`,
     waitForSocket: `${prefix}/${OUT.libexec}/${SHARED_LIBEXEC.waitForSocket}`,

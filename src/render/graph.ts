@@ -4,7 +4,7 @@
  * filled with its `color`, joined to what it uses. Deterministic: everything is visited in sorted
  * order and the text depends on nothing else.
  *
- * Network VMs (`network.netvm`, `network.isNetvm`) and USB devices (`usbDevices`) are drawn when
+ * Network VMs (`network.netvm`; a VM another names is a network VM) and USB devices (`usbDevices`) are drawn when
  * the configuration has them: they are read as optional fields, so the picture follows those
  * options wherever the schema carries them.
  */
@@ -28,13 +28,6 @@ function textOn(color: string): string {
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-
-/** A VM's network VM ("host" for the host gateway) and whether it is one, when the configuration says. */
-function netvmOf(vm: VmModel): { netvm: string | null; isNetvm: boolean } {
-  const network: unknown = (vm.config as unknown as Record<string, unknown>).network;
-  if (!isObject(network)) return { netvm: null, isNetvm: false };
-  return { netvm: typeof network.netvm === "string" ? network.netvm : null, isNetvm: network.isNetvm === true };
-}
 
 /** A VM's USB devices as `vendor:product[ serial]`, when the configuration has `usbDevices`. */
 function usbDevicesOf(vm: VmModel): string[] {
@@ -60,7 +53,8 @@ export function topologyDot(model: Model): string {
 
   for (const vm of model.vms) {
     const c = vm.config;
-    const { netvm, isNetvm } = netvmOf(vm);
+    const netvm = c.network.netvm;
+    const isNetvm = model.vms.some((o) => o.config.network.netvm === vm.name);
     const facts = [`${c.hypervisor}, ${c.memory} MiB, ${c.cpus} CPU${c.cpus === 1 ? "" : "s"}`];
     if (isNetvm) facts.push("network VM");
     if (c.autoStart) facts.push("starts at boot");

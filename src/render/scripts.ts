@@ -86,6 +86,9 @@ export function renderVmScripts(model: Model, vm: VmModel, t: Tools): GeneratedF
 export function renderSharedScripts(t: Tools, model?: Model): GeneratedFile[] {
   const files = [script(`${OUT.libexec}/${SHARED_LIBEXEC.waitForSocket}`, "wait-for-socket.sh.hbs", { bash: t.bash, header: header("programs.vmsilo.startTimeout"), sleep: shellQuote(t.sleep) })];
   if (model) files.push(...renderQemuHelpers(model, t));
+  if (model?.config.isolatedPciDevices.length) {
+    files.push(script(`${OUT.libexec}/${SHARED_LIBEXEC.vfioBind}`, "vfio-bind.sh.hbs", { bash: t.bash, header: header("programs.vmsilo.isolatedPciDevices"), readlink: shellQuote(t.readlink), sleep: shellQuote(t.sleep) }));
+  }
   return files;
 }
 

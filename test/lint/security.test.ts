@@ -12,7 +12,7 @@ import { resolve } from "../../src/generate.js";
 import { EXAMPLES, ROOT, example, skipWithoutTool, render } from "../support/harness.js";
 import { type StubRoot, buildStubRoot, userManagerEnv } from "./stub-root.js";
 
-const KINDS = ["prep", "vm-crosvm", "vm-cloud-hypervisor", "vm-qemu", "console-relay", "virtiofsd", "proxy", "shared-home", "sound", "wayland-seccontext", "gpu", "session-bind"] as const;
+const KINDS = ["prep", "vm-crosvm", "vm-cloud-hypervisor", "vm-qemu", "console-relay", "virtiofsd", "proxy", "shared-home", "sound", "wayland-seccontext", "gpu", "session-bind", "uplink", "firewall", "vfio-bind"] as const;
 type Kind = (typeof KINDS)[number];
 
 /**
@@ -23,6 +23,21 @@ type Kind = (typeof KINDS)[number];
  */
 const HELPER_LIMIT = 3.0;
 const KIND: Record<Kind, { scope: "system" | "user"; target: number; note: string }> = {
+  uplink: {
+    scope: "system",
+    target: 2.2,
+    note: "Root oneshot creating and removing a netvm link's bridge with `ip`: CAP_NET_ADMIN alone, netlink and unix sockets only, in the host's network namespace (the bridge is made there); everything else is off.",
+  },
+  firewall: {
+    scope: "system",
+    target: 2.2,
+    note: "Root oneshot loading and removing the host's `inet vmsilo` nftables table with `nft`: CAP_NET_ADMIN alone, netlink and unix sockets only, in the host's network namespace; everything else is off.",
+  },
+  "vfio-bind": {
+    scope: "system",
+    target: 3.0,
+    note: "Root oneshot writing the PCI driver files of /sys to move isolatedPciDevices to vfio-pci: /sys must stay writable (no ProtectKernelTunables=, no PrivateDevices= so the devices stay visible), as root, which owns those files, with no capability at all, a private network and a system call filter.",
+  },
   prep: {
     scope: "system",
     target: 1.0,
@@ -119,6 +134,9 @@ function classify(config: unknown, root: StubRoot): Array<{ kind: Kind; unit: st
         ];
         kind ??= byName.find(([n]) => n === name)?.[1];
       }
+      if (model.links.some((l) => l.unit === name)) kind = "uplink";
+      if (name === "vmsilo-firewall.service") kind = "firewall";
+      if (name === "vmsilo-vfio-bind.service") kind = "vfio-bind";
       assert.ok(kind, `${name}: a generated service of no known kind; add its kind, target and note to test/lint/security.test.ts`);
       assert.equal(KIND[kind].scope, scope, `${name}: a ${kind} unit in the ${scope} scope`);
       out.push({ kind, unit: name.replace(/@\.service$/, "@1.service"), scope });

@@ -43,6 +43,7 @@ export const PACKAGE_CONTENTS: { readonly [K in keyof Programs]-?: { bin?: reado
   virtiofsd: { bin: ["virtiofsd"] },
   openssh: { bin: ["scp", "sftp", "ssh", "ssh-add", "ssh-agent", "ssh-keygen", "ssh-keyscan", "sshd"] },
   iproute2: { bin: ["bridge", "ip", "rtmon", "ss", "tc"] },
+  nftables: { bin: ["nft"] },
   vhostDeviceSound: { bin: ["vhost-device-sound"] },
   waylandSeccontext: { bin: ["vmsilo-wayland-seccontext"] },
   vulkanLoader: { dirs: ["lib"] },

@@ -35,6 +35,7 @@ const PAIRS: Record<string, { re: RegExp; text?: string }> = {
   logLevel: { re: g.LOG_LEVEL, text: g.LOG_LEVEL_TEXT },
   version: { re: g.VERSION, text: g.VERSION_TEXT },
   pciDevice: { re: g.PCI_DEVICE, text: g.PCI_DEVICE_TEXT },
+  pciBdf: { re: g.PCI_BDF, text: g.PCI_BDF_TEXT },
   idMap: { re: g.ID_MAP, text: g.ID_MAP_TEXT },
   color: { re: g.COLOR, text: g.COLOR_TEXT },
   userName: { re: g.USER_NAME, text: g.USER_NAME_TEXT },

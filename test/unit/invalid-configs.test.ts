@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { example, runCli, tempDir } from "../support/harness.js";
+import { derivedSlot, intToIp, ipToInt, linkBridge } from "../../src/model/netvm.js";
 
 // The configurations are JSON; rows reach into them freely.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -27,9 +28,19 @@ interface Row {
 }
 
 /** The option lists the "unknown option" messages print, spelled out so a change to them is seen. */
-const TOP_KEYS = "schemaVersion, user, programs, schedulerIsolation, startTimeout, stopTimeout, crosvm, cloudHypervisor, qemu, vmExec, gpu, nixosVms";
+/** The desktop example with its VMs on host bridges instead of behind network VMs, for the cases
+ * about interfaces of two VMs that collide. */
+const BRIDGED: Record<string, unknown> = {"work": {"interfaces": {"eth0": {"tap": {"bridge": "br-work"}, "addresses": ["10.20.0.2/24"], "routes": {"0.0.0.0/0": {"via": "10.20.0.1"}}, "v6Addresses": ["fd00:20::2/64"], "v6Routes": {"::/0": {"via": "fd00:20::1"}}}}, "nameservers": ["10.20.0.1", "fd00:20::1"]}, "banking": {"interfaces": {"eth0": {"dhcp": true, "macAddress": "02:42:ac:11:00:02", "tap": {"bridge": "br-lan"}}}}, "dev": {"interfaces": {"eth0": {"tap": {"bridge": "br-work"}, "addresses": ["10.20.0.3/24"], "routes": {"0.0.0.0/0": {"via": "10.20.0.1"}}}}, "nameservers": ["10.20.0.1"]}};
+const withBridged =
+  (mutate: (c: Json) => void) =>
+  (c: Json): void => {
+    for (const [vm, network] of Object.entries(BRIDGED)) c.nixosVms[vm].network = structuredClone(network);
+    mutate(c);
+  };
+
+const TOP_KEYS = "schemaVersion, user, programs, schedulerIsolation, startTimeout, stopTimeout, crosvm, cloudHypervisor, qemu, vmExec, gpu, netvmRange, isolatedPciDevices, nixosVms";
 const USER_KEYS = "name, uid, gid, group, home, runtimeDir";
-const PROGRAM_KEYS = "bash, coreutils, systemd, vmsiloTools, socat, crosvm, cloudHypervisor, qemu, virtiofsd, openssh, iproute2, vhostDeviceSound, waylandSeccontext, vulkanLoader";
+const PROGRAM_KEYS = "bash, coreutils, systemd, vmsiloTools, socat, crosvm, cloudHypervisor, qemu, virtiofsd, openssh, iproute2, nftables, vhostDeviceSound, waylandSeccontext, vulkanLoader";
 const VM_KEYS =
   "hypervisor, id, memory, cpus, autoStart, dependsOn, color, autoShutdown, kernel, initramfs, init, rootDisk, additionalDisks, rootOverlay, kernelParams, sharedDirectories, sharedHome, gpu, sound, pciDevices, vhostUser, network, crosvm, cloudHypervisor, qemu";
 const SHARE_KEYS =
@@ -49,7 +60,7 @@ const NORMALISED = 'a normalised path (no empty, "." or ".." components, no trai
 const RESERVED_MOUNTS = "the guest system's own mounts: /nix, /proc, /sys, /dev, /run";
 const LOG_TEXT = 'a log level or filter like "info" or "info,devices=debug"';
 const PCI_TEXT = 'a PCI address like "0000:01:00.0" or "01:00.0", or an absolute sysfs path';
-const RESERVED = "session, usb, usb-attach, usb-detach, balloond, gen, host, target, wait-for-socket, qmp, check-disks, create-disk";
+const RESERVED = "session, usb, usb-attach, usb-detach, balloond, gen, host, target, wait-for-socket, qmp, check-disks, create-disk, vfio-bind";
 const KV_VALUE = "must be a non-empty string, a non-negative integer or a boolean";
 const NOT_DOTS = 'a normalised path (no "." or ".." components)';
 const EDGE_SPACE = "a path whose names neither start nor end with a space";
@@ -61,6 +72,7 @@ const ROOTFS = "/nix/store/5h2q8h3b9b3f0w7ryf2l0fqb6c4q5zpx-vmsilo-rootfs-work";
 const IPROUTE2 = "/nix/store/9p4r2z7x0q8t1k3a5bm4d6y8s0f2h3i5-iproute2-6.17.0";
 const VIRTIOFSD = "/nix/store/7m2p0x5v8n6r9h1y3zk2b4w6q8d0f1g3-virtiofsd-1.13.2";
 const QEMU = "/nix/store/7q3ma1k6lq7w0b4j5b5n7m5ax9w5q2yz-qemu-10.1.2";
+const NFTABLES = "/nix/store/3s9q6w1x4y7z0a2b5c8d1e4f7g0h3i6j-nftables-1.1.5";
 
 /** A second VM for minimal.json, valid on its own. */
 function addVm(c: Json, name: string, extra: Json = {}): Json {
@@ -74,6 +86,17 @@ function eth0(c: Json, settings: Json = {}): Json {
   return c.nixosVms.work.network.interfaces.eth0;
 }
 const work = (c: Json): Json => c.nixosVms.work;
+/** minimal's `work` behind netvm `to` (a VM `net` added when it is not "host"), nftables set. */
+function netvm(c: Json, to: string): Json {
+  c.programs.iproute2 = IPROUTE2;
+  c.programs.nftables = NFTABLES;
+  if (!c.nixosVms.net) addVm(c, "net");
+  work(c).network = { netvm: to };
+  return work(c).network;
+}
+/** A derived link's client address, computed as the generator does (from the default pool). */
+const derivedLink = (netvmName: string, client: string) => intToIp(ipToInt("10.200.0.0") + 2 * derivedSlot(netvmName, client, 32768));
+
 
 const rows: Row[] = [
   // ── wrong types and out-of-range values ──────────────────────────────────────────────────────
@@ -259,10 +282,10 @@ const rows: Row[] = [
   { what: "unknown VM key with a space (path quoted)", mutate: (c) => void (work(c)["max memory"] = 1), expected: [`nixosVms.work."max memory": unknown option (known: ${VM_KEYS})`] },
   { what: "unknown share key", base: "desktop", mutate: (c) => void (c.nixosVms.work.sharedDirectories.projects.readOnly = true), expected: [`nixosVms.work.sharedDirectories.projects.readOnly: unknown option; did you mean \`readonly\`? (known: ${SHARE_KEYS})`] },
   { what: "unknown interface key", mutate: (c) => void (eth0(c).mtu = 9000), expected: [`nixosVms.work.network.interfaces.eth0.mtu: unknown option (known: ${IFACE_KEYS})`] },
-  { what: "unknown tap key", mutate: (c) => void (eth0(c).tap = { mac: "02:00:00:00:00:01" }), expected: ["nixosVms.work.network.interfaces.eth0.tap.mac: unknown option (known: name, bridge)"] },
+  { what: "unknown tap key", mutate: (c) => void (eth0(c).tap = { mac: "02:00:00:00:00:01" }), expected: ["nixosVms.work.network.interfaces.eth0.tap.mac: unknown option (known: name, bridge, hostAddress)"] },
   { what: "unknown route key", mutate: (c) => void (eth0(c).routes = { "0.0.0.0/0": { via: "10.0.0.1", metric: 10 } }), expected: ['nixosVms.work.network.interfaces.eth0.routes."0.0.0.0/0".metric: unknown option (known: via)'] },
   { what: "unknown GPU key", base: "desktop", mutate: (c) => void (c.nixosVms.work.gpu = { virgl: true }), expected: ["nixosVms.work.gpu.virgl: unknown option (known: wayland, opengl, vulkan, allowWX, logLevel, seccompPolicy)"] },
-  { what: "unknown network key", mutate: (c) => void (work(c).network = { dns: [] }), expected: ["nixosVms.work.network.dns: unknown option (known: interfaces, nameservers)"] },
+  { what: "unknown network key", mutate: (c) => void (work(c).network = { dns: [] }), expected: ["nixosVms.work.network.dns: unknown option (known: interfaces, nameservers, netvm, netvmSubnet)"] },
   { what: "unknown rootDisk key", mutate: (c) => void (work(c).rootDisk.readonly = true), expected: ["nixosVms.work.rootDisk.readonly: unknown option (known: path, ro, id, options, format, createSize)"] },
   { what: "unknown autoShutdown key", mutate: (c) => void (work(c).autoShutdown = { enable: true, delay: 5 }), expected: ["nixosVms.work.autoShutdown.delay: unknown option (known: enable, after)"] },
 
@@ -326,7 +349,7 @@ const rows: Row[] = [
   {
     what: "the same MAC in two VMs",
     base: "desktop",
-    mutate: (c) => void (c.nixosVms.work.network.interfaces.eth0.macAddress = "02:42:ac:11:00:02"),
+    mutate: withBridged((c) => void (c.nixosVms.work.network.interfaces.eth0.macAddress = "02:42:ac:11:00:02")),
     expected: ["nixosVms.work.network.interfaces.eth0.macAddress: MAC 02:42:ac:11:00:02 is also the MAC of nixosVms.banking.network.interfaces.eth0; every interface needs its own"],
   },
   {
@@ -485,7 +508,7 @@ const rows: Row[] = [
   {
     what: "the same IPv4 address on two VMs",
     base: "desktop",
-    mutate: (c) => void (c.nixosVms.dev.network.interfaces.eth0.addresses = ["10.20.0.2/24"]),
+    mutate: withBridged((c) => void (c.nixosVms.dev.network.interfaces.eth0.addresses = ["10.20.0.2/24"])),
     expected: ["nixosVms.work.network.interfaces.eth0.addresses[0]: address 10.20.0.2 is also given by nixosVms.dev.network.interfaces.eth0.addresses[0]; every address belongs to one interface"],
   },
   {
@@ -496,7 +519,7 @@ const rows: Row[] = [
   {
     what: "the same IPv6 address on two VMs, spelt differently",
     base: "desktop",
-    mutate: (c) => void (c.nixosVms.dev.network.interfaces.eth0.v6Addresses = ["FD00:20:0::0002/48"]),
+    mutate: withBridged((c) => void (c.nixosVms.dev.network.interfaces.eth0.v6Addresses = ["FD00:20:0::0002/48"])),
     expected: ["nixosVms.work.network.interfaces.eth0.v6Addresses[0]: address fd00:20::2 is also given by nixosVms.dev.network.interfaces.eth0.v6Addresses[0]; every address belongs to one interface"],
   },
   { what: "tap named lo", mutate: (c) => void (eth0(c).tap = { name: "lo" }), expected: [`nixosVms.work.network.interfaces.eth0.tap.name: tap "lo" ${HOST_LIKE}`] },
@@ -518,7 +541,7 @@ const rows: Row[] = [
   {
     what: "tap named like another VM's bridge",
     base: "desktop",
-    mutate: (c) => void (c.nixosVms.banking.network.interfaces.eth0.tap.name = "br-work"),
+    mutate: withBridged((c) => void (c.nixosVms.banking.network.interfaces.eth0.tap.name = "br-work")),
     expected: ['nixosVms.banking.network.interfaces.eth0.tap.name: tap "br-work" is the bridge of nixosVms.dev.network.interfaces.eth0.tap.bridge, which its start would delete; set another tap.name'],
   },
 
@@ -591,7 +614,7 @@ const rows: Row[] = [
   {
     what: "schema issues at several levels together",
     base: "desktop",
-    mutate: (c) => {
+    mutate: withBridged((c) => {
       c.zzz = 1;
       c.user.uid = -1;
       c.nixosVms.work.memory = "lots";
@@ -599,7 +622,7 @@ const rows: Row[] = [
       c.nixosVms.banking.network.interfaces.eth0.macAddress = "nope";
       c.nixosVms.net.pciDevices[0].path = "bogus";
       c.startTimeout = 0;
-    },
+    }),
     expected: [
       `zzz: unknown option (known: ${TOP_KEYS})`,
       "user.uid: must be an integer from 1 to 4294967294, got -1",
@@ -613,7 +636,7 @@ const rows: Row[] = [
   {
     what: "model issues of several kinds together",
     base: "desktop",
-    mutate: (c) => {
+    mutate: withBridged((c) => {
       c.nixosVms.host = structuredClone(c.nixosVms.banking);
       c.nixosVms.host.network.interfaces.eth0.macAddress = "02:42:ac:11:00:03";
       c.nixosVms.banking.dependsOn = ["net", "ghost"];
@@ -622,7 +645,7 @@ const rows: Row[] = [
       c.nixosVms.net.id = 7;
       c.nixosVms.work.id = 7;
       c.programs.vhostDeviceSound = null;
-    },
+    }),
     expected: [
       `nixosVms.host: VM name "host" is reserved (reserved: ${RESERVED})`,
       `nixosVms.work.rootDisk.options.turbo: unknown crosvm --block key (known: ${BLOCK_KEYS})`,
@@ -632,6 +655,56 @@ const rows: Row[] = [
       'programs.vhostDeviceSound: is required by sound of VM "dev", got null',
     ],
   },
+
+  // ── netvm links, host addresses, isolated PCI devices ─────────────────────────────────────────
+  { what: "netvm naming no VM", mutate: (c) => void netvm(c, "nte"), expected: ['nixosVms.work.network.netvm: must name a configured VM (net, work) or "host", got "nte"'] },
+  { what: "netvm naming the VM itself", mutate: (c) => void netvm(c, "work"), expected: ['nixosVms.work.network.netvm: must name another VM (or "host"), got the VM itself "work"'] },
+  { what: "netvm not a VM name", mutate: (c) => void netvm(c, "Net"), expected: [`nixosVms.work.network.netvm: must be ${VM_NAME_TEXT}, or "host", got "Net"`] },
+  { what: "netvm without nftables", mutate: (c) => void (netvm(c, "net"), (c.programs.nftables = null)), expected: ['programs.nftables: is required by the host firewall of network.netvm of VM "work", got null'] },
+  { what: "netvmSubnet without netvm", mutate: (c) => void (work(c).network = { netvmSubnet: "10.200.0.2/31" }), expected: ['nixosVms.work.network.netvmSubnet: applies only to a VM with network.netvm set, got "10.200.0.2/31" and netvm null'] },
+  { what: "netvmSubnet odd", mutate: (c) => void (netvm(c, "net").netvmSubnet = "10.200.0.3/31"), expected: ['nixosVms.work.network.netvmSubnet: must be the lower (even) address of a /31, like "10.200.7.2/31", got "10.200.0.3/31"'] },
+  { what: "netvmSubnet not a /31", mutate: (c) => void (netvm(c, "net").netvmSubnet = "10.200.0.2/30"), expected: ['nixosVms.work.network.netvmSubnet: must be the lower (even) address of a /31, like "10.200.7.2/31", got "10.200.0.2/30"'] },
+  {
+    what: "two explicit netvmSubnets alike",
+    mutate: (c) => void ((netvm(c, "net").netvmSubnet = "10.9.0.0/31"), addVm(c, "web", { network: { netvm: "host", netvmSubnet: "10.9.0.0/31" } })),
+    expected: ["nixosVms.work.network.netvmSubnet: 10.9.0.0/31 of the link net → work (nixosVms.work.network.netvmSubnet) is also the /31 of the link host → web (nixosVms.web.network.netvmSubnet); set network.netvmSubnet of one of the two to a free /31"],
+  },
+  {
+    what: "an explicit netvmSubnet on a derived link's /31",
+    mutate: (c) => void (netvm(c, "net"), addVm(c, "web", { network: { netvm: "host", netvmSubnet: `${derivedLink("net", "work")}/31` } })),
+    expected: [`nixosVms.work.network.netvm: ${derivedLink("net", "work")}/31 of the link net → work (derived from the two names) is also the /31 of the link host → web (nixosVms.web.network.netvmSubnet); set network.netvmSubnet of one of the two to a free /31`],
+  },
+  {
+    what: "a static address inside a link",
+    mutate: (c) => void (netvm(c, "net").netvmSubnet = "10.9.0.0/31", (c.nixosVms.net.network = { interfaces: { lan: { addresses: ["10.9.0.1/24"] } } })),
+    expected: ["nixosVms.net.network.interfaces.lan.addresses[0]: address 10.9.0.1 is in 10.9.0.0/31, the link net → work (nixosVms.work.network.netvmSubnet); choose an address outside every netvm link"],
+  },
+  {
+    what: "a host address inside a link",
+    mutate: (c) => void (netvm(c, "host").netvmSubnet = "10.9.0.0/31", (c.nixosVms.net.network = { interfaces: { lan: { tap: { hostAddress: "10.9.0.0/24" } } } })),
+    expected: ["nixosVms.net.network.interfaces.lan.tap.hostAddress: address 10.9.0.0 is in 10.9.0.0/31, the link host → work (nixosVms.work.network.netvmSubnet); choose an address outside every netvm link"],
+  },
+  { what: "a user interface named upstream beside a netvm", mutate: (c) => void (netvm(c, "net").interfaces = { upstream: {} }), expected: ['nixosVms.work.network.interfaces.upstream: is the interface network.netvm ("net") gives this VM; rename it'] },
+  { what: "a user interface with the prefix vc-", mutate: (c) => void (eth0(c), (work(c).network.interfaces = { "vc-lan": {} })), expected: ['nixosVms.work.network.interfaces.vc-lan: names an interface with the prefix "vc-", which is for the interfaces a network VM gets towards its clients (network.netvm); rename it'] },
+  { what: "hostAddress with a bridge", mutate: (c) => void (eth0(c).tap = { bridge: "br0", hostAddress: "10.1.0.1/24" }), expected: ['nixosVms.work.network.interfaces.eth0.tap.hostAddress: must be null for a tap on a bridge (tap.bridge = "br0"): the host\'s address belongs on the bridge, got "10.1.0.1/24"'] },
+  { what: "hostAddress not a CIDR", mutate: (c) => void (eth0(c).tap = { hostAddress: "10.1.0.1" }), expected: ['nixosVms.work.network.interfaces.eth0.tap.hostAddress: must be an IPv4 address with prefix length, like "10.0.0.2/24", got "10.1.0.1"'] },
+  { what: "netvmRange not a network address", mutate: (c) => void (netvm(c, "net"), (c.netvmRange = "10.200.0.1/16")), expected: ['netvmRange: must be a network address (its host bits zero, like "10.200.0.0/16"), got "10.200.0.1/16"'] },
+  { what: "netvmRange too small", mutate: (c) => void (netvm(c, "net"), (c.netvmRange = "10.200.0.0/31")), expected: ['netvmRange: must have a prefix of at most /30 (room for two /31 links), got "10.200.0.0/31"'] },
+  {
+    what: "netvmRange exhausted",
+    mutate: (c) => void (netvm(c, "net"), addVm(c, "a", { network: { netvm: "net" } }), addVm(c, "b", { network: { netvm: "host" } }), (c.netvmRange = "10.200.0.0/30")),
+    expected: ["netvmRange: holds 2 /31 links, but 3 VMs need a derived one (a, b, work); choose a larger pool or set network.netvmSubnet on some"],
+  },
+  { what: "a netvm cycle", mutate: (c) => void (netvm(c, "net"), (c.nixosVms.net.network = { netvm: "work" })), expected: ["nixosVms.net.network.netvm: forms a cycle: net -> work -> net"] },
+  { what: "a netvm and dependsOn cycle", mutate: (c) => void (netvm(c, "net"), (c.nixosVms.net.dependsOn = ["work"])), expected: ["nixosVms.net.dependsOn: forms a cycle: net -> work -> net"] },
+  { what: "a user bridge taking a link's bridge", mutate: (c) => void (netvm(c, "net"), addVm(c, "web", { network: { interfaces: { eth0: { tap: { bridge: linkBridge("net", "work") } } } } })), expected: [`nixosVms.web.network.interfaces.eth0.tap.bridge: bridge "${linkBridge("net", "work")}" is the bridge vmsilo creates for the link net → work (nixosVms.work.network.netvm); choose another bridge`] },
+  {
+    what: "a netvm with more than 16 interfaces",
+    mutate: (c) => void (netvm(c, "net"), Array.from({ length: 16 }, (_, i) => addVm(c, `c${i}`, { network: { netvm: "net" } }))),
+    expected: ['nixosVms.net.network.interfaces: gives VM "net" 17 tap interfaces with those of its netvm links (network.netvm of its clients), more than the 16 it may have'],
+  },
+  { what: "isolatedPciDevices not a BDF", mutate: (c) => void (c.isolatedPciDevices = ["/sys/bus/pci/devices/0000:03:00.0"]), expected: ['isolatedPciDevices[0]: must be a PCI address like "0000:01:00.0" or "01:00.0", got "/sys/bus/pci/devices/0000:03:00.0"'] },
+  { what: "isolatedPciDevices twice", mutate: (c) => void (c.isolatedPciDevices = ["03:00.0", "03:00.0"]), expected: ['isolatedPciDevices[1]: duplicates an earlier entry "03:00.0"'] },
 
   // ── documents that are not a configuration at all ────────────────────────────────────────────
   { what: "a JSON array at the top level", mutate: () => [1, 2], expected: ["(document): must be an object, got [1,2]"] },

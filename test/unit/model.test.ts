@@ -97,10 +97,19 @@ test("adding or removing a VM changes no other VM's id, MACs or taps (D2)", () =
   const fewer: Json = example("desktop");
   delete fewer.nixosVms.banking;
   const shrunk = resolve(fewer);
+  // A removed client takes its own link with it from its network VM (net's vc-banking), nothing else.
+  const withoutLinkTo = (s: ReturnType<typeof summary>, client: string) => ({
+    ...s,
+    // The remaining link interfaces close up their PCI slots; the guest names interfaces by MAC.
+    interfaces: s.interfaces.filter((i) => i.name !== `vc-${client}`).map(({ pciAddress: _, ...i }) => i),
+    kernelParams: s.kernelParams.filter((p) => !p.includes(`vc-${client}`)),
+  });
   for (const name of ["net", "work"]) {
     assert.deepEqual(summary(grown, name), summary(base, name), `${name} after adding VMs`);
-    assert.deepEqual(summary(shrunk, name), summary(base, name), `${name} after removing banking`);
+    const shrunkNoSlots = { ...summary(shrunk, name), interfaces: summary(shrunk, name).interfaces.map(({ pciAddress: _, ...i }) => i) };
+    assert.deepEqual(shrunkNoSlots, withoutLinkTo(summary(base, name), "banking"), `${name} after removing banking`);
   }
+  assert.notDeepEqual(summary(shrunk, "net"), summary(base, "net"), "banking's link left net");
   assert.deepEqual(summary(grown, "banking"), summary(base, "banking"));
 });
 
@@ -134,7 +143,10 @@ test("derived MACs are fixed, locally administered and unicast", () => {
 });
 
 test("the model uses the derived MAC unless one is given", () => {
-  const m = resolve(example("desktop"));
+  const c: Json = example("desktop");
+  c.nixosVms.work.network = { interfaces: { eth0: { dhcp: true } } };
+  c.nixosVms.banking.network = { interfaces: { eth0: { macAddress: "02:42:ac:11:00:02", dhcp: true } } };
+  const m = resolve(c);
   assert.deepEqual(
     vmOf(m, "work").interfaces.map((i) => i.mac),
     ["02:21:f6:49:ce:dc"],
@@ -255,8 +267,11 @@ test("kernel parameters of the desktop example's VMs", () => {
   assert.deepEqual(vmOf(m, "banking").kernelParams, [
     "init=/nix/store/1o9n8l6z4e2j0sh1g9r7a4x6d3f8y0d4-nixos-system-banking-25.11/init",
     "vmsilo.hostname=banking",
-    "vmsilo.ifname=eth0,02:42:ac:11:00:02",
-    "ip=:::::eth0:dhcp",
+    "vmsilo.ifname=upstream,02:d6:a8:66:c3:34",
+    // Its link to net: the client's end of a /31 from netvmRange, net's end as the default route.
+    "ip=10.200.131.212:::255.255.255.254::upstream:none",
+    "rd.route=0.0.0.0/0:10.200.131.213:upstream",
+    "nameserver=9.9.9.9",
     "autoShutdown.enable=1",
     "autoShutdown.after=600",
     "vmsilo.rootOverlay=tmpfs",
@@ -264,9 +279,11 @@ test("kernel parameters of the desktop example's VMs", () => {
   ]);
   assert.deepEqual(vmOf(m, "net").kernelParams.slice(2), [
     `vmsilo.ifname=lan,${derivedMac("net", "lan")}`,
-    `vmsilo.ifname=work,${derivedMac("net", "work")}`,
+    "vmsilo.ifname=vc-banking,02:69:02:2d:d6:f9",
+    "vmsilo.ifname=vc-work,02:20:07:d2:2a:3f",
     "ip=192.168.50.1:::255.255.255.0::lan:none",
-    "ip=10.20.0.1:::255.255.255.0::work:none",
+    "ip=10.200.131.213:::255.255.255.254::vc-banking:none",
+    "ip=10.200.64.45:::255.255.255.254::vc-work:none",
     "vmsilo.rootOverlay=tmpfs",
   ]);
 });
@@ -396,6 +413,7 @@ test("the shared helpers beside the VM directories in libexec/vmsilo/ are exactl
   c.programs.qemu = "/nix/store/7q3ma1k6lq7w0b4j5b5n7m5ax9w5q2yz-qemu-10.1.2";
   c.nixosVms.work.additionalDisks = [{ path: "/var/lib/vmsilo/work-data.qcow2", format: "qcow2", createSize: "1G" }];
   c.nixosVms.q = { ...structuredClone(c.nixosVms.work), hypervisor: "qemu", additionalDisks: [] };
+  c.isolatedPciDevices = ["0000:03:00.0"];
   const tree = render(c);
   const top = new Set([...tree.keys()].filter((p) => p.startsWith(`${OUT.libexec}/`)).map((p) => p.slice(OUT.libexec.length + 1).split("/")[0]!));
   const shared = [...top].filter((n) => !c.nixosVms[n]).sort();

@@ -10,6 +10,7 @@ import { soundUnit } from "./sound.js";
 import { sessionTarget, systemTarget } from "./targets.js";
 import { virtiofsdUnit } from "./virtiofsd.js";
 import { vmUnit } from "./vm.js";
+import { firewallUnit, linkUnit, vfioBindUnit } from "./network.js";
 
 /** Every unit of the tree, one family per module in this directory. */
 export interface Units {
@@ -33,6 +34,9 @@ export function renderUnits(model: Model, t: Tools): Units {
     system.push(...running);
     if (vm.gpu) user.push(sessionBindUnit(model, vm, t));
   }
+  for (const l of model.links) if (l.unit !== null) system.push(linkUnit(model, l, t));
+  if (model.links.length) system.push(firewallUnit(model, t));
+  if (model.config.isolatedPciDevices.length) system.push(vfioBindUnit(model, t));
   system.push(systemTarget(model, t));
   user.push(sessionTarget(model));
   return { system, user };

@@ -1,5 +1,5 @@
 import type { Model } from "../../model/model.js";
-import { SESSION_TARGET, SYSTEM_TARGET } from "../../model/paths.js";
+import { FIREWALL_UNIT, SESSION_TARGET, SYSTEM_TARGET, VFIO_BIND_UNIT } from "../../model/paths.js";
 import { add, unitFile, type UnitFile } from "../../systemd/unit.js";
 import type { Tools } from "../context.js";
 import { channelsOf } from "./command-channel.js";
@@ -8,6 +8,9 @@ export function systemTarget(model: Model, t: Tools): UnitFile {
   const u = unitFile(SYSTEM_TARGET, "programs.vmsilo.nixosVms.*.autoStart");
   add(u, "Unit", "Description", "vmsilo VMs and their sockets");
   for (const vm of model.vms) for (const ch of channelsOf(vm, t)) add(u, "Unit", "Wants", ch.socketUnit);
+  // Loaded at boot whether or not a VM starts: the firewall, and the devices taken from the host.
+  if (model.links.length) add(u, "Unit", "Wants", FIREWALL_UNIT);
+  if (model.config.isolatedPciDevices.length) add(u, "Unit", "Wants", VFIO_BIND_UNIT);
   for (const vm of model.vms) if (vm.config.autoStart && !vm.gpu) add(u, "Unit", "Wants", vm.units.vm);
   return u;
 }

@@ -6,6 +6,9 @@ import { type Tools, required } from "../context.js";
 import { vmSource } from "../files.js";
 import { checkedDisks, handedOver } from "../disks.js";
 import { baseHardening, confineProcess, settingWord } from "./common.js";
+import { HOST_NETVM } from "../../model/netvm.js";
+import { FIREWALL_UNIT, unitNames, VFIO_BIND_UNIT } from "../../model/paths.js";
+import { isolatedSysfsPaths } from "./network.js";
 
 export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   const u = unitFile(vm.units.vm, vmSource(vm.name));
@@ -30,9 +33,24 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
     add(u, "Unit", "Wants", `vmsilo-${d}-vm.service`);
     add(u, "Unit", "After", `vmsilo-${d}-vm.service`);
   }
-  for (const bridge of [...new Set(vm.interfaces.flatMap((i) => (i.bridge ? [i.bridge] : [])))].sort()) {
+  // The network VM first (D8); without it the VM has no network, never another route (D18).
+  const netvm = vm.config.network.netvm;
+  if (netvm !== null && netvm !== HOST_NETVM) {
+    add(u, "Unit", "Wants", unitNames(netvm).vm);
+    add(u, "Unit", "After", unitNames(netvm).vm);
+  }
+  // A bridge the host declares is a device to wait for; a netvm link's is made by its link unit,
+  // and the host's firewall is loaded before any tap of a link or of a host-gateway VM exists.
+  for (const bridge of [...new Set(vm.interfaces.flatMap((i) => (i.bridge && !i.link ? [i.bridge] : [])))].sort()) {
     add(u, "Unit", "BindsTo", netDeviceUnit(bridge));
     add(u, "Unit", "After", netDeviceUnit(bridge));
+  }
+  const needed = [...new Set(vm.interfaces.flatMap((i) => (i.link ? [i.link] : [])))].sort();
+  if (netvm === HOST_NETVM) needed.unshift(FIREWALL_UNIT);
+  if (vm.pciSysfsPaths.some((p) => isolatedSysfsPaths(model).includes(p))) needed.unshift(VFIO_BIND_UNIT);
+  for (const n of needed) {
+    add(u, "Unit", "Requires", n);
+    add(u, "Unit", "After", n);
   }
   const s = "Service";
   // A preparation or clean-up step: with `+`, it keeps root's privileges when the VMM itself runs without them.
@@ -68,6 +86,7 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
     // Owned by the VMM's user, an unprivileged VMM may attach to the tap without CAP_NET_ADMIN.
     add(u, s, "ExecStartPre", step([ip, "tuntap", "add", "dev", i.tap, "mode", "tap", "vnet_hdr", ...(vm.vmmUser !== null ? ["user", vm.vmmUser] : [])]));
     if (i.bridge) add(u, s, "ExecStartPre", step([ip, "link", "set", "dev", i.tap, "master", i.bridge]));
+    if (i.hostAddress) add(u, s, "ExecStartPre", step([ip, "address", "add", i.hostAddress, "dev", i.tap]));
     add(u, s, "ExecStartPre", step([ip, "link", "set", "dev", i.tap, "up"]));
   }
   add(u, s, "ExecStart", exec([t.vmScript(vm, "launch")]));

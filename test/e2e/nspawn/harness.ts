@@ -26,7 +26,7 @@
  * shell functions of COMMON below (check, until_, as_user, as_other, install_tree).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ROOT, TEST_PREFIX, render, writeTree } from "../../support/harness.js";
 import { vmmUserName } from "../../../src/model/derive.js";
@@ -35,7 +35,7 @@ import { CACHE, ensureDebs, have, readOr, unitValues, virtiofsdStandIn, vmsiloTo
 import { REPO_IN_CONTAINER, STAGE, VMM_IN_CONTAINER, standIns } from "../standins/index.js";
 
 /** What the harness installs from Debian (also in .ci/run-deps.txt). */
-export const NSPAWN_DEBS = ["systemd-container", "dbus", "polkitd", "libpam-systemd", "socat", "iproute2", "qemu-system-common", "gcc", "libc6-dev"] as const;
+export const NSPAWN_DEBS = ["systemd-container", "dbus", "polkitd", "libpam-systemd", "socat", "iproute2", "nftables", "qemu-system-common", "gcc", "libc6-dev"] as const;
 
 /** Programs that are this machine's own, at their store paths. */
 const HOST_USR = ["bash", "coreutils", "systemd", "socat", "iproute2", "qemu", "openssh"];
@@ -193,7 +193,7 @@ const storeRoot = (p: string) => /^\/nix\/store\/[^/]+/.exec(p)?.[0] ?? null;
 /** The `[host, container]` binds that put programs.* at their store paths. */
 function programBinds(config: Record<string, any>, dir: string): Array<[string, string]> {
   const s = standIns();
-  const pkgs: Record<string, string> = { virtiofsd: virtiofsdStandIn(), vmsiloTools: vmsiloToolsPackage(), ...s };
+  const pkgs: Record<string, string> = { virtiofsd: virtiofsdStandIn(), vmsiloTools: vmsiloToolsPackage(), nftables: debianNftables(dir), ...s };
   const binds: Array<[string, string]> = [];
   for (const [key, path] of Object.entries(config.programs as Record<string, string>)) {
     if (!path.startsWith("/nix/store/")) continue;
@@ -206,6 +206,14 @@ function programBinds(config: Record<string, any>, dir: string): Array<[string, 
     binds.push([host, path]);
   }
   return binds;
+}
+
+/** Debian's nft (in /usr/sbin) as a package with bin/nft. */
+function debianNftables(dir: string): string {
+  const pkg = join(dir, "nftables");
+  mkdirSync(join(pkg, "bin"), { recursive: true });
+  if (!existsSync(join(pkg, "bin", "nft"))) symlinkSync("/usr/sbin/nft", join(pkg, "bin", "nft"));
+  return pkg;
 }
 
 /** Placeholders for the VMs' kernels, initrds and root images in the store. */

@@ -24,6 +24,7 @@ const script = (name: string) => readFileSync(join(ROOT, "test", "e2e", "nspawn"
 /** examples/desktop.json as this machine can run it: PCI passthrough needs an IOMMU (none here). */
 function desktop(): Record<string, any> {
   const config = example("desktop") as Record<string, any>;
+  delete config.isolatedPciDevices;
   for (const vm of Object.values(config.nixosVms as Record<string, any>)) delete vm.pciDevices;
   return config;
 }

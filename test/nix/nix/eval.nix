@@ -31,6 +31,7 @@ in
         polkitRules = config.environment.etc."polkit-1/rules.d/60-vmsilo.rules".source or null;
         polkit = config.security.polkit.enable;
         kernelModules = config.boot.kernelModules;
+        sysctl = config.boot.kernel.sysctl;
         systemTarget = config.systemd.targets.vmsilo.wantedBy or null;
         sessionTarget = config.systemd.user.targets.vmsilo-session.wantedBy or null;
         systemUsers = lib.mapAttrs (_: u: { inherit (u) group description; }) (lib.filterAttrs (_: u: u.isSystemUser) config.users.users);

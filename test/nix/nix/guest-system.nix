@@ -41,6 +41,12 @@ in
 {
   inherit (eval.config.systemd) services;
   inherit (eval.config.vmsilo) guest;
+  # A network VM's forwarding and table (netvm.nix), null when the module sets none.
+  netvm = {
+    forwarding = eval.config.boot.kernel.sysctl."net.ipv4.conf.all.forwarding" or null;
+    table = eval.config.networking.nftables.tables.vmsilo-netvm or null;
+    nftables = eval.config.networking.nftables.enable or null;
+  };
   kernelModules = {
     initrd = eval.config.boot.initrd.kernelModules;
     system = eval.config.boot.kernelModules;

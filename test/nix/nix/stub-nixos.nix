@@ -99,6 +99,11 @@ in
     };
     environment.etc = loose;
     boot.kernelModules = import ./kernel-modules-option.nix lib;
+    # As NixOS declares it: sysctl names to values.
+    boot.kernel.sysctl = mkOption {
+      type = types.attrsOf (types.nullOr (types.oneOf [ types.bool types.str types.int ]));
+      default = { };
+    };
     security.polkit.enable = mkOption {
       type = types.bool;
       default = false;

@@ -1,6 +1,6 @@
-# The NixOS configuration equivalent to examples/desktop.json: a network VM holding a PCI NIC,
-# a work VM with GPU, sound, shares and a raw overlay, a banking VM on DHCP, and a cloud-hypervisor
-# VM (dev).
+# The NixOS configuration equivalent to examples/desktop.json: a network VM holding the Wi-Fi card
+# (isolated from the host) and a LAN port, a work VM with GPU, sound, shares and a raw overlay and a
+# banking VM behind it, and a cloud-hypervisor VM (dev) with the host as its gateway.
 stubs:
 { ... }:
 {
@@ -11,10 +11,7 @@ stubs:
     home = "/home/alice";
   };
   users.groups.users.gid = 100;
-  networking.bridges = {
-    br-work.interfaces = [ ];
-    br-lan.interfaces = [ ];
-  };
+  networking.bridges.br-lan.interfaces = [ ];
 
   programs.vmsilo = {
     enable = true;
@@ -22,6 +19,7 @@ stubs:
     schedulerIsolation = "vm";
     packages.waylandSeccontext = stubs.waylandSeccontext;
     guestBuilder = { name, ... }: stubs.guests.desktop.${name};
+    isolatedPciDevices = [ "0000:03:00.0" ];
 
     nixosVms.net = {
       memory = 512;
@@ -29,15 +27,9 @@ stubs:
       autoStart = true;
       color = "orange";
       pciDevices = [ { path = "03:00.0"; } ];
-      network.interfaces = {
-        work = {
-          tap.bridge = "br-work";
-          addresses = [ "10.20.0.1/24" ];
-        };
-        lan = {
-          tap.bridge = "br-lan";
-          addresses = [ "192.168.50.1/24" ];
-        };
+      network.interfaces.lan = {
+        tap.bridge = "br-lan";
+        addresses = [ "192.168.50.1/24" ];
       };
     };
 
@@ -45,7 +37,6 @@ stubs:
       memory = 4096;
       cpus = 4;
       autoStart = true;
-      dependsOn = [ "net" ];
       color = "#3465a4";
       sharedHome = true;
       sharedDirectories.projects = {
@@ -66,17 +57,8 @@ stubs:
         type = "raw";
         size = "20G";
       };
-      network.interfaces.eth0 = {
-        tap.bridge = "br-work";
-        addresses = [ "10.20.0.2/24" ];
-        routes."0.0.0.0/0".via = "10.20.0.1";
-        v6Addresses = [ "fd00:20::2/64" ];
-        v6Routes."::/0".via = "fd00:20::1";
-      };
-      network.nameservers = [
-        "10.20.0.1"
-        "fd00:20::1"
-      ];
+      network.netvm = "net";
+      network.nameservers = [ "9.9.9.9" ];
       gpu = true;
       sound.playback = true;
       kernelParams = [ "quiet" ];
@@ -89,17 +71,13 @@ stubs:
         enable = true;
         after = 600;
       };
-      network.interfaces.eth0 = {
-        dhcp = true;
-        macAddress = "02:42:ac:11:00:02";
-        tap.bridge = "br-lan";
-      };
+      network.netvm = "net";
+      network.nameservers = [ "9.9.9.9" ];
       sharedDirectories.downloads = {
         path = "/home/alice/Downloads/banking";
         readonly = true;
       };
       crosvm.logLevel = "warn";
-      dependsOn = [ "net" ];
     };
 
     # A cloud-hypervisor VM: GPU and sound through generic_vhost_user, a shared home, a raw overlay.
@@ -107,7 +85,6 @@ stubs:
       hypervisor = "cloud-hypervisor";
       memory = 8192;
       cpus = 8;
-      dependsOn = [ "net" ];
       color = "purple";
       sharedHome = true;
       additionalDisks = [
@@ -121,12 +98,8 @@ stubs:
         type = "raw";
         size = "40G";
       };
-      network.interfaces.eth0 = {
-        tap.bridge = "br-work";
-        addresses = [ "10.20.0.3/24" ];
-        routes."0.0.0.0/0".via = "10.20.0.1";
-      };
-      network.nameservers = [ "10.20.0.1" ];
+      network.netvm = "host";
+      network.nameservers = [ "9.9.9.9" ];
       gpu.vulkan = true;
       sound = {
         playback = true;
