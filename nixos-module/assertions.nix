@@ -144,7 +144,7 @@ let
       (needPackage "iproute2" "the network interfaces" (vm: vm.network.interfaces != { }))
       (needPackage "vhostDeviceSound" "the sound" (vm: vm.sound.playback || vm.sound.capture))
       (
-        needPackage "waylandSeccontext" "the GPU (nixpkgs has no vmsilo-wayland-seccontext; set this option)" (
+        needPackage "waylandSeccontext" "the GPU (vmsilo-wayland-seccontext, the `wayland` output of packages.vmsiloTools)" (
           vm: vm.gpu != false
         )
       )

@@ -517,7 +517,7 @@ let
       type = vt.color;
       default = "gray";
       example = "#3465a4";
-      description = doc "Window colour." "the Wayland security-context app id";
+      description = doc "Window colour of a GPU VM: a CSS colour name or #RRGGBB; vmsilo-gen resolves a name (an unknown one is an error) and gives the compositor `#rrggbb` in the app id of the VM's Wayland security context, for it to draw the VM's window borders with." "the Wayland security-context app id `vmsilo:<vm>:#rrggbb`, `color` in share/vmsilo/manifest.json";
     };
     autoShutdown = {
       enable = mkOption {
@@ -610,7 +610,7 @@ let
       example = {
         vulkan = true;
       };
-      description = doc "GPU: false, true (the defaults below), or settings." "GPU backend units, crosvm `--vhost-user type=gpu`";
+      description = doc "GPU: false, true (the defaults below), or settings. Off unless asked for: a GPU VM needs a Wayland compositor with the security-context protocol and runs with the graphical session, not from boot; its guest gets a Wayland display (`waylandProxy`) and its windows the compositor's security context named after the VM (`color`)." "GPU backend units, crosvm `--vhost-user type=gpu`, a Wayland security-context unit";
     };
     sound = {
       playback = mkOption {
@@ -1006,9 +1006,10 @@ in
       };
       waylandSeccontext = packageOption {
         name = "waylandSeccontext";
-        default = null;
-        defaultText = "null";
-        neededFor = "required when a VM has a GPU; nixpkgs has no vmsilo-wayland-seccontext, so set it yourself";
+        # Its `wayland` output; null when a package given as vmsiloTools has none.
+        default = config.programs.vmsilo.packages.vmsiloTools.wayland or null;
+        defaultText = "config.programs.vmsilo.packages.vmsiloTools.wayland";
+        neededFor = "required when a VM has a GPU (its `bin/vmsilo-wayland-seccontext` creates the VM's Wayland security context)";
       };
       vulkanLoader = packageOption {
         name = "vulkanLoader";

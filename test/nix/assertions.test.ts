@@ -158,9 +158,9 @@ const ASSERTIONS: AssertionCase[] = [
     expected: ["programs.vmsilo.packages.vhostDeviceSound: is required by the sound of VM work, got null."],
   },
   {
-    what: "no vmsilo-wayland-seccontext (nixpkgs has none) for a GPU",
-    module: vm("work", `{ gpu = true; }`),
-    expected: ["programs.vmsilo.packages.waylandSeccontext: is required by the GPU (nixpkgs has no vmsilo-wayland-seccontext; set this option) of VM work, got null."],
+    what: "no vmsilo-wayland-seccontext for a GPU (a vm-run package without the wayland output)",
+    module: `{ pkgs, ... }: { programs.vmsilo.packages.vmsiloTools = pkgs.socat; programs.vmsilo.nixosVms.work.gpu = true; }`,
+    expected: ["programs.vmsilo.packages.waylandSeccontext: is required by the GPU (vmsilo-wayland-seccontext, the `wayland` output of packages.vmsiloTools) of VM work, got null."],
   },
   {
     what: "no vulkan-loader for a GPU",

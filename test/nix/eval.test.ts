@@ -140,6 +140,15 @@ test("packages.vmsiloTools is always written, even without VMs, and is the packa
   assert.equal(own.vmsiloTools, "/nix/store/3cz0gcrc4xks9r1jycm3ypxjqh8qz9j8-socat-1.8.0.3");
 });
 
+test("gpu = true evaluates with no package set: the helper is the wayland output of packages.vmsiloTools", (t) => {
+  if (skipWithoutLib(t)) return;
+  const r = evalModule("minimal", [`{ ... }: { programs.vmsilo.nixosVms.work.gpu = true; }`]);
+  assert.deepEqual(r.failedAssertions, []);
+  const programs = (r.json as { programs: Record<string, unknown> }).programs;
+  assert.equal(programs.waylandSeccontext, "/nix/store/br6t4b9z2s0w3m5c7do6f8a0v2h4j5k7-vmsilo-wayland-seccontext-0.1.0");
+  assert.equal(programs.vmsiloTools, VMSILO_TOOLS);
+});
+
 test("without the overlay, packages.vmsiloTools is pkgs/vmsilo-tools.nix built with the host's pkgs", (t) => {
   if (skipWithoutLib(t)) return;
   // Stub pkgs without vmsilo-tools, whose callPackage names the file it was given.
@@ -252,8 +261,7 @@ test("every option default equals the schema's default (each nested kind given o
   if (skipWithoutLib(t)) return;
   // The same VM twice: as NixOS options and as vmsilo.json, each with only the required fields;
   // Nix's defaults must be what the generator fills in.
-  const nix = `{ pkgs, ... }: {
-    programs.vmsilo.packages.waylandSeccontext = pkgs.socat;
+  const nix = `{ ... }: {
     programs.vmsilo.nixosVms.work = {
       gpu = { };
       sharedDirectories.data.path = "/srv/data";

@@ -32,7 +32,10 @@ in
     vhost-device-sound = pkg "${s}aq5s3a8y1r9v2l4b6cn5e7z9t1g3i4j6-vhost-device-sound-0.2.0";
     vulkan-loader = pkg "${s}cs7v5c0a3t1x4n6d8ep7g9b1w3i5k6l8-vulkan-loader-1.4.328";
     vmsilo-gen = pkg "${s}11111111111111111111111111111111-vmsilo-0.1.0";
-    vmsilo-tools = pkg "${s}dt9x7e2c5w3z6q8f0gr9i1d3y5k7m8n0-vmsilo-tools-0.1.0";
+    # Its `wayland` output holds vmsilo-wayland-seccontext.
+    vmsilo-tools = pkg "${s}dt9x7e2c5w3z6q8f0gr9i1d3y5k7m8n0-vmsilo-tools-0.1.0" // {
+      wayland = pkg "${s}br6t4b9z2s0w3m5c7do6f8a0v2h4j5k7-vmsilo-wayland-seccontext-0.1.0";
+    };
     # Both keep what a build would get, so tests can run it (eval.nix, `generate`).
     writeText = name: text: pkg "${s}00000000000000000000000000000000-${name}" // { inherit text; };
     runCommandLocal = name: env: script: pkg "${s}22222222222222222222222222222222-${name}" // { inherit env script; };
@@ -40,9 +43,6 @@ in
     path = ./fake-nixpkgs;
     callPackage = file: args: pkg "${s}33333333333333333333333333333333-${args.name}.erofs";
   };
-  # Not in nixpkgs: the configuration sets it.
-  waylandSeccontext = pkg "${s}br6t4b9z2s0w3m5c7do6f8a0v2h4j5k7-vmsilo-wayland-seccontext-0.1.0";
-
   guests = {
     minimal.work = guest "${s}5h2q8h3b9b3f0w7ryf2l0fqb6c4q5zpx-vmsilo-rootfs-work" "${s}6k7bw6fnl3g7vq5ggl5p9zr3j5dhxq1m-nixos-system-work-25.11";
     desktop = {

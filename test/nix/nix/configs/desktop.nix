@@ -20,7 +20,6 @@ stubs:
     enable = true;
     user = "alice";
     schedulerIsolation = "vm";
-    packages.waylandSeccontext = stubs.waylandSeccontext;
     guestBuilder = { name, ... }: stubs.guests.desktop.${name};
 
     nixosVms.net = {
