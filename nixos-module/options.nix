@@ -756,6 +756,14 @@ let
       };
       extraArgs = argList "Extra qemu options for this VM, last on the command line (qemu-vm.nix `qemu.options`)." "qemu options";
     };
+    waylandProxy = mkOption {
+      type = types.enum [
+        "wayland-proxy-virtwl"
+        "sommelier"
+      ];
+      default = "wayland-proxy-virtwl";
+      description = docNix "The Wayland proxy in the guest of a GPU VM (with `gpu.wayland`): it gives the guest user the display `wayland-0` (and, through Xwayland, X11's `:0`), carried over virtio-gpu to the host's compositor. `wayland-proxy-virtwl` prefixes window titles with `[<vm>] `; `sommelier` is ChromeOS's proxy.";
+    };
     guestPrograms = mkOption {
       type = types.listOf types.package;
       default = [ ];

@@ -10,6 +10,7 @@
     ./shares.nix
     ./auto-shutdown.nix
     ./sound.nix
+    ./wayland.nix
     ./command-agent.nix
   ];
 }

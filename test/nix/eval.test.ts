@@ -228,7 +228,7 @@ test("the default guest builder (rootfs/) builds the VM's guest and serialise wr
     stubs = import ${JSON.stringify(join(NIX_DIR, "stubs.nix"))};
     guest = import ${JSON.stringify(join(ROOT, "nixos-module", "rootfs"))} { inherit lib; pkgs = stubs.pkgs; } {
       name = "work";
-      vm = { hypervisor = "cloud-hypervisor"; rootOverlay.type = "raw"; sharedHome = "/srv/home"; sound = { playback = false; capture = true; }; guestPrograms = [ stubs.pkgs.socat ]; guestConfig = { marker = true; }; };
+      vm = { hypervisor = "cloud-hypervisor"; rootOverlay.type = "raw"; sharedHome = "/srv/home"; sound = { playback = false; capture = true; }; gpu = { wayland = true; }; waylandProxy = "sommelier"; guestPrograms = [ stubs.pkgs.socat ]; guestConfig = { marker = true; }; };
       cfg = { packages.vmsiloTools = stubs.pkgs.coreutils; };
     };
     modules = guest.nixos.args.modules;
@@ -250,7 +250,7 @@ test("the default guest builder (rootfs/) builds the VM's guest and serialise wr
     guestModules: join(ROOT, "nixos-module", "guest"),
     // The host's vm-run programs become the guest's agent; behind cloud-hypervisor's hybrid vsock it
     // accepts any peer port.
-    vmsilo: { name: "work", rootOverlay: "raw", sharedHome: true, hybridVsock: true, sound: { playback: false, capture: true }, vmsiloTools: "/nix/store/1f4m7i0c5h3dg2yqvbqvnxhy04d8v5bx-coreutils-9.8" },
+    vmsilo: { name: "work", rootOverlay: "raw", sharedHome: true, hybridVsock: true, sound: { playback: false, capture: true }, wayland: { enable: true, proxy: "sommelier" }, vmsiloTools: "/nix/store/1f4m7i0c5h3dg2yqvbqvnxhy04d8v5bx-coreutils-9.8" },
     packages: ["/nix/store/3cz0gcrc4xks9r1jycm3ypxjqh8qz9j8-socat-1.8.0.3"],
     guestConfig: { marker: true },
     pkgsIsHost: true,
@@ -294,7 +294,7 @@ test("the option documentation renders, and each option says what it produces an
   const docs = JSON.parse(r.stdout) as { name: string; description: string; default: unknown }[];
   // Results, containers, names checked through read-only fields, packages and Nix-only inputs
   // say what they are instead.
-  const exempt = /^programs\.vmsilo\.(build\.|enable$|package$|packages\.|nixosVms$|nixosVms\.<name>\.(name|guestPrograms|guestConfig)$|nixosVms\.<name>\.sharedDirectories\.<name>\.tag$|nixosVms\.<name>\.network\.interfaces\.<name>\.(name|routes\.<name>\.destination|v6Routes\.<name>\.destination)$)/;
+  const exempt = /^programs\.vmsilo\.(build\.|enable$|package$|packages\.|nixosVms$|nixosVms\.<name>\.(name|guestPrograms|guestConfig|waylandProxy)$|nixosVms\.<name>\.sharedDirectories\.<name>\.tag$|nixosVms\.<name>\.network\.interfaces\.<name>\.(name|routes\.<name>\.destination|v6Routes\.<name>\.destination)$)/;
   const missing = docs.filter((o) => !exempt.test(o.name) && !(o.description.includes("Produces:") && /Honoured by: [^\n]*\bcrosvm\b/.test(o.description)));
   assert.deepEqual(missing.map((o) => o.name), []);
   assert.ok(docs.length >= 100, `only ${docs.length} options documented`);
