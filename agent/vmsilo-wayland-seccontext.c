@@ -153,7 +153,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (manager == NULL) {
-    msg("the compositor does not implement the Wayland security-context protocol (no %s global); it cannot tell this VM's windows from the host's, so the VM gets no display. Use a compositor that has it (for example wlroots 0.18 or later, KDE Plasma 6, GNOME 47 or later)", wp_security_context_manager_v1_interface.name);
+    msg("the compositor does not implement the Wayland security-context protocol (no %s global); it cannot tell this VM's windows from the host's, so the VM gets no display. Use a compositor whose globals (wayland-info) include it", wp_security_context_manager_v1_interface.name);
     return EXIT_NO_PROTOCOL;
   }
 
