@@ -27,6 +27,11 @@
       packages.${system} = {
         inherit vmsilo-gen vmsilo-tools;
         default = vmsilo-gen;
+        # The options reference (docs/options.md and nixosOptionsDoc's page and JSON).
+        docs = import ./nixos-module/docs.nix {
+          inherit lib pkgs vmsilo-gen;
+          module = self.nixosModules.default;
+        };
       };
 
       checks.${system} = import ./nixos-module/checks {

@@ -23,4 +23,20 @@ in
         vmsilo-gen render --config ${cfg.build.configFile} --out "$TMPDIR/tree" --prefix "$out"
         mv "$TMPDIR/tree" "$out"
       '';
+
+  # The topology of this host's VMs (docs/topology.md), built only when asked for:
+  # nix build .#nixosConfigurations.<host>.config.programs.vmsilo.build.graph
+  programs.vmsilo.build.graph =
+    pkgs.runCommandLocal "vmsilo-graph"
+      {
+        nativeBuildInputs = [
+          cfg.package
+          pkgs.graphviz
+        ];
+      }
+      ''
+        mkdir -p "$out"
+        vmsilo-gen graph --config ${cfg.build.configFile} > "$out/vmsilo.dot"
+        vmsilo-gen graph --config ${cfg.build.configFile} --format svg > "$out/vmsilo.svg"
+      '';
 }

@@ -18,7 +18,8 @@ let
   vt = vlib.types;
   hypervisors = import ./hypervisors.nix;
   hypervisorNames = builtins.attrNames hypervisors;
-  honouredBy = "Honoured by: ${lib.concatStringsSep ", " hypervisorNames}.";
+  listHypervisors = hvs: "Honoured by: ${lib.concatStringsSep ", " hvs}.";
+  honouredBy = listHypervisors hypervisorNames;
   # cloud-hypervisor honours only its `-v` count (src/config/grammar.ts CH_LOG_LEVELS).
   chLogLevels = [
     "warn"
@@ -29,7 +30,38 @@ let
   chVerbosity = "cloud-hypervisor `-v` (warn: none, info: 1, debug: 2, trace: 3)";
 
   # description = what it is; produces = what it turns into in the generated artifacts.
-  doc = text: produces: "${text}\n\nProduces: ${produces}. ${honouredBy}";
+  # `doc` leaves a marker that `honoured` replaces with the hypervisors that honour the option,
+  # read from hypervisors.nix: a hypervisor refusing a feature (a VM option path such as `gpu` or
+  # `qemu.machine`) honours neither that option nor any under it. `docOn` names them itself, for
+  # options whose limit is not a refusal there (qemu's user-mode network, vm-exec).
+  honouredMarker = "@honoured-by@";
+  doc = text: produces: "${text}\n\nProduces: ${produces}. ${honouredMarker}";
+  docOn = hvs: text: produces: "${text}\n\nProduces: ${produces}. ${listHypervisors hvs}";
+  refuses =
+    path: hv:
+    lib.any (f: path == f || lib.hasPrefix "${f}." path) (builtins.attrNames hypervisors.${hv}.unsupported);
+  # Fills the marker of every option in an attribute set of options (nested sets included),
+  # `hvsOf` giving the hypervisors from the option's path below `prefix`.
+  fillHonoured =
+    hvsOf: prefix:
+    lib.mapAttrs (
+      n: v:
+      let
+        path = if prefix == "" then n else "${prefix}.${n}";
+      in
+      if (v._type or null) == "option" then
+        v
+        // {
+          description = builtins.replaceStrings [ honouredMarker ] [ (listHypervisors (hvsOf path)) ] v.description;
+        }
+      else if builtins.isAttrs v then
+        fillHonoured hvsOf path v
+      else
+        v
+    );
+  # Paths are below the VM (or below programs.vmsilo, whose options share the VM's names).
+  honoured = fillHonoured (path: lib.filter (hv: !refuses path hv) hypervisorNames);
+  honouredOn = hvs: fillHonoured (_: hvs) "";
   docNix = text: "${text}\n\nUsed by the NixOS module only (not written to vmsilo.json).";
 
   argList =
@@ -73,22 +105,22 @@ let
   diskModule =
     roDefault:
     {
-      options = {
+      options = honoured (if roDefault then "rootDisk" else "additionalDisks.<name>") {
         path = mkOption {
           type = vt.absPath;
           example = "/var/lib/vmsilo/work-data.img";
-          description = doc "Image file or block device." "crosvm `--block path=`";
+          description = doc "Image file or block device." "crosvm `--block path=`, cloud-hypervisor `disks[].path`, qemu `-drive file=`";
         };
         ro = mkOption {
           type = types.bool;
           default = roDefault;
-          description = doc "Attach read-only." "crosvm `--block ro=`";
+          description = doc "Attach read-only." "crosvm `--block ro=`, cloud-hypervisor `disks[].readonly`, qemu `-drive readonly=`";
         };
         id = mkOption {
           type = types.nullOr vt.diskId;
           default = null;
           example = "data";
-          description = doc "Disk serial seen by the guest (`/dev/disk/by-id/virtio-<id>`)." "crosvm `--block id=`";
+          description = doc "Disk serial seen by the guest (`/dev/disk/by-id/virtio-<id>`)." "crosvm `--block id=`, cloud-hypervisor `disks[].serial`, qemu `-device virtio-blk-*,serial=`";
         };
         options = mkOption {
           type = vt.kvOptions;
@@ -96,7 +128,10 @@ let
           example = {
             block-size = 4096;
           };
-          description = doc "Further crosvm `--block` keys, over the defaults `packed-queue=true`, `direct=true`." "crosvm `--block <key>=<value>`";
+          description = docOn [
+            "cloud-hypervisor"
+            "crosvm"
+          ] "Further crosvm `--block` keys, over the defaults `packed-queue=true`, `direct=true`; cloud-hypervisor takes only the keys it has an equivalent for, qemu none." "crosvm `--block <key>=<value>`, cloud-hypervisor disk settings";
         };
         format = mkOption {
           type = types.enum [
@@ -104,7 +139,7 @@ let
             "qcow2"
           ];
           default = "raw";
-          description = doc "Image format (crosvm detects it itself; qemu is told, so a raw image is never probed)." "qemu `-drive format=`";
+          description = doc "Image format (crosvm detects it itself; cloud-hypervisor and qemu are told, so a raw image is never probed)." "cloud-hypervisor `disks[].image_type`, qemu `-drive format=`";
         };
         createSize = mkOption {
           type = types.nullOr vt.size;
@@ -129,7 +164,7 @@ let
     path = mkOption {
       type = vt.absPath;
       example = "/home/alice/Projects";
-      description = doc "Host directory to share." "virtiofsd `--shared-dir`";
+      description = doc "Host directory to share, served by its own virtiofsd unit." "`vmsilo-<vm>-virtiofsd-<tag>.service` with virtiofsd `--shared-dir`; crosvm `--vhost-user type=fs`, cloud-hypervisor `fs[]`, qemu `-device vhost-user-fs-*`";
     };
     mountPoint = mountPointOption "virtiofs";
     threadPoolSize = mkOption {
@@ -242,7 +277,7 @@ let
   shareModule =
     { name, ... }:
     {
-      options = shareOptions // {
+      options = honoured "sharedDirectories.<name>" shareOptions // {
         tag = mkOption {
           type = vt.shareTag;
           default = name;
@@ -268,7 +303,7 @@ let
     in
     { name, ... }:
     {
-      options = routeOptions // {
+      options = honoured "network.interfaces.<name>.routes.<name>" routeOptions // {
         destination = mkOption {
           type = destination;
           default = name;
@@ -283,11 +318,11 @@ let
     address = mkOption {
       type = vlib.grammarType "ipv4OrEmpty";
       default = "";
-      description = doc "The ${side} address (empty: qemu's default for that side)." "qemu `hostfwd=`/`guestfwd=`";
+      description = docOn [ "qemu" ] "The ${side} address (empty: qemu's default for that side)." "qemu `hostfwd=`/`guestfwd=`";
     };
     port = mkOption {
       type = types.ints.between 1 65535;
-      description = doc "The ${side} port." "qemu `hostfwd=`/`guestfwd=`";
+      description = docOn [ "qemu" ] "The ${side} port." "qemu `hostfwd=`/`guestfwd=`";
     };
   };
 
@@ -299,7 +334,7 @@ let
           "guest"
         ];
         default = "host";
-        description = doc "Which side connects: host (a host port reaches the guest) or guest (a guest address reaches a host port; TCP only)." "qemu `hostfwd=` or `guestfwd=`";
+        description = docOn [ "qemu" ] "Which side connects: host (a host port reaches the guest) or guest (a guest address reaches a host port; TCP only)." "qemu `hostfwd=` or `guestfwd=`";
       };
       proto = mkOption {
         type = types.enum [
@@ -307,7 +342,7 @@ let
           "udp"
         ];
         default = "tcp";
-        description = doc "Protocol." "qemu `hostfwd=`";
+        description = docOn [ "qemu" ] "Protocol." "qemu `hostfwd=`";
       };
       host = forwardEnd "host";
       guest = forwardEnd "guest";
@@ -315,7 +350,7 @@ let
   };
 
   share9pModule = {
-    options = {
+    options = honoured "qemu.shares9p.<name>" {
       path = mkOption {
         type = vt.absPath;
         example = "/srv/media";
@@ -357,31 +392,31 @@ let
         "user"
       ];
       default = "tap";
-      description = doc "Interface kind: a host tap, or (qemu only) qemu's user-mode network (NAT to the host's network, DHCP, nothing to set up on the host)." "a host tap device; qemu `-netdev tap` or `-netdev user`";
+      description = docOn hypervisorNames "Interface kind: a host tap, or (qemu only) qemu's user-mode network (NAT to the host's network, DHCP, nothing to set up on the host)." "a host tap device; qemu `-netdev tap` or `-netdev user`";
     };
     forwardPorts = mkOption {
       type = types.listOf (types.submodule forwardPortModule);
       default = [ ];
       example = literalExpression ''[ { host.port = 2222; guest.port = 22; } ]'';
-      description = doc "User-mode interfaces: port forwards (qemu-vm.nix `forwardPorts`)." "qemu `-netdev user,hostfwd=…`/`guestfwd=…`";
+      description = docOn [ "qemu" ] "User-mode interfaces: port forwards (qemu-vm.nix `forwardPorts`)." "qemu `-netdev user,hostfwd=…`/`guestfwd=…`";
     };
     restrictNetwork = mkOption {
       type = types.bool;
       default = false;
-      description = doc "User-mode interfaces: isolate the guest from the host's network, keeping only the forwards (qemu-vm.nix `restrictNetwork`)." "qemu `-netdev user,restrict=on`";
+      description = docOn [ "qemu" ] "User-mode interfaces: isolate the guest from the host's network, keeping only the forwards (qemu-vm.nix `restrictNetwork`)." "qemu `-netdev user,restrict=on`";
     };
     macAddress = mkOption {
       type = types.nullOr vt.mac;
       default = null;
       example = "02:42:ac:11:00:02";
-      description = doc "Guest MAC; derived from the VM and interface names when null (docs/model.md)." "crosvm `--net mac=`, kernel `vmsilo.ifname=<if>,<mac>`";
+      description = doc "Guest MAC; derived from the VM and interface names when null (docs/model.md)." "crosvm `--net mac=`, cloud-hypervisor `net[].mac`, qemu `-device virtio-net-*,mac=`; kernel `vmsilo.ifname=<if>,<mac>`";
     };
     tap = {
       name = mkOption {
         type = types.nullOr vt.ifName;
         default = null;
         example = "tap-work";
-        description = doc "Host tap name; derived when null (docs/model.md)." "crosvm `--net tap-name=`, `ip tuntap add`";
+        description = doc "Host tap name; derived when null (docs/model.md)." "crosvm `--net tap-name=`, cloud-hypervisor `net[].tap`, qemu `-netdev tap,ifname=`; `ip tuntap add`";
       };
       bridge = mkOption {
         type = types.nullOr vt.ifName;
@@ -428,7 +463,7 @@ let
   interfaceModule =
     { name, ... }:
     {
-      options = interfaceOptions // {
+      options = honoured "network.interfaces.<name>" interfaceOptions // {
         name = mkOption {
           type = vt.ifName;
           default = name;
@@ -440,7 +475,7 @@ let
     };
 
   gpuModule = {
-    options = {
+    options = honoured "gpu" {
       wayland = mkOption {
         type = types.bool;
         default = true;
@@ -478,6 +513,34 @@ let
     };
   };
 
+  # What defines a guest system: a VM's own, or a template's that several VMs share.
+  guestOptions = {
+    waylandProxy = mkOption {
+      type = types.enum [
+        "wayland-proxy-virtwl"
+        "sommelier"
+      ];
+      default = "wayland-proxy-virtwl";
+      description = docNix "The Wayland proxy in the guest of a GPU VM (with `gpu.wayland`): it gives the guest user the display `wayland-0` (and, through Xwayland, X11's `:0`), carried over virtio-gpu to the host's compositor. `wayland-proxy-virtwl` prefixes window titles with `[<vm>] `; `sommelier` is ChromeOS's proxy.";
+    };
+    guestPrograms = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+      example = literalExpression "[ pkgs.firefox ]";
+      description = docNix "Packages installed in the guest (`environment.systemPackages` of the guest system).";
+    };
+    guestConfig = mkOption {
+      type = types.coercedTo (types.listOf types.raw) (modules: { imports = modules; }) types.deferredModule;
+      default = { };
+      example = literalExpression ''{ services.openssh.enable = true; }'';
+      description = docNix "NixOS module (or list of modules) for the guest system, merged with vmsilo's guest modules (`nixos-module/guest/`).";
+    };
+  };
+
+  templateModule = {
+    options = guestOptions;
+  };
+
   vmOptions = {
     hypervisor = mkOption {
       type = types.enum hypervisorNames;
@@ -488,19 +551,19 @@ let
       type = types.nullOr (types.ints.between 3 4294967294);
       default = null;
       example = 42;
-      description = doc "vsock CID and id; derived from the name when null (stable, docs/model.md)." "crosvm `--vsock cid=`, tap names";
+      description = doc "vsock CID and id; derived from the name when null (stable, docs/model.md)." "crosvm `--vsock cid=`, cloud-hypervisor `vsock.cid`, qemu `-device vhost-vsock-*,guest-cid=`; tap names";
     };
     memory = mkOption {
       type = types.ints.between 64 16777216;
       default = 1024;
       example = 4096;
-      description = doc "Memory in MiB." "crosvm `--mem size=`";
+      description = doc "Memory in MiB." "crosvm `--mem size=`, cloud-hypervisor `memory.size`, qemu `-m`";
     };
     cpus = mkOption {
       type = types.ints.between 1 512;
       default = 2;
       example = 4;
-      description = doc "Virtual CPUs." "crosvm `--cpus num-cores=`";
+      description = doc "Virtual CPUs." "crosvm `--cpus num-cores=`, cloud-hypervisor `cpus.boot_vcpus`, qemu `-smp`";
     };
     autoStart = mkOption {
       type = types.bool;
@@ -528,6 +591,7 @@ let
       after = mkOption {
         type = types.ints.between 1 604800;
         default = 300;
+        example = 60;
         description = doc "Idle seconds before power-off." "kernel `autoShutdown.after=`";
       };
     };
@@ -535,12 +599,12 @@ let
       type = types.nullOr vt.absPath;
       default = null;
       example = literalExpression ''"''${pkgs.linuxPackages.kernel}/bzImage"'';
-      description = doc "Kernel image; null boots the kernel of the guest NixOS system vmsilo builds from `guestConfig`." "crosvm KERNEL positional argument";
+      description = doc "Kernel image; null boots the kernel of the guest NixOS system vmsilo builds from `guestConfig`." "crosvm KERNEL positional argument, cloud-hypervisor `payload.kernel`, qemu `-kernel`";
     };
     initramfs = mkOption {
       type = types.nullOr vt.absPath;
       default = null;
-      description = doc "Initial ramdisk; null takes the built guest's." "crosvm `--initrd`";
+      description = doc "Initial ramdisk; null takes the built guest's." "crosvm `--initrd`, cloud-hypervisor `payload.initramfs`, qemu `-initrd`";
     };
     rootDisk = mkOption {
       type = types.nullOr (types.submodule (diskModule true));
@@ -548,7 +612,7 @@ let
       example = {
         path = "/var/lib/vmsilo/custom-root.img";
       };
-      description = doc "Root image; null uses the built guest's `nixos.erofs` (then `init=` of the built system is passed). A root of your own brings its own init." "crosvm `--block` of the root";
+      description = doc "Root image; null uses the built guest's `nixos.erofs` (then `init=` of the built system is passed). A root of your own brings its own init." "the first disk: crosvm `--block`, cloud-hypervisor `disks[0]`, qemu `-drive`";
     };
     rootDiskReadonly = mkOption {
       type = types.bool;
@@ -564,7 +628,7 @@ let
           id = "data";
         }
       ];
-      description = doc "Extra disks." "crosvm `--block` each";
+      description = doc "Extra disks, after the root (and the raw overlay disk)." "crosvm `--block`, cloud-hypervisor `disks[]`, qemu `-drive` with `-device virtio-blk-*`, each";
     };
     rootOverlay = {
       type = mkOption {
@@ -578,6 +642,7 @@ let
       size = mkOption {
         type = vt.size;
         default = "10G";
+        example = "20G";
         description = doc "Size of the raw ephemeral disk." "`truncate -s` of `/var/lib/vmsilo/<vm>/ephemeral.raw`";
       };
     };
@@ -585,7 +650,7 @@ let
       type = types.listOf vt.kernelParam;
       default = [ ];
       example = [ "quiet" ];
-      description = doc "Extra kernel parameters, last on the command line (after the guest system's own `boot.kernelParams`)." "crosvm `-p` each";
+      description = doc "Extra kernel parameters, last on the command line (after the guest system's own `boot.kernelParams`)." "crosvm `-p` each, cloud-hypervisor `payload.cmdline`, qemu `-append`";
     };
     sharedDirectories = mkOption {
       type = types.attrsOf (types.submodule shareModule);
@@ -605,12 +670,16 @@ let
       description = doc "Share a per-VM home as tag `home`, mounted on `/home/user` (true: `/shared/<vm>`; a path: that directory)." "share `home`, kernel `systemd.mount-extra=home:/home/user:virtiofs:`";
     };
     gpu = mkOption {
-      type = types.either types.bool (types.submodule gpuModule);
+      # `either` hides a submodule's options from the documentation; its settings are listed
+      # through the submodule's own getSubOptions (checking is `either`'s, unchanged).
+      type = types.either types.bool (types.submodule gpuModule) // {
+        inherit (types.submodule gpuModule) getSubOptions;
+      };
       default = false;
       example = {
         vulkan = true;
       };
-      description = doc "GPU: false, true (the defaults below), or settings. Off unless asked for: a GPU VM needs a Wayland compositor with the security-context protocol and runs with the graphical session, not from boot; its guest gets a Wayland display (`waylandProxy`) and its windows the compositor's security context named after the VM (`color`)." "GPU backend units, crosvm `--vhost-user type=gpu`, a Wayland security-context unit";
+      description = doc "GPU: false, true (the defaults below), or settings. Off unless asked for: a GPU VM needs a Wayland compositor with the security-context protocol and runs with the graphical session, not from boot; its guest gets a Wayland display (`waylandProxy`) and its windows the compositor's security context named after the VM (`color`)." "GPU backend units (crosvm's `device gpu`); crosvm `--vhost-user type=gpu`, cloud-hypervisor `generic_vhost_user` (virtio type 16); a Wayland security-context unit";
     };
     sound = {
       playback = mkOption {
@@ -627,11 +696,11 @@ let
     pciDevices = mkOption {
       type = types.listOf (
         types.submodule {
-          options = {
+          options = honoured "pciDevices.<name>" {
             path = mkOption {
               type = vt.pciDevice;
               example = "0000:03:00.0";
-              description = doc "Device to pass through." "crosvm `--vfio /sys/bus/pci/devices/<bdf>`";
+              description = doc "Device to pass through." "crosvm `--vfio /sys/bus/pci/devices/<bdf>`, cloud-hypervisor `devices[].path`, qemu `-device vfio-pci,sysfsdev=` (not on the microvm machine)";
             };
             options = mkOption {
               type = vt.kvOptions;
@@ -645,12 +714,13 @@ let
         }
       );
       default = [ ];
-      description = doc "PCI passthrough; the launcher checks IOMMU groups first." "crosvm `--vfio`, the IOMMU group check";
+      example = [ { path = "0000:03:00.0"; } ];
+      description = doc "PCI passthrough; the launcher checks IOMMU groups first." "crosvm `--vfio`, cloud-hypervisor `devices[]`, qemu `-device vfio-pci`; the launcher's IOMMU group check";
     };
     vhostUser = mkOption {
       type = types.listOf (
         types.submodule {
-          options = {
+          options = honoured "vhostUser.<name>" {
             type = mkOption {
               type = vt.vhostUserType;
               example = "net";
@@ -658,6 +728,7 @@ let
             };
             socket = mkOption {
               type = vt.absPath;
+              example = "/run/vhost-user-net.sock";
               description = doc "Backend socket." "crosvm `--vhost-user socket=`";
             };
             options = mkOption {
@@ -669,6 +740,12 @@ let
         }
       );
       default = [ ];
+      example = [
+        {
+          type = "net";
+          socket = "/run/vhost-user-net.sock";
+        }
+      ];
       description = doc "Extra vhost-user devices whose backends you run." "crosvm `--vhost-user` each";
     };
     network = {
@@ -681,7 +758,7 @@ let
             tap.bridge = "br-lan";
           };
         };
-        description = doc "Guest interfaces by name (at most 16); the guest names each by its MAC." "crosvm `--net`, host taps, kernel network parameters";
+        description = doc "Guest interfaces by name (at most 16); the guest names each by its MAC." "crosvm `--net`, cloud-hypervisor `net[]`, qemu `-netdev`/`-device virtio-net-*`; host taps, kernel network parameters";
       };
       nameservers = mkOption {
         type = types.listOf vt.ip;
@@ -694,6 +771,7 @@ let
       logLevel = mkOption {
         type = types.nullOr vt.logLevel;
         default = null;
+        example = "debug";
         description = doc "Log level; null takes `programs.vmsilo.crosvm.logLevel`." "crosvm `--log-level`";
       };
       extraArgs = argList "Global crosvm options, before `run`." "crosvm global options";
@@ -752,36 +830,39 @@ let
       shares9p = mkOption {
         type = types.attrsOf (types.submodule share9pModule);
         default = { };
+        example = {
+          media = {
+            path = "/srv/media";
+            readonly = true;
+          };
+        };
         description = doc "9p shares by tag (qemu-vm.nix `sharedDirectories`), each mounted by the guest on its `mountPoint`." "qemu `-fsdev local` + `-device virtio-9p-*` each";
       };
       extraArgs = argList "Extra qemu options for this VM, last on the command line (qemu-vm.nix `qemu.options`)." "qemu options";
     };
-    waylandProxy = mkOption {
-      type = types.enum [
-        "wayland-proxy-virtwl"
-        "sommelier"
-      ];
-      default = "wayland-proxy-virtwl";
-      description = docNix "The Wayland proxy in the guest of a GPU VM (with `gpu.wayland`): it gives the guest user the display `wayland-0` (and, through Xwayland, X11's `:0`), carried over virtio-gpu to the host's compositor. `wayland-proxy-virtwl` prefixes window titles with `[<vm>] `; `sommelier` is ChromeOS's proxy.";
-    };
-    guestPrograms = mkOption {
-      type = types.listOf types.package;
-      default = [ ];
-      example = literalExpression "[ pkgs.firefox ]";
-      description = docNix "Packages installed in the guest (`environment.systemPackages` of the guest system).";
-    };
-    guestConfig = mkOption {
-      type = types.coercedTo (types.listOf types.raw) (modules: { imports = modules; }) types.deferredModule;
-      default = { };
-      example = literalExpression ''{ services.openssh.enable = true; }'';
-      description = docNix "NixOS module (or list of modules) for the guest system, merged with vmsilo's guest modules (`nixos-module/guest/`).";
+  }
+  // guestOptions
+  // {
+    template = mkOption {
+      type = types.nullOr vt.vmName;
+      default = null;
+      example = "browser";
+      description = docNix "The template (`programs.vmsilo.templates.<name>`) whose guest system this VM runs: its kernel, initrd and root image are the template's, built once for every VM naming it. Set the guest's programs and modules on the template, not on the VM.";
     };
   };
 
   vmModule =
-    { name, ... }:
+    { name, options, ... }:
     {
-      options = vmOptions // {
+      # Whether the VM sets guest options itself, which a template's shared image cannot honour.
+      config.ownGuestOptions = options.guestPrograms.highestPrio < 1500 || options.guestConfig.highestPrio < 1500;
+      options = honoured "" vmOptions // {
+        ownGuestOptions = mkOption {
+          type = types.bool;
+          internal = true;
+          readOnly = true;
+          description = "Whether guestPrograms or guestConfig is set on the VM (assertions.nix).";
+        };
         name = mkOption {
           type = vt.vmName;
           default = name;
@@ -793,7 +874,7 @@ let
     };
 in
 {
-  options.programs.vmsilo = {
+  options.programs.vmsilo = honoured "" {
     enable = mkEnableOption "vmsilo, Qubes-style compartments: one lightweight VM per activity";
 
     package = mkOption {
@@ -820,7 +901,10 @@ in
         "off"
       ];
       default = "full";
-      description = doc "Core scheduling: full (per vCPU), vm (per VM) or off." "crosvm `--core-scheduling=true`, `--per-vm-core-scheduling` or `--core-scheduling=false`";
+      description = docOn [
+        "cloud-hypervisor"
+        "crosvm"
+      ] "Core scheduling: full (per vCPU), vm (per VM) or off." "crosvm `--core-scheduling=true`, `--per-vm-core-scheduling` or `--core-scheduling=false`; cloud-hypervisor `cpus.core_scheduling`";
     };
 
     startTimeout = mkOption {
@@ -839,13 +923,14 @@ in
       logLevel = mkOption {
         type = vt.logLevel;
         default = "info";
+        example = "info,devices=debug";
         description = doc "Default crosvm log level." "crosvm `--log-level`";
       };
       extraArgs = argList "Global crosvm options for every VM." "crosvm global options";
       extraRunArgs = argList "Extra `run` options for every VM." "crosvm `run` options";
     };
 
-    "cloud-hypervisor" = {
+    "cloud-hypervisor" = honoured "cloudHypervisor" {
       logLevel = mkOption {
         type = types.enum chLogLevels;
         default = "info";
@@ -856,7 +941,7 @@ in
         type = types.nullOr vt.version;
         default = config.programs.vmsilo.packages.cloudHypervisor.version or null;
         defaultText = literalExpression "programs.vmsilo.packages.cloudHypervisor.version";
-        description = doc "Version of `packages.cloudHypervisor`; a cloud-hypervisor VM with a GPU or sound needs 52 or later (`generic_vhost_user`). Written only when a VM uses cloud-hypervisor." "the check that refuses GPU and sound on an older cloud-hypervisor";
+        description = docOn [ "cloud-hypervisor" ] "Version of `packages.cloudHypervisor`; a cloud-hypervisor VM with a GPU or sound needs 52 or later (`generic_vhost_user`). Written only when a VM uses cloud-hypervisor." "the check that refuses GPU and sound on an older cloud-hypervisor";
       };
     };
 
@@ -874,7 +959,8 @@ in
       extraArgs = argList "Extra qemu options for every qemu VM, after vmsilo's and before the VM's own." "qemu options";
     };
 
-    vmExec = {
+    # vm-exec runs qemu whatever the VMs use.
+    vmExec = honouredOn [ "qemu" ] {
       enable = mkOption {
         type = types.bool;
         default = false;
@@ -924,6 +1010,7 @@ in
       timeout = mkOption {
         type = types.ints.between 0 604800;
         default = 0;
+        example = 600;
         description = doc "Seconds the VM may run before vm-exec stops it and exits 125; 0: no limit." "`timeout` around qemu";
       };
     };
@@ -1043,6 +1130,17 @@ in
       description = "The VMs, by name. Each gets a NixOS guest system built from its `guestConfig` and `guestPrograms` unless `kernel`, `initramfs` and `rootDisk` are all given.";
     };
 
+    templates = mkOption {
+      type = types.attrsOf (types.submodule templateModule);
+      default = { };
+      example = literalExpression ''
+        {
+          browser.guestPrograms = [ pkgs.firefox ];
+        }
+      '';
+      description = docNix "Guest systems several VMs share, by name: a VM with `template = \"<name>\"` runs the template's guest system, evaluated and packed into one image for all of them, while everything that differs between the VMs (name, network, shares, overlay disk) still reaches each guest on its own kernel command line. A template nobody names is not built.";
+    };
+
     guestBuilder = mkOption {
       type = types.functionTo types.raw;
       internal = true;
@@ -1086,7 +1184,9 @@ in
           json = "The vmsilo.json document as a Nix value (serialise.nix).";
           configFile = "vmsilo.json in the store (serialise.nix).";
           guests = "Each VM's built guest (`kernel`, `initrd`, `rootImage`, `toplevel`, …), by VM name (serialise.nix).";
+          guestSystems = "The guest systems built, each once: `templates.<t>` for the templates VMs name, `vms.<vm>` for VMs with a guest of their own (serialise.nix).";
           generated = "The output of `vmsilo-gen render` over vmsilo.json (generate.nix).";
+          graph = "The topology of the VMs as `vmsilo.dot` and `vmsilo.svg` (`vmsilo-gen graph`, drawn by Graphviz), built when asked for: `nix build .#nixosConfigurations.<host>.config.programs.vmsilo.build.graph`.";
         };
   };
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
 import yargs from "yargs";
@@ -7,8 +8,10 @@ import { ConfigError, generate, resolve } from "./generate.js";
 import { isLink } from "./render/files.js";
 import { outRefusal, writeTreeAtomically } from "./write-tree.js";
 import { schemaReference } from "./config/reference.js";
+import { optionDocsProblems, optionsReference, type OptionDoc } from "./config/options-reference.js";
 import { storePathProblem } from "./config/grammar.js";
 import { describe } from "./config/types.js";
+import { topologyDot } from "./render/graph.js";
 
 /** Exit statuses (D16): 0 success, 1 internal error, 2 bad input (nothing written). */
 const EXIT_BAD_INPUT = 2;
@@ -95,6 +98,36 @@ await yargs(hideBin(process.argv))
       }),
   )
   .command("schema-doc", "print the vmsilo.json reference (docs/schema.md)", {}, () => run(() => void process.stdout.write(schemaReference())))
+  .command(
+    "graph",
+    "print the topology of a configuration (VMs, network VMs, bridges, shares, devices) as Graphviz DOT or SVG",
+    (y) =>
+      y
+        .option("config", { type: "string", demandOption: true, describe: "vmsilo.json to read" })
+        .option("format", { choices: ["dot", "svg"] as const, default: "dot" as const, describe: "DOT text, or SVG drawn by Graphviz's dot (which must be in PATH)" }),
+    (argv) =>
+      run(() => {
+        const dot = topologyDot(resolve(readConfig(argv.config)));
+        if (argv.format === "dot") return void process.stdout.write(dot);
+        const r = spawnSync("dot", ["-Tsvg"], { input: dot, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+        if (r.error && (r.error as NodeJS.ErrnoException).code === "ENOENT") throw new BadInput("--format svg: Graphviz's dot program is not in PATH; install Graphviz, or use --format dot and draw it elsewhere");
+        if (r.error) throw r.error;
+        if (r.status !== 0) throw new Error(`dot -Tsvg failed (exit ${r.status}): ${r.stderr}`);
+        process.stdout.write(r.stdout);
+      }),
+  )
+  .command(
+    "options-doc",
+    "print the NixOS options reference (docs/options.md) from nixosOptionsDoc's options.json",
+    (y) => y.option("options", { type: "string", demandOption: true, describe: "options.json to read" }),
+    (argv) =>
+      run(() => {
+        const docs = readConfig(argv.options);
+        const problems = optionDocsProblems(docs);
+        if (problems.length) throw new BadInput(`${argv.options}: ${problems.join("; ")}`);
+        process.stdout.write(optionsReference(docs as Record<string, OptionDoc>));
+      }),
+  )
   .demandCommand(1, "a command is required")
   .strict()
   .fail((msg, err) => {

@@ -4,21 +4,12 @@
  * (`render --dry-run`); see test/cases/README.md for the assertions.
  */
 import { test } from "node:test";
-import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { isDeepStrictEqual } from "node:util";
 import { ROOT, TEST_PREFIX, example, runCli, tempDir } from "./support/harness.js";
-import { parseUnit } from "../src/systemd/unit.js";
+import { caseBody, checkAssertions, parseAssertions } from "./support/case-assertions.js";
 
 const CASES = join(ROOT, "test", "cases");
-
-function words(line: string): string[] {
-  const out: string[] = [];
-  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
-  for (let m; (m = re.exec(line)); ) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : m[2]!);
-  return out;
-}
 
 function merge(base: unknown, over: unknown): unknown {
   if (typeof base === "object" && base && !Array.isArray(base) && typeof over === "object" && over && !Array.isArray(over)) {
@@ -29,85 +20,14 @@ function merge(base: unknown, over: unknown): unknown {
   return over;
 }
 
-function parseDryRun(stdout: string): Map<string, string> {
-  const files = new Map<string, string>();
-  const parts = stdout.split(/^---(.+)---$/m);
-  for (let i = 1; i < parts.length; i += 2) files.set(parts[i]!, parts[i + 1]!.replace(/^\n/, ""));
-  return files;
-}
-
-const contains = (hay: readonly string[], needle: readonly string[]) => hay.some((_, i) => needle.every((n, j) => hay[i + j] === n));
-
 for (const file of readdirSync(CASES).filter((f) => f.endsWith(".case")).sort()) {
   test(`case ${file}`, () => {
     const text = readFileSync(join(CASES, file), "utf8");
-    const lines = text.split("\n");
-    // `assert-json PATH POINTER JSON`: the JSON is the rest of the line, as written.
-    const asserts = lines.filter((l) => l.startsWith("## ")).map((l) => {
-      const json = /^(!?assert-json)\s+(\S+)\s+(\S+)\s+(.+)$/.exec(l.slice(3));
-      return json ? json.slice(1, 5) : words(l.slice(3));
-    });
-    assert.ok(asserts.length > 0, "a case needs at least one assertion");
-    const body = lines.filter((l) => !l.startsWith("##")).join("\n");
-    const config = merge(example("minimal"), JSON.parse(body));
+    const config = merge(example("minimal"), JSON.parse(caseBody(text)));
     const dir = tempDir("case");
     const cfgFile = join(dir, "vmsilo.json");
     writeFileSync(cfgFile, JSON.stringify(config));
     const r = runCli(["render", "--dry-run", "--config", cfgFile, "--out", join(dir, "out"), "--prefix", TEST_PREFIX]);
-    const expectFail = asserts.some(([a]) => a === "assert-failed");
-    const report = () => `stderr:\n${r.stderr}\nstdout:\n${r.stdout.slice(0, 20000)}`;
-    if (expectFail) assert.equal(r.status, 2, `expected exit 2\n${report()}`);
-    else assert.equal(r.status, 0, `render failed\n${report()}`);
-    const files = parseDryRun(r.stdout);
-    const manifest = files.has("share/vmsilo/manifest.json") ? JSON.parse(files.get("share/vmsilo/manifest.json")!) : { vms: {} };
-    for (const [name, ...args] of asserts) {
-      const negate = name!.startsWith("!");
-      const kind = negate ? name!.slice(1) : name!;
-      let ok: boolean;
-      let what: string;
-      switch (kind) {
-        case "assert-failed":
-          continue;
-        case "assert-stderr-contains":
-          ok = r.stderr.includes(args[0]!);
-          what = `stderr contains ${JSON.stringify(args[0])}\n${r.stderr}`;
-          break;
-        case "assert-argv": {
-          const [vm, ...seq] = args;
-          const argv: string[] = manifest.vms[vm!]?.launchArgv ?? [];
-          ok = contains(argv, seq);
-          what = `argv of ${vm} contains ${JSON.stringify(seq)}\nargv: ${JSON.stringify(argv, null, 1)}`;
-          break;
-        }
-        case "assert-unit-key": {
-          const [unit, section, key, value] = args;
-          const path = [...files.keys()].find((p) => p.endsWith(`/systemd/system/${unit}`) || p.endsWith(`/systemd/user/${unit}`));
-          const entries = path ? parseUnit(files.get(path)!) : [];
-          ok = entries.some((e) => e.section === section && e.key === key && e.value === value);
-          what = `${unit} [${section}] ${key}=${value}\n${path ? files.get(path) : "(no such unit)"}`;
-          break;
-        }
-        case "assert-file":
-          ok = files.has(args[0]!);
-          what = `file ${args[0]} exists\nfiles: ${[...files.keys()].join("\n")}`;
-          break;
-        case "assert-json": {
-          // A JSON file's value at an RFC 6901 pointer equals the given JSON.
-          const [path, pointer, value] = args;
-          let at: unknown = files.has(path!) ? JSON.parse(files.get(path!)!) : undefined;
-          for (const part of pointer!.split("/").slice(1)) at = (at as Record<string, unknown> | undefined)?.[part.replace(/~1/g, "/").replace(/~0/g, "~")];
-          ok = isDeepStrictEqual(at, JSON.parse(value!));
-          what = `${path} at ${pointer} is ${value}, got ${JSON.stringify(at)}`;
-          break;
-        }
-        case "assert-file-contains":
-          ok = files.get(args[0]!)?.includes(args[1]!) ?? false;
-          what = `${args[0]} contains ${JSON.stringify(args[1])}\n${files.get(args[0]!) ?? "(no such file)"}`;
-          break;
-        default:
-          throw new Error(`unknown assertion ${name}`);
-      }
-      assert.equal(ok, !negate, `${negate ? "NOT " : ""}${what}`);
-    }
+    checkAssertions(parseAssertions(text), r);
   });
 }

@@ -16,7 +16,8 @@ import { mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFile
 import { join, relative } from "node:path";
 import { validate } from "../../src/config/validate.js";
 import { isLink } from "../../src/render/files.js";
-import { CLI, example, EXAMPLES, render, ROOT, runCli, tempDir } from "../support/harness.js";
+import { vmmUserName } from "../../src/model/derive.js";
+import { CLI, example, EXAMPLES, render, ROOT, runCli, skipWithoutTool, tempDir } from "../support/harness.js";
 import { NIX_DIR, evalModule, libArg, nixEval, skipWithoutLib } from "./support.js";
 
 const VMSILO_TOOLS = "/nix/store/dt9x7e2c5w3z6q8f0gr9i1d3y5k7m8n0-vmsilo-tools-0.1.0";
@@ -66,7 +67,28 @@ test("the wiring puts the generated tree into systemd, tmpfiles, the system path
     kernelModules: ["vhost_vsock"],
     systemTarget: ["multi-user.target"],
     sessionTarget: ["graphical-session.target"],
+    // No qemu VM: no VMM user, and the kvm group is left alone.
+    systemUsers: {},
+    groups: ["users"],
   });
+});
+
+test("every qemu VM gets its own system user and group, as the generator names them, and the kvm group exists", (t) => {
+  if (skipWithoutLib(t)) return;
+  const { wiring, json } = evalModule("minimal", ['{ lib, ... }: { programs.vmsilo.nixosVms.work.hypervisor = lib.mkForce "qemu"; }']);
+  assert.deepStrictEqual(wiring?.systemUsers, { "vmsilo-work": { group: "vmsilo-work", description: "vmsilo VMM" } });
+  assert.deepEqual(wiring?.groups, ["kvm", "users", "vmsilo-work"]);
+  // The unit runs qemu as the user the module declares.
+  const unit = [...render(json!).values()].find((f) => f.path.endsWith("/vmsilo-work-vm.service"));
+  assert.match(unit && !isLink(unit) ? unit.content : "", /^User=vmsilo-work$/m);
+  // Both sides name long VM names alike.
+  const names = ["work", "a".repeat(24), "b".repeat(25), "long-vm-name-of-exactly-32-chars", "x-y-z-0123456789-abcdef"];
+  const file = join(tempDir("vmm-users"), "names.json");
+  writeFileSync(file, JSON.stringify(names));
+  const r = nixEval(join(NIX_DIR, "vmm-user.nix"), { lib: libArg() }, { namesFile: file });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), names.map(vmmUserName));
+  assert.ok(names.map(vmmUserName).every((n) => n.length <= 31));
 });
 
 test("generate.nix's build script, run as the build would run it, renders the module's vmsilo.json into $out", (t) => {
@@ -105,6 +127,25 @@ test("generate.nix's build script, run as the build would run it, renders the mo
   }
 });
 
+test("build.graph's script, run as the build would run it, writes the configuration's DOT and SVG", (t) => {
+  if (skipWithoutLib(t) || skipWithoutTool(t, "dot", "graphviz")) return;
+  const { graph, generate } = evalModule("desktop");
+  assert.ok(graph && generate);
+  assert.deepEqual(graph.nativeBuildInputs, ["/nix/store/11111111111111111111111111111111-vmsilo-0.1.0", "/nix/store/fg9b7e2c5w3z6q8f0gr9i1d3y5k7m8n0-graphviz-12.2.1"]);
+  const dir = tempDir("graph-nix");
+  const bin = join(dir, "bin");
+  mkdirSync(bin);
+  writeFileSync(join(bin, "vmsilo-gen"), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`, { mode: 0o755 });
+  const configFile = join(dir, "vmsilo.json");
+  writeFileSync(configFile, generate.configText);
+  const out = join(dir, "out");
+  const r = spawnSync("bash", ["-euo", "pipefail", "-c", graph.script.replaceAll(generate.configFile, configFile)], { encoding: "utf8", env: { PATH: `${bin}:/usr/bin:/bin`, out } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(readdirSync(out).sort(), ["vmsilo.dot", "vmsilo.svg"]);
+  assert.equal(readFileSync(join(out, "vmsilo.dot"), "utf8"), runCli(["graph", "--config", configFile]).stdout);
+  assert.match(readFileSync(join(out, "vmsilo.svg"), "utf8"), /<title>vm:work<\/title>/);
+});
+
 test("a disabled module sets nothing and asserts nothing", (t) => {
   if (skipWithoutLib(t)) return;
   const r = evalModule("minimal", ["{ lib, ... }: { programs.vmsilo.enable = lib.mkForce false; users.users = lib.mkForce { }; }"]);
@@ -118,6 +159,8 @@ test("a disabled module sets nothing and asserts nothing", (t) => {
     kernelModules: [],
     systemTarget: null,
     sessionTarget: null,
+    systemUsers: {},
+    groups: ["users"],
   });
 });
 
@@ -291,11 +334,11 @@ test("the option documentation renders, and each option says what it produces an
   if (skipWithoutLib(t)) return;
   const r = nixEval(join(NIX_DIR, "option-docs.nix"), { lib: libArg() });
   assert.equal(r.status, 0, r.stderr);
-  const docs = JSON.parse(r.stdout) as { name: string; description: string; default: unknown }[];
+  const docs = Object.entries(JSON.parse(r.stdout) as Record<string, { description: string }>).map(([name, o]) => ({ name, ...o }));
   // Results, containers, names checked through read-only fields, packages and Nix-only inputs
   // say what they are instead.
-  const exempt = /^programs\.vmsilo\.(build\.|enable$|package$|packages\.|nixosVms$|nixosVms\.<name>\.(name|guestPrograms|guestConfig|waylandProxy)$|nixosVms\.<name>\.sharedDirectories\.<name>\.tag$|nixosVms\.<name>\.network\.interfaces\.<name>\.(name|routes\.<name>\.destination|v6Routes\.<name>\.destination)$)/;
-  const missing = docs.filter((o) => !exempt.test(o.name) && !(o.description.includes("Produces:") && /Honoured by: [^\n]*\bcrosvm\b/.test(o.description)));
+  const exempt = /^programs\.vmsilo\.(build\.|enable$|package$|packages\.|nixosVms$|nixosVms\.<name>\.(name|guestPrograms|guestConfig|waylandProxy|template)$|templates(\.<name>\.(guestPrograms|guestConfig|waylandProxy))?$|nixosVms\.<name>\.sharedDirectories\.<name>\.tag$|nixosVms\.<name>\.network\.interfaces\.<name>\.(name|routes\.<name>\.destination|v6Routes\.<name>\.destination)$)/;
+  const missing = docs.filter((o) => !exempt.test(o.name) && !(o.description.includes("Produces:") && /Honoured by: (?:cloud-hypervisor|crosvm|qemu)(?:, (?:cloud-hypervisor|crosvm|qemu))*\.$/m.test(o.description)));
   assert.deepEqual(missing.map((o) => o.name), []);
   assert.ok(docs.length >= 100, `only ${docs.length} options documented`);
   assert.ok(!docs.some((o) => o.name.includes(".internal.") || o.name.endsWith("guestBuilder")), "internal options are hidden");

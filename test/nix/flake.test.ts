@@ -24,7 +24,11 @@ test("flake outputs: modules, packages, overlay, checks, formatter, dev shell", 
     overlays: ["default"],
     packages: ["x86_64-linux"],
   });
-  assert.deepEqual(out.perSystem.packages, ["default", "vmsilo-gen", "vmsilo-tools"]);
+  assert.deepEqual(out.perSystem.packages, ["default", "docs", "vmsilo-gen", "vmsilo-tools"]);
+  // The options reference: nixosOptionsDoc over programs.vmsilo's options, rendered again by vmsilo-gen.
+  assert.deepEqual(out.perSystem.docs.builder, ["callPackage"], "docs are rendered by the vmsilo-gen package");
+  assert.ok(out.perSystem.docs.options >= 100, `${out.perSystem.docs.options} options handed to nixosOptionsDoc`);
+  assert.deepEqual(out.perSystem.docs.declaration, ["nixos-module/options.nix"]);
   assert.ok(out.perSystem.defaultIsGen);
   assert.match(out.perSystem.packageFile, /nixos-module\/pkgs\/vmsilo-gen\.nix$/);
   assert.match(out.perSystem.toolsFile, /nixos-module\/pkgs\/vmsilo-tools\.nix$/);

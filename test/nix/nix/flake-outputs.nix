@@ -13,6 +13,10 @@ let
     stdenv.hostPlatform.system = "x86_64-linux";
     callPackage = path: args: record "callPackage" { inherit path; };
     runCommand = name: env: script: record "runCommand" { inherit name env; };
+    nixosOptionsDoc = args: record "nixosOptionsDoc" args // {
+      optionsJSON = "/nix/store/00000000000000000000000000000000-options.json";
+      optionsCommonMark = "/nix/store/00000000000000000000000000000000-options.md";
+    };
     testers.runNixOSTest = test: record "runNixOSTest" { inherit test; };
     mkShell = args: record "mkShell" args;
     nixfmt = record "nixfmt" { };
@@ -26,6 +30,14 @@ let
     legacyPackages.x86_64-linux = pkgs;
     lib = lib // {
       nixosSystem = args: {
+        # The module's options under the stub host, for the docs package's nixosOptionsDoc.
+        inherit
+          ((import ./stub-host.nix {
+            inherit lib;
+            modules = [ ../../../nixos-module ];
+          }).eval)
+          options
+          ;
         config.programs.vmsilo.build.json = { };
         config.system.build.toplevel.drvPath = "/nix/store/00000000000000000000000000000000-toplevel.drv";
       };
@@ -79,6 +91,19 @@ in
     toolsCheckIsPackage = outputs.checks.x86_64-linux.vmsilo-tools == outputs.packages.x86_64-linux.vmsilo-tools;
     defaultIsGen = outputs.packages.x86_64-linux.default == outputs.packages.x86_64-linux.vmsilo-gen;
     devShellLib = outputs.devShells.x86_64-linux.default.passthru.NIXPKGS_LIB;
+    docs =
+      let
+        inherit (outputs.packages.x86_64-linux.docs.passthru) env;
+        optionsDoc = env.passthru.optionsDoc.passthru;
+      in
+      {
+        builder = map (p: p.kind) env.nativeBuildInputs;
+        options = builtins.length (lib.optionAttrSetToDocList optionsDoc.options);
+        declaration =
+          (optionsDoc.transformOptions {
+            declarations = [ "${toString ../../..}/nixos-module/options.nix" ];
+          }).declarations;
+      };
   };
   overlay = names (outputs.overlays.default pkgs { });
   overlayFiles = lib.mapAttrs (_: p: toString p.passthru.path) (outputs.overlays.default pkgs { });

@@ -1,6 +1,9 @@
-# For test/nix/eval.test.ts: the option documentation as the NixOS manual would render it
-# (lib.optionAttrSetToDocList), so a description, default or example that cannot be rendered
-# fails here rather than in a user's system build.
+# The option documentation of programs.vmsilo as nixosOptionsDoc hands it on (its `optionsNix`:
+# lib.optionAttrSetToDocList, visible and not internal, keyed by name), under the stub host.
+# For test/nix/eval.test.ts and test/nix/options-doc.test.ts: a description, default or example
+# that cannot be rendered fails here rather than in a user's build, and docs/options.md is
+# rendered from this by `vmsilo-gen options-doc` as the flake's `docs` package renders it from
+# nixosOptionsDoc's options.json. Declarations are left out (store paths here).
 { lib }:
 let
   inherit
@@ -10,9 +13,18 @@ let
     })
     eval
     ;
+  visible = builtins.filter (o: o.visible && !o.internal) (
+    lib.optionAttrSetToDocList eval.options.programs.vmsilo
+  );
 in
-map (o: {
-  inherit (o) name description type;
-  default = o.default or null;
-  example = o.example or null;
-}) (builtins.filter (o: o.visible && !o.internal) (lib.optionAttrSetToDocList eval.options.programs.vmsilo))
+builtins.listToAttrs (
+  map (o: {
+    inherit (o) name;
+    value = removeAttrs o [
+      "name"
+      "visible"
+      "internal"
+      "declarations"
+    ];
+  }) visible
+)

@@ -31,6 +31,9 @@ in
     iproute2 = pkg "${s}9p4r2z7x0q8t1k3a5bm4d6y8s0f2h3i5-iproute2-6.17.0";
     vhost-device-sound = pkg "${s}aq5s3a8y1r9v2l4b6cn5e7z9t1g3i4j6-vhost-device-sound-0.2.0";
     vulkan-loader = pkg "${s}cs7v5c0a3t1x4n6d8ep7g9b1w3i5k6l8-vulkan-loader-1.4.328";
+    graphviz = pkg "${s}fg9b7e2c5w3z6q8f0gr9i1d3y5k7m8n0-graphviz-12.2.1";
+    # Guest programs of the recipes.
+    firefox = pkg "${s}ef8a6d1b4v2y5p7e9fq8h0c2x4j6l7m9-firefox-145.0";
     vmsilo-gen = pkg "${s}11111111111111111111111111111111-vmsilo-0.1.0";
     # Its `wayland` output holds vmsilo-wayland-seccontext.
     vmsilo-tools = pkg "${s}dt9x7e2c5w3z6q8f0gr9i1d3y5k7m8n0-vmsilo-tools-0.1.0" // {
@@ -43,6 +46,9 @@ in
     path = ./fake-nixpkgs;
     callPackage = file: args: pkg "${s}33333333333333333333333333333333-${args.name}.erofs";
   };
+  # A guest for any name (templates.nix): its paths say which name it was built for.
+  guestNamed = name: guest "${s}44444444444444444444444444444444-vmsilo-rootfs-${name}" "${s}55555555555555555555555555555555-nixos-system-${name}";
+
   guests = {
     minimal.work = guest "${s}5h2q8h3b9b3f0w7ryf2l0fqb6c4q5zpx-vmsilo-rootfs-work" "${s}6k7bw6fnl3g7vq5ggl5p9zr3j5dhxq1m-nixos-system-work-25.11";
     desktop = {
