@@ -145,7 +145,7 @@ let
       (needPackage "nftables" "the host firewall of network.netvm" (vm: vm.network.netvm != null))
       (needPackage "vhostDeviceSound" "the sound" (vm: vm.sound.playback || vm.sound.capture))
       (
-        needPackage "waylandSeccontext" "the GPU (nixpkgs has no vmsilo-wayland-seccontext; set this option)" (
+        needPackage "waylandSeccontext" "the GPU (vmsilo-wayland-seccontext, the `wayland` output of packages.vmsiloTools)" (
           vm: vm.gpu != false
         )
       )
@@ -261,6 +261,11 @@ let
       value = vm.sound.capture;
     }
     {
+      # A GPU that carries Wayland gives the guest its display proxy (guest/wayland.nix).
+      option = "gpu";
+      value = if vm.gpu == true || (vm.gpu != false && vm.gpu.wayland) then "a GPU with Wayland" else "no Wayland display";
+    }
+    {
       # A network VM's image forwards and filters its clients' traffic (guest/netvm.nix).
       option = "network.isNetvm";
       value = vm.network.isNetvm;
@@ -282,7 +287,7 @@ let
         }
         {
           assertion = !vm.ownGuestOptions;
-          message = "${at name}: sets guestPrograms or guestConfig, but runs template ${builtins.toJSON t}, whose image other VMs share; set them in programs.vmsilo.templates.${vlib.pathKey t}, or remove template to give the VM a guest of its own.";
+          message = "${at name}: sets guestPrograms, guestConfig or waylandProxy, but runs template ${builtins.toJSON t}, whose image other VMs share; set them in programs.vmsilo.templates.${vlib.pathKey t}, or remove template to give the VM a guest of its own.";
         }
         {
           assertion = vlib.needsGuest vm;

@@ -521,6 +521,14 @@ let
 
   # What defines a guest system: a VM's own, or a template's that several VMs share.
   guestOptions = {
+    waylandProxy = mkOption {
+      type = types.enum [
+        "wayland-proxy-virtwl"
+        "sommelier"
+      ];
+      default = "wayland-proxy-virtwl";
+      description = docNix "The Wayland proxy in the guest of a GPU VM (with `gpu.wayland`): it gives the guest user the display `wayland-0` (and, through Xwayland, X11's `:0`), carried over virtio-gpu to the host's compositor. `wayland-proxy-virtwl` prefixes window titles with `[<vm>] `; `sommelier` is ChromeOS's proxy.";
+    };
     guestPrograms = mkOption {
       type = types.listOf types.package;
       default = [ ];
@@ -578,7 +586,7 @@ let
       type = vt.color;
       default = "gray";
       example = "#3465a4";
-      description = doc "Window colour." "the Wayland security-context app id";
+      description = doc "Window colour of a GPU VM: a CSS colour name or #RRGGBB; vmsilo-gen resolves a name (an unknown one is an error) and gives the compositor `#rrggbb` in the app id of the VM's Wayland security context, for it to draw the VM's window borders with." "the Wayland security-context app id `vmsilo:<vm>:#rrggbb`, `color` in share/vmsilo/manifest.json";
     };
     autoShutdown = {
       enable = mkOption {
@@ -677,7 +685,7 @@ let
       example = {
         vulkan = true;
       };
-      description = doc "GPU: false, true (the defaults below), or settings." "GPU backend units (crosvm's `device gpu`); crosvm `--vhost-user type=gpu`, cloud-hypervisor `generic_vhost_user` (virtio type 16)";
+      description = doc "GPU: false, true (the defaults below), or settings. Off unless asked for: a GPU VM needs a Wayland compositor with the security-context protocol and runs with the graphical session, not from boot; its guest gets a Wayland display (`waylandProxy`) and its windows the compositor's security context named after the VM (`color`)." "GPU backend units (crosvm's `device gpu`); crosvm `--vhost-user type=gpu`, cloud-hypervisor `generic_vhost_user` (virtio type 16); a Wayland security-context unit";
     };
     sound = {
       playback = mkOption {
@@ -877,13 +885,13 @@ let
     { name, options, ... }:
     {
       # Whether the VM sets guest options itself, which a template's shared image cannot honour.
-      config.ownGuestOptions = options.guestPrograms.highestPrio < 1500 || options.guestConfig.highestPrio < 1500;
+      config.ownGuestOptions = lib.any (o: options.${o}.highestPrio < 1500) (builtins.attrNames guestOptions);
       options = vmHonoured // {
         ownGuestOptions = mkOption {
           type = types.bool;
           internal = true;
           readOnly = true;
-          description = "Whether guestPrograms or guestConfig is set on the VM (assertions.nix).";
+          description = "Whether an option of the guest system (guestPrograms, guestConfig, waylandProxy) is set on the VM (assertions.nix).";
         };
         name = mkOption {
           type = vt.vmName;
@@ -1151,9 +1159,10 @@ in
       };
       waylandSeccontext = packageOption {
         name = "waylandSeccontext";
-        default = null;
-        defaultText = "null";
-        neededFor = "required when a VM has a GPU; nixpkgs has no vmsilo-wayland-seccontext, so set it yourself";
+        # Its `wayland` output; null when a package given as vmsiloTools has none.
+        default = config.programs.vmsilo.packages.vmsiloTools.wayland or null;
+        defaultText = "config.programs.vmsilo.packages.vmsiloTools.wayland";
+        neededFor = "required when a VM has a GPU (its `bin/vmsilo-wayland-seccontext` creates the VM's Wayland security context)";
       };
       vulkanLoader = packageOption {
         name = "vulkanLoader";

@@ -27,7 +27,7 @@ let
     t: tpl:
     cfg.guestBuilder {
       name = t;
-      vm = builtins.head (onTemplate t) // { inherit (tpl) guestPrograms guestConfig; };
+      vm = builtins.head (onTemplate t) // { inherit (tpl) guestPrograms guestConfig waylandProxy; };
       inherit cfg;
     }
   ) (lib.filterAttrs (t: _: onTemplate t != [ ]) cfg.templates);

@@ -2,7 +2,8 @@
 # on the host reaches it through the VM's command socket and vmsilo-vsock-proxy. systemd accepts
 # each connection (Accept=yes) and starts one vmsilo-agent for it on the connected socket; the
 # agent reads the whole request, then runs the command as the guest user with the argv exactly as
-# sent, a clean environment (PATH below, HOME, USER, LOGNAME, SHELL) and HOME as its directory,
+# sent, a clean environment (PATH below, HOME, USER, LOGNAME, SHELL, then commandEnvironment: a GPU
+# VM's WAYLAND_DISPLAY, XDG_RUNTIME_DIR and DISPLAY) and HOME as its directory,
 # streams stdout and stderr back and returns the exit status. On vhost-vsock it refuses host peers
 # on an unprivileged port (any local user of the host could bind one; the VM's proxy binds a
 # privileged port); cloud-hypervisor's hybrid vsock is a socket file, guarded by its owner.
@@ -20,8 +21,7 @@ let
     "/etc/profiles/per-user/${g.user}/bin"
     "/run/current-system/sw/bin"
   ];
-  # One word of an Exec*= line, as nixpkgs' utils.escapeSystemdExecArg quotes it.
-  execArg = a: lib.replaceStrings [ "%" "$" ] [ "%%" "$$" ] (builtins.toJSON a);
+  execArg = import ./exec-arg.nix lib;
 in
 {
   # The virtio vsock transport, loaded with the other modules at boot rather than when udev
@@ -55,6 +55,8 @@ in
           "--path"
           path
         ]
+        # The display of a GPU VM (wayland.nix), in name order.
+        ++ lib.concatLists (lib.mapAttrsToList (n: v: [ "--env" "${n}=${v}" ]) g.commandEnvironment)
         ++ lib.optional g.hybridVsock "--any-peer-port"
       );
       StandardInput = "socket";

@@ -11,6 +11,7 @@
     ./shares.nix
     ./auto-shutdown.nix
     ./sound.nix
+    ./wayland.nix
     ./command-agent.nix
   ];
 }

@@ -1,7 +1,12 @@
 # What the host tells the guest build (set by rootfs/default.nix from programs.vmsilo.nixosVms.<vm>).
 # Everything that can change without a rebuild (addresses, MACs, the hostname, autoShutdown)
 # arrives on the kernel command line instead.
-{ lib, pkgs, ... }:
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
 let
   inherit (lib) mkOption types;
 in
@@ -45,6 +50,38 @@ in
       type = types.bool;
       default = false;
       description = "Whether the host reaches the guest's vsock through cloud-hypervisor's hybrid vsock socket, a file guarded by its owner and mode. The command agent then accepts host peers on any port (the muxer picks them); otherwise, as with vhost-vsock (crosvm, qemu), where any local user of the host can connect, it accepts only peers on a privileged port, which only the VM's proxy binds.";
+    };
+    wayland = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Whether the VM has a GPU with the Wayland cross-domain context: the guest user then gets a Wayland display proxied to the host's compositor over virtio-gpu.";
+      };
+      proxy = mkOption {
+        type = types.enum [
+          "wayland-proxy-virtwl"
+          "sommelier"
+        ];
+        default = "wayland-proxy-virtwl";
+        description = "The guest's Wayland proxy (`nixosVms.<vm>.waylandProxy` on the host).";
+      };
+      package = mkOption {
+        type = types.package;
+        default = pkgs.${config.vmsilo.guest.wayland.proxy};
+        defaultText = lib.literalExpression "pkgs.\${config.vmsilo.guest.wayland.proxy}";
+        description = "The proxy's package: `bin/wayland-proxy-virtwl` or `bin/sommelier`.";
+      };
+      xwayland = mkOption {
+        type = types.nullOr types.package;
+        default = pkgs.xwayland;
+        defaultText = lib.literalExpression "pkgs.xwayland";
+        description = "Xwayland, which the proxy starts for X11 programs (DISPLAY=:0); null: Wayland programs only.";
+      };
+    };
+    commandEnvironment = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      description = "Variables the command agent adds to every vm-run command's environment (its `--env`), in name order; wayland.nix sets the display's.";
     };
     user = mkOption {
       type = types.str;

@@ -1,16 +1,23 @@
-# vmsilo-tools: the vm-run programs of agent/ (docs/protocol.md), C with libc only:
+# vmsilo-tools: the native programs of agent/ (docs/protocol.md). Output `out`, C with libc only:
 #   bin/vmsilo-run, bin/vm-run -> vmsilo-run   host client (vm-run <vm> <cmd> [args…])
 #   bin/vmsilo-vsock-proxy                     host, one per connection of a VM's command socket
 #   bin/vmsilo-agent                           guest, one per connection on vsock port 5000
 #   bin/vmsilo-share-bind                      host, runs each root virtiofsd on its share's directory,
 #                                              bound without following links
 #   bin/vmsilo-console-log                     host, writes a console relay's console.log, bounded
-# The host's vmsilo.json carries this package as `programs.vmsiloTools`; every guest runs its
-# vmsilo-agent (guest/command-agent.nix). The protocol tests (test/vmrun/) run in vmsilo-gen's
+# Output `wayland`, linked with libwayland-client (kept apart so that guests, which run
+# vmsilo-agent from `out`, do not carry it):
+#   bin/vmsilo-wayland-seccontext              host, one per GPU VM: its Wayland security context
+# The host's vmsilo.json carries `out` as `programs.vmsiloTools` and `wayland` as
+# `programs.waylandSeccontext`; every guest runs its vmsilo-agent (guest/command-agent.nix). The protocol tests (test/vmrun/) run in vmsilo-gen's
 # check phase; the install check here is a smoke test of the binaries this toolchain built.
 {
   lib,
   stdenv,
+  pkg-config,
+  wayland,
+  wayland-protocols,
+  wayland-scanner,
 }:
 let
   root = ../..;
@@ -28,8 +35,23 @@ stdenv.mkDerivation {
     fileset = lib.fileset.fileFilter (f: f.hasExt "c" || f.hasExt "h" || f.name == "Makefile") agent;
   };
 
+  outputs = [
+    "out"
+    "wayland"
+  ];
+
   strictDeps = true;
   enableParallelBuilding = true;
+  # wayland-scanner generates the security-context protocol's code from wayland-protocols' XML
+  # (staging/security-context, 1.32 or later), found through pkg-config.
+  nativeBuildInputs = [
+    pkg-config
+    wayland-scanner
+  ];
+  buildInputs = [
+    wayland
+    wayland-protocols
+  ];
 
   # stdenv's compiler wrapper adds its own hardening flags (fortify, stack protector, PIE, relro,
   # bindnow); the Makefile's would duplicate or contradict them (agent/Makefile).
@@ -38,7 +60,18 @@ stdenv.mkDerivation {
     "HARDEN_CFLAGS="
     "HARDEN_LDFLAGS="
   ];
-  installFlags = [ "PREFIX=${placeholder "out"}" ];
+  buildFlags = [
+    "all"
+    "wayland"
+  ];
+  installTargets = [
+    "install"
+    "install-wayland"
+  ];
+  installFlags = [
+    "PREFIX=${placeholder "out"}"
+    "WAYLAND_PREFIX=${placeholder "wayland"}"
+  ];
 
   doInstallCheck = true;
   installCheckPhase = ''
@@ -46,6 +79,10 @@ stdenv.mkDerivation {
     "$out/bin/vmsilo-agent" --help > /dev/null
     "$out/bin/vmsilo-vsock-proxy" --help > /dev/null
     "$out/bin/vm-run" --help > /dev/null
+    "$wayland/bin/vmsilo-wayland-seccontext" --help > /dev/null
+    # No compositor in the build sandbox: it must say so and fail, not hang or crash.
+    status=0; "$wayland/bin/vmsilo-wayland-seccontext" --wayland-socket "$TMPDIR/none" --app-id a --instance-id i --socket-path "$TMPDIR/s" 2> /dev/null || status=$?
+    [ "$status" = 1 ] || { echo "vmsilo-wayland-seccontext without a compositor: status $status, expected 1" >&2; exit 1; }
     log="$TMPDIR/console.log"
     : > "$log"
     echo console | "$out/bin/vmsilo-console-log" "$log"
@@ -69,7 +106,7 @@ stdenv.mkDerivation {
   '';
 
   meta = {
-    description = "vm-run for vmsilo: the command client, the host vsock proxy and the guest agent; the host's share binder and console log writer";
+    description = "vm-run for vmsilo: the command client, the host vsock proxy and the guest agent; the host's share binder, console log writer and Wayland security-context helper";
     license = lib.licenses.mit;
     mainProgram = "vm-run";
     platforms = lib.platforms.linux;

@@ -24,6 +24,11 @@ let
           hybridVsock = vm.hypervisor == "cloud-hypervisor";
           netvm = vm.network.isNetvm;
           sound = { inherit (vm.sound) playback capture; };
+          # A display when the GPU carries Wayland (its cross-domain context).
+          wayland = {
+            enable = vm.gpu == true || (vm.gpu != false && vm.gpu.wayland);
+            proxy = vm.waylandProxy;
+          };
           # The host's vm-run programs: the agent and the host's client and proxy are one build.
           inherit (cfg.packages) vmsiloTools;
         };

@@ -244,7 +244,7 @@ const vm = object(
     cpus: int(1, 512, { doc: "Virtual CPUs.", default: 2, produces: "crosvm `--cpus num-cores=`" }),
     autoStart: bool({ doc: "Start at boot (GPU VMs: at graphical login).", default: false, produces: "`Wants=` in vmsilo.target or vmsilo-session.target" }),
     dependsOn: list(str(g.VM_NAME, g.VM_NAME_TEXT, { doc: "" }), { doc: "VMs started before this one.", default: [], unique: true, produces: "`Wants=` and `After=` their VM services" }),
-    color: str(g.COLOR, g.COLOR_TEXT, { doc: "Window colour.", default: "gray", produces: "Wayland security-context app id" }),
+    color: str(g.COLOR, g.COLOR_TEXT, { doc: "Window colour of a GPU VM: a CSS colour name (resolved; an unknown one is an error) or #RRGGBB.", default: "gray", produces: "Wayland security-context app id `vmsilo:<vm>:#rrggbb`, `color` in the manifest" }),
     autoShutdown: object(
       {
         enable: bool({ doc: "Power off when idle.", default: false, produces: "kernel `autoShutdown.enable=1`" }),
@@ -278,7 +278,7 @@ const vm = object(
       isB: (v) => typeof v === "string",
     }),
     gpu: either(bool({ doc: "" }), gpu, {
-      doc: "GPU: false, true (defaults), or settings.",
+      doc: "GPU: false, true (defaults), or settings. Off unless asked for: a GPU VM needs a Wayland compositor with the security-context protocol and runs with the graphical session, not from boot.",
       default: false,
       produces: "GPU backend units, crosvm `--vhost-user type=gpu`",
       expected: "true, false or an object of GPU settings",

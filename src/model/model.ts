@@ -6,6 +6,8 @@ import { type VmPaths, unitNames, vmPaths } from "./paths.js";
 import { CLIENT_IFNAME, linkHolds, linkInterfaces, netvmLinks, NETVM_IFNAME_PREFIX, type NetvmLink } from "./netvm.js";
 import { driverFor } from "../hypervisors/index.js";
 import { VM_EXEC } from "../render/vm-exec.js";
+import { CSS_COLORS, resolveColor } from "./css-colors.js";
+
 
 /** The resolved model: everything the renderers need, computed once from a valid config. */
 export interface InterfaceModel {
@@ -74,6 +76,8 @@ export interface VmModel {
   readonly shares: readonly ShareModel[];
   readonly sharedHomePath: string | null;
   readonly gpu: GpuConfig | null;
+  /** `color` as `#rrggbb` (a CSS name resolved). */
+  readonly color: string;
   /** vhost-device-sound `--streams` value, or null without sound. */
   readonly soundStreams: string | null;
   /** Disks in crosvm order: root, additional, ephemeral overlay. */
@@ -231,6 +235,11 @@ function buildVm(name: string, vm: VmConfig, linkUnits: ReadonlyMap<string, stri
   });
 
   const gpu = vm.gpu === false ? null : vm.gpu === true ? { ...GPU_DEFAULTS } : vm.gpu;
+  const color = resolveColor(vm.color);
+  if (color === null) {
+    const near = closest(vm.color, Object.keys(CSS_COLORS));
+    issues.push({ path: `${at}.color`, message: `must be a CSS colour name or #RRGGBB, got ${JSON.stringify(vm.color)}, which CSS does not name${near === null ? "" : `; did you mean "${near}"?`}` });
+  }
   if (gpu && !gpu.wayland && !gpu.opengl && !gpu.vulkan) {
     issues.push({ path: `${at}.gpu`, message: "must enable at least one context type (wayland, opengl or vulkan), got none; or set gpu to false" });
   }
@@ -269,6 +278,7 @@ function buildVm(name: string, vm: VmConfig, linkUnits: ReadonlyMap<string, stri
     shares,
     sharedHomePath,
     gpu,
+    color: color ?? vm.color,
     soundStreams,
     disks,
     kernelParams: params,

@@ -20,6 +20,8 @@ export function renderManifest(model: Model, files: readonly string[]): Generate
         {
           id: vm.id,
           hypervisor: vm.config.hypervisor,
+          // The window colour as #rrggbb, as the compositor gets it in the Wayland app id.
+          color: vm.color,
           units: vm.units.vm,
           interfaces: vm.interfaces,
           shares: vm.shares.map((s) => ({ tag: s.tag, path: s.path, socket: vm.paths.virtiofsSocket(s.tag) })),

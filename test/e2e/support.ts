@@ -107,6 +107,34 @@ export function cached(dir: string, build: (tmp: string) => void): string {
   return dir;
 }
 
+/**
+ * Unpacks the source package `pkg` of Debian release `suite` (Debian's patches applied) into `dir`
+ * and returns its tree, through a private apt configuration: Debian's archive as this machine's
+ * sources name it, with that release's sources only; the system's apt sources and lists stay
+ * untouched. For what Debian 12 has too old, built or read from a newer release's source.
+ */
+export function debianSource(pkg: string, suite: string, dir: string): string {
+  const must = (args: string[], cwd?: string) => {
+    const r = sh("apt-get", args, { cwd });
+    if (r.status !== 0) throw new Error(`apt-get ${args.join(" ")} exited ${r.status}:\n${r.stdout}${r.stderr}`);
+    return r.stdout;
+  };
+  const archive = must(["indextargets", "--format", "$(REPO_URI)", "Label: Debian"]).split("\n")[0];
+  if (!archive) throw new Error("apt's sources name no Debian archive");
+  const apt = join(dir, "apt");
+  for (const d of ["lists/partial", "cache/archives/partial"]) mkdirSync(join(apt, d), { recursive: true });
+  writeFileSync(join(apt, "sources.list"), `deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${archive} ${suite} main\n`);
+  const opts = ["-q", "-o", `Dir::Etc::SourceList=${join(apt, "sources.list")}`, "-o", "Dir::Etc::SourceParts=/dev/null", "-o", `Dir::State::Lists=${join(apt, "lists")}`, "-o", `Dir::Cache=${join(apt, "cache")}`];
+  must([...opts, "update"]);
+  const src = join(dir, "src");
+  mkdirSync(src);
+  must([...opts, "source", pkg], src);
+  rmSync(apt, { recursive: true, force: true });
+  const tree = readdirSync(src).find((e) => e.startsWith(`${pkg}-`) && statSync(join(src, e)).isDirectory());
+  if (!tree) throw new Error(`apt-get source ${pkg} unpacked nothing into ${src}`);
+  return join(src, tree);
+}
+
 export interface Kernel {
   /** The bzImage as Debian ships it. */
   vmlinuz: string;

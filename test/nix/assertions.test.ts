@@ -31,7 +31,7 @@ const ASSERTIONS: AssertionCase[] = [
     what: "a VM on a template sets guest options of its own",
     base: "templates",
     module: "{ ... }: { programs.vmsilo.nixosVms.vm03.guestConfig = { services.other.enable = true; }; }",
-    expected: ['programs.vmsilo.nixosVms.vm03: sets guestPrograms or guestConfig, but runs template "browser", whose image other VMs share; set them in programs.vmsilo.templates.browser, or remove template to give the VM a guest of its own.'],
+    expected: ['programs.vmsilo.nixosVms.vm03: sets guestPrograms, guestConfig or waylandProxy, but runs template "browser", whose image other VMs share; set them in programs.vmsilo.templates.browser, or remove template to give the VM a guest of its own.'],
   },
   {
     what: "a VM names no template",
@@ -183,9 +183,9 @@ const ASSERTIONS: AssertionCase[] = [
     expected: ["programs.vmsilo.packages.vhostDeviceSound: is required by the sound of VM work, got null."],
   },
   {
-    what: "no vmsilo-wayland-seccontext (nixpkgs has none) for a GPU",
-    module: vm("work", `{ gpu = true; }`),
-    expected: ["programs.vmsilo.packages.waylandSeccontext: is required by the GPU (nixpkgs has no vmsilo-wayland-seccontext; set this option) of VM work, got null."],
+    what: "no vmsilo-wayland-seccontext for a GPU (a vm-run package without the wayland output)",
+    module: `{ pkgs, ... }: { programs.vmsilo.packages.vmsiloTools = pkgs.socat; programs.vmsilo.nixosVms.work.gpu = true; }`,
+    expected: ["programs.vmsilo.packages.waylandSeccontext: is required by the GPU (vmsilo-wayland-seccontext, the `wayland` output of packages.vmsiloTools) of VM work, got null."],
   },
   {
     what: "no vulkan-loader for a GPU",

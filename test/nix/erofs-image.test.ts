@@ -18,7 +18,7 @@ import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, r
 import { availableParallelism } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { ROOT, have, skipWithoutTool, tempDir } from "../support/harness.js";
-import { CACHE, cached, ensureDebs, skip } from "../e2e/support.js";
+import { CACHE, cached, debianSource, ensureDebs, skip } from "../e2e/support.js";
 import { libArg, skipWithoutLib } from "./support.js";
 
 const SCRIPT = join(ROOT, "nixos-module", "rootfs", "make-erofs.sh");
@@ -57,30 +57,15 @@ function acceptsWorkers(mkfs: string): boolean {
   return /--workers=/.test(run(mkfs, ["--help"]).stdout);
 }
 
-/** Debian 13's erofs-utils source package, fetched by apt-get and built with --enable-multithreading. */
+/** Debian 13's erofs-utils source package, built with --enable-multithreading. */
 function buildFromDebianSource(tmp: string): void {
-  // A private apt configuration: Debian's archive as this machine's sources name it, with the
-  // newer release's sources only; the system's apt sources and lists stay untouched.
-  const archive = mustRun("apt-get", ["indextargets", "--format", "$(REPO_URI)", "Label: Debian"]).split("\n")[0];
-  if (!archive) throw new Error("apt's sources name no Debian archive");
-  const apt = join(tmp, "apt");
-  for (const d of ["lists/partial", "cache/archives/partial"]) mkdirSync(join(apt, d), { recursive: true });
-  writeFileSync(join(apt, "sources.list"), `deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${archive} ${MT_SOURCE_SUITE} main\n`);
-  const aptOpts = ["-q", "-o", `Dir::Etc::SourceList=${join(apt, "sources.list")}`, "-o", "Dir::Etc::SourceParts=/dev/null", "-o", `Dir::State::Lists=${join(apt, "lists")}`, "-o", `Dir::Cache=${join(apt, "cache")}`];
-  mustRun("apt-get", [...aptOpts, "update"]);
-  const src = join(tmp, "src");
-  mkdirSync(src);
-  // Unpacked by dpkg-source: Debian's patches applied.
-  mustRun("apt-get", [...aptOpts, "source", "erofs-utils"], { cwd: src });
-  const tree = readdirSync(src).find((e) => e.startsWith("erofs-utils-") && statSync(join(src, e)).isDirectory());
-  if (!tree) throw new Error(`apt-get source erofs-utils unpacked nothing into ${src}`);
-  const dir = join(src, tree);
+  const dir = debianSource("erofs-utils", MT_SOURCE_SUITE, tmp);
   mustRun("autoreconf", ["-fi"], { cwd: dir });
   mustRun("./configure", ["--enable-multithreading", "--disable-fuse", "--without-selinux"], { cwd: dir });
   mustRun("make", [`-j${availableParallelism()}`], { cwd: dir });
   mkdirSync(join(tmp, "bin"));
   for (const tool of ["mkfs/mkfs.erofs", "fsck/fsck.erofs", "dump/dump.erofs"]) copyFileSync(join(dir, tool), join(tmp, "bin", basename(tool)));
-  for (const d of [apt, src]) rmSync(d, { recursive: true, force: true });
+  rmSync(join(tmp, "src"), { recursive: true, force: true });
 }
 
 /** A multithreaded erofs-utils: the one on PATH when it is, else built (see the top); or why not. */

@@ -185,6 +185,15 @@ test("packages.vmsiloTools is always written, even without VMs, and is the packa
   assert.equal(own.vmsiloTools, "/nix/store/3cz0gcrc4xks9r1jycm3ypxjqh8qz9j8-socat-1.8.0.3");
 });
 
+test("gpu = true evaluates with no package set: the helper is the wayland output of packages.vmsiloTools", (t) => {
+  if (skipWithoutLib(t)) return;
+  const r = evalModule("minimal", [`{ ... }: { programs.vmsilo.nixosVms.work.gpu = true; }`]);
+  assert.deepEqual(r.failedAssertions, []);
+  const programs = (r.json as { programs: Record<string, unknown> }).programs;
+  assert.equal(programs.waylandSeccontext, "/nix/store/br6t4b9z2s0w3m5c7do6f8a0v2h4j5k7-vmsilo-wayland-seccontext-0.1.0");
+  assert.equal(programs.vmsiloTools, VMSILO_TOOLS);
+});
+
 test("without the overlay, packages.vmsiloTools is pkgs/vmsilo-tools.nix built with the host's pkgs", (t) => {
   if (skipWithoutLib(t)) return;
   // Stub pkgs without vmsilo-tools, whose callPackage names the file it was given.
@@ -264,7 +273,7 @@ test("the default guest builder (rootfs/) builds the VM's guest and serialise wr
     stubs = import ${JSON.stringify(join(NIX_DIR, "stubs.nix"))};
     guest = import ${JSON.stringify(join(ROOT, "nixos-module", "rootfs"))} { inherit lib; pkgs = stubs.pkgs; } {
       name = "work";
-      vm = { hypervisor = "cloud-hypervisor"; network.isNetvm = true; rootOverlay.type = "raw"; sharedHome = "/srv/home"; sound = { playback = false; capture = true; }; guestPrograms = [ stubs.pkgs.socat ]; guestConfig = { marker = true; }; };
+      vm = { hypervisor = "cloud-hypervisor"; network.isNetvm = true; rootOverlay.type = "raw"; sharedHome = "/srv/home"; sound = { playback = false; capture = true; }; gpu = { wayland = true; }; waylandProxy = "sommelier"; guestPrograms = [ stubs.pkgs.socat ]; guestConfig = { marker = true; }; };
       cfg = { packages.vmsiloTools = stubs.pkgs.coreutils; };
     };
     modules = guest.nixos.args.modules;
@@ -286,7 +295,7 @@ test("the default guest builder (rootfs/) builds the VM's guest and serialise wr
     guestModules: join(ROOT, "nixos-module", "guest"),
     // The host's vm-run programs become the guest's agent; behind cloud-hypervisor's hybrid vsock it
     // accepts any peer port.
-    vmsilo: { name: "work", rootOverlay: "raw", sharedHome: true, hybridVsock: true, netvm: true, sound: { playback: false, capture: true }, vmsiloTools: "/nix/store/1f4m7i0c5h3dg2yqvbqvnxhy04d8v5bx-coreutils-9.8" },
+    vmsilo: { name: "work", rootOverlay: "raw", sharedHome: true, hybridVsock: true, netvm: true, sound: { playback: false, capture: true }, wayland: { enable: true, proxy: "sommelier" }, vmsiloTools: "/nix/store/1f4m7i0c5h3dg2yqvbqvnxhy04d8v5bx-coreutils-9.8" },
     packages: ["/nix/store/3cz0gcrc4xks9r1jycm3ypxjqh8qz9j8-socat-1.8.0.3"],
     guestConfig: { marker: true },
     pkgsIsHost: true,
@@ -297,8 +306,7 @@ test("every option default equals the schema's default (each nested kind given o
   if (skipWithoutLib(t)) return;
   // The same VM twice: as NixOS options and as vmsilo.json, each with only the required fields;
   // Nix's defaults must be what the generator fills in.
-  const nix = `{ pkgs, ... }: {
-    programs.vmsilo.packages.waylandSeccontext = pkgs.socat;
+  const nix = `{ ... }: {
     programs.vmsilo.nixosVms.work = {
       gpu = { };
       sharedDirectories.data.path = "/srv/data";
@@ -331,7 +339,7 @@ test("the option documentation renders, and each option says what it produces an
   const docs = Object.entries(JSON.parse(r.stdout) as Record<string, { description: string }>).map(([name, o]) => ({ name, ...o }));
   // Results, containers, names checked through read-only fields, packages and Nix-only inputs
   // say what they are instead.
-  const exempt = /^programs\.vmsilo\.(build\.|enable$|package$|packages\.|nixosVms$|nixosVms\.<name>\.(name|guestPrograms|guestConfig|template|network\.isNetvm)$|templates(\.<name>\.(guestPrograms|guestConfig))?$|nixosVms\.<name>\.sharedDirectories\.<name>\.tag$|nixosVms\.<name>\.network\.interfaces\.<name>\.(name|routes\.<name>\.destination|v6Routes\.<name>\.destination)$)/;
+  const exempt = /^programs\.vmsilo\.(build\.|enable$|package$|packages\.|nixosVms$|nixosVms\.<name>\.(name|guestPrograms|guestConfig|waylandProxy|template|network\.isNetvm)$|templates(\.<name>\.(guestPrograms|guestConfig|waylandProxy))?$|nixosVms\.<name>\.sharedDirectories\.<name>\.tag$|nixosVms\.<name>\.network\.interfaces\.<name>\.(name|routes\.<name>\.destination|v6Routes\.<name>\.destination)$)/;
   const missing = docs.filter((o) => !exempt.test(o.name) && !(o.description.includes("Produces:") && /Honoured by: (?:cloud-hypervisor|crosvm|qemu)(?:, (?:cloud-hypervisor|crosvm|qemu))*\.$/m.test(o.description)));
   assert.deepEqual(missing.map((o) => o.name), []);
   assert.ok(docs.length >= 100, `only ${docs.length} options documented`);

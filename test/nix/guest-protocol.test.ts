@@ -11,13 +11,14 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildModel } from "../../src/model/model.js";
 import { validate } from "../../src/config/validate.js";
 import { example, have, tempDir } from "../support/harness.js";
-import { skip } from "../e2e/support.js";
+import { skip, vmsiloToolsPackage } from "../e2e/support.js";
+import { parseSystemdExec } from "../contract/crosvm-contract.js";
 import { NIX_DIR, libArg, nixEval, skipWithoutLib } from "./support.js";
 
 const NETWORK_GENERATOR = "/usr/lib/systemd/systemd-network-generator";
@@ -278,4 +279,89 @@ test("guest protocol: without the argument hand-over, systemd's generator would 
   const r = runInGuest(direct, ["ip=10.0.0.2:::255.255.255.0::eth0:none", "rd.route=10.1.0.0/16:10.0.0.1:eth0"]);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(ini(r.network["90-eth0.network"] ?? "").get("Route.Gateway"), undefined);
+});
+
+interface GuestDisplay extends GuestSystem {
+  userServices: Record<string, { description: string; wantedBy: string[]; unitConfig: Record<string, string>; serviceConfig: Record<string, unknown> }>;
+  sessionVariables: Record<string, string>;
+  linger: boolean;
+}
+const guestDisplay = (guest: Record<string, unknown>) => guestSystem(guest) as GuestDisplay;
+const agentExecStart = (s: GuestSystem) => String((s.services["vmsilo-agent@"] as { serviceConfig: { ExecStart: string } }).serviceConfig.ExecStart);
+/** Every program is this machine's own here (guest-system.nix: hostRoot /usr). */
+const HOST = "/usr";
+
+test("guest protocol: a GPU VM's guest user gets the Wayland display wayland-0 from wayland-proxy-virtwl, X11's :0 through its Xwayland", (t) => {
+  if (skipWithoutLib(t)) return;
+  const s = guestDisplay({ wayland: { enable: true } });
+  assert.deepEqual(Object.keys(s.userServices), ["vmsilo-wayland-proxy"]);
+  const proxy = s.userServices["vmsilo-wayland-proxy"]!;
+  assert.deepStrictEqual(proxy.serviceConfig, {
+    ExecStart: `"${HOST}/bin/wayland-proxy-virtwl" "--virtio-gpu" "--wayland-display" "wayland-0" "--tag" "[work] " "--x-display" "0" "--xwayland-binary" "${HOST}/bin/Xwayland"`,
+    Restart: "on-failure",
+    RestartSec: 1,
+  });
+  // The user's manager runs from boot, so the display is there before any login and for vm-run.
+  assert.deepEqual(proxy.wantedBy, ["default.target"]);
+  assert.deepEqual(proxy.unitConfig, { ConditionUser: "user" });
+  assert.equal(s.linger, true);
+  // The DRM device whose cross-domain context carries the connections.
+  assert.ok(s.kernelModules.system.includes("virtio_gpu"), s.kernelModules.system.join(" "));
+  // vm-run commands (the agent's --env, in name order) and login sessions get the display.
+  assert.match(agentExecStart(s), / "--env" "DISPLAY=:0" "--env" "WAYLAND_DISPLAY=wayland-0" "--env" "XDG_RUNTIME_DIR=\/run\/user\/1000"$/);
+  assert.deepEqual(s.sessionVariables, { DISPLAY: ":0", WAYLAND_DISPLAY: "wayland-0" });
+});
+
+test("guest protocol: sommelier serves wayland-0 as its parent instance and :0 in an X11 instance; without Xwayland, no DISPLAY", (t) => {
+  if (skipWithoutLib(t)) return;
+  const s = guestDisplay({ wayland: { enable: true, proxy: "sommelier" } });
+  assert.deepEqual(Object.keys(s.userServices).sort(), ["vmsilo-wayland-proxy", "vmsilo-x11-proxy"]);
+  assert.equal(s.userServices["vmsilo-wayland-proxy"]!.serviceConfig.ExecStart, `"${HOST}/bin/sommelier" "--parent" "--virtgpu-channel" "--socket=wayland-0"`);
+  assert.equal(
+    s.userServices["vmsilo-x11-proxy"]!.serviceConfig.ExecStart,
+    `"${HOST}/bin/sommelier" "-X" "--x-display=0" "--no-exit-with-child" "--virtgpu-channel" "--xwayland-path=${HOST}/bin/Xwayland" "true"`,
+  );
+  const waylandOnly = guestDisplay({ wayland: { enable: true, proxy: "sommelier", xwayland: null } });
+  assert.deepEqual(Object.keys(waylandOnly.userServices), ["vmsilo-wayland-proxy"]);
+  assert.match(agentExecStart(waylandOnly), / "--env" "WAYLAND_DISPLAY=wayland-0" "--env" "XDG_RUNTIME_DIR=\/run\/user\/1000"$/);
+  assert.doesNotMatch(agentExecStart(waylandOnly), /DISPLAY=:0/);
+  const virtwl = guestDisplay({ wayland: { enable: true, xwayland: null } });
+  assert.doesNotMatch(String(virtwl.userServices["vmsilo-wayland-proxy"]!.serviceConfig.ExecStart), /x-display|Xwayland/);
+});
+
+test("guest protocol: a VM without a Wayland GPU gets no proxy, no display variables, no linger", (t) => {
+  if (skipWithoutLib(t)) return;
+  const s = guestDisplay({});
+  assert.deepEqual(s.userServices, {});
+  assert.deepEqual(s.sessionVariables, {});
+  assert.equal(s.linger, false);
+  assert.doesNotMatch(agentExecStart(s), /--env/);
+  assert.ok(!s.kernelModules.system.includes("virtio_gpu"));
+});
+
+test("guest protocol: a vm-run command of a GPU VM sees WAYLAND_DISPLAY, XDG_RUNTIME_DIR and DISPLAY (the agent run with the module's arguments)", (t) => {
+  if (skipWithoutLib(t)) return;
+  const missingTools = ["make", "cc"].filter((c) => !have(c));
+  if (missingTools.length) return skip(t, `${missingTools.join(" and ")} not found: the agent is not built`);
+  // The agent's command line as the guest module writes it, run here with this repository's
+  // agent; --user is left out (no such user here: the command runs as this test's user).
+  const [cmd] = parseSystemdExec(agentExecStart(guestDisplay({ wayland: { enable: true } })));
+  const args = cmd!.argv.slice(1);
+  const user = args.indexOf("--user");
+  args.splice(user, 2);
+  const tools = vmsiloToolsPackage();
+  const dir = tempDir("guest-display");
+  const sock = join(dir, "agent.sock");
+  const agent = spawn(join(tools, "bin", "vmsilo-agent"), [...args, "--listen-unix", sock], { stdio: "ignore" });
+  try {
+    let r = spawnSync("sh", ["-c", `for i in $(seq 200); do [ -S "$1" ] && exit 0; sleep 0.05; done; exit 1`, "_", sock], { encoding: "utf8" });
+    assert.equal(r.status, 0, "the agent did not listen");
+    // The guest's PATH has no env here: by its path.
+    r = spawnSync(join(tools, "bin", "vmsilo-run"), [sock, "/usr/bin/env"], { encoding: "utf8", timeout: 30000 });
+    assert.equal(r.status, 0, String(r.stderr));
+    const env = String(r.stdout).split("\n").filter(Boolean).sort();
+    for (const v of ["DISPLAY=:0", "WAYLAND_DISPLAY=wayland-0", "XDG_RUNTIME_DIR=/run/user/1000"]) assert.ok(env.includes(v), `${v} not in: ${env.join(" ")}`);
+  } finally {
+    agent.kill();
+  }
 });

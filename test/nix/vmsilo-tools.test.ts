@@ -15,6 +15,8 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync }
 import { join } from "node:path";
 import { ROOT, have, tempDir } from "../support/harness.js";
 import { NIX_DIR, libArg, nixEval, skipWithoutLib } from "./support.js";
+import { ensureDebs, skip } from "../e2e/support.js";
+import { WAYLAND_DEBS, securityContextXml } from "../wayland/support.js";
 
 const TOOLS = "/nix/store/dt9x7e2c5w3z6q8f0gr9i1d3y5k7m8n0-vmsilo-tools-0.1.0";
 const PATH = "/run/wrappers/bin:/etc/profiles/per-user/user/bin:/run/current-system/sw/bin";
@@ -22,8 +24,13 @@ const PATH = "/run/wrappers/bin:/etc/profiles/per-user/user/bin:/run/current-sys
 interface Package {
   pname: string;
   version: string;
+  outputs: string[];
   makeFlags: string[];
+  buildFlags: string[];
+  installTargets: string[];
   installFlags: string[];
+  nativeBuildInputs: string[];
+  buildInputs: string[];
   strictDeps: boolean;
   enableParallelBuilding: boolean;
   doInstallCheck: boolean;
@@ -35,6 +42,7 @@ interface Package {
   filesetRoot: string;
   sourceFiles: string[];
   outPlaceholder: string;
+  waylandPlaceholder: string;
 }
 
 function evalPackage(): Package {
@@ -53,7 +61,13 @@ test("vmsilo-tools: agent/'s sources only, make install PREFIX=$out with stdenv'
   // C sources, headers and the Makefile; not the README, objects, binaries of a local build.
   assert.deepEqual(p.sourceFiles, ["Makefile", "common.c", "common.h", "protocol.h", "vmsilo-agent.c", "vmsilo-test-accept.c"]);
   assert.deepEqual(p.makeFlags, ["CC=cc", "HARDEN_CFLAGS=", "HARDEN_LDFLAGS="]);
-  assert.deepEqual(p.installFlags, [`PREFIX=${p.outPlaceholder}`]);
+  // The security-context helper goes to its own output, with libwayland-client and the protocol's XML.
+  assert.deepEqual(p.outputs, ["out", "wayland"]);
+  assert.deepEqual(p.buildFlags, ["all", "wayland"]);
+  assert.deepEqual(p.installTargets, ["install", "install-wayland"]);
+  assert.deepEqual(p.installFlags, [`PREFIX=${p.outPlaceholder}`, `WAYLAND_PREFIX=${p.waylandPlaceholder}`]);
+  assert.deepEqual(p.nativeBuildInputs, ["pkg-config", "wayland-scanner"]);
+  assert.deepEqual(p.buildInputs, ["wayland", "wayland-protocols"]);
   assert.equal(p.strictDeps, true);
   assert.equal(p.enableParallelBuilding, true);
   assert.equal(p.doInstallCheck, true);
@@ -68,17 +82,18 @@ test("vmsilo-tools: every program the Makefile installs is one the package promi
   const makefile = readFileSync(join(ROOT, "agent", "Makefile"), "utf8");
   assert.match(makefile, /^PROGRAMS = vmsilo-run vmsilo-agent vmsilo-vsock-proxy vmsilo-share-bind vmsilo-console-log$/m);
   assert.match(makefile, /ln -sf vmsilo-run \$\(DESTDIR\)\$\(PREFIX\)\/bin\/vm-run/);
+  assert.match(makefile, /^WAYLAND_PROGRAMS = vmsilo-wayland-seccontext$/m);
 });
 
-/** Runs the package's install check against `out` the way stdenv would (set -eu, pipefail). */
-function installCheck(phase: string, out: string): { status: number | null; stderr: string } {
+/** Runs the package's install check against its outputs the way stdenv would (set -eu, pipefail). */
+function installCheck(phase: string, out: string, wayland: string): { status: number | null; stderr: string } {
   const tmp = tempDir("vmsilo-tools-check");
   // The check starts an agent in the background; a failing check exits before it stops it.
   const script = `runHook() { :; }\ntrap 'kill "\${agent:-}" 2>/dev/null || true' EXIT\n${phase}`;
   const r = spawnSync("bash", ["-eu", "-o", "pipefail", "-c", script], {
     encoding: "utf8",
     cwd: tmp,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", out, TMPDIR: tmp },
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", out, wayland, TMPDIR: tmp },
     timeout: 60_000,
   });
   return { status: r.status, stderr: r.stderr };
@@ -92,15 +107,24 @@ test("vmsilo-tools: the install check passes for the programs built as the packa
     t.skip(`${missing.join(" and ")} not found`);
     return;
   }
+  const missingDebs = ensureDebs(WAYLAND_DEBS);
+  if (missingDebs !== null) return skip(t, `${missingDebs}; vmsilo-tools' install check not run`);
   const p = evalPackage();
   const dir = tempDir("vmsilo-tools-build");
   const out = join(dir, "out");
-  const flags = p.installFlags.map((f) => f.replace(p.outPlaceholder, out));
-  const make = spawnSync("make", ["-s", "-C", join(ROOT, "agent"), `BUILD=${join(dir, "build")}`, ...p.makeFlags, "install", ...flags], { encoding: "utf8" });
-  assert.equal(make.status, 0, `make install failed:\n${make.stdout}\n${make.stderr}`);
+  const wayland = join(dir, "wayland");
+  const flags = p.installFlags.map((f) => f.replace(p.outPlaceholder, out).replace(p.waylandPlaceholder, wayland));
+  // As stdenv runs them: the build phase with buildFlags, then the install targets.
+  const make = (args: string[]) => spawnSync("make", ["-s", "-C", join(ROOT, "agent"), `BUILD=${join(dir, "build")}`, `SECURITY_CONTEXT_XML=${securityContextXml()}`, ...p.makeFlags, ...args], { encoding: "utf8" });
+  for (const args of [p.buildFlags, [...p.installTargets, ...flags]]) {
+    const r = make(args);
+    assert.equal(r.status, 0, `make ${args.join(" ")} failed:\n${r.stdout}\n${r.stderr}`);
+  }
   for (const b of ["vmsilo-run", "vm-run", "vmsilo-agent", "vmsilo-vsock-proxy", "vmsilo-share-bind", "vmsilo-console-log"]) assert.ok(existsSync(join(out, "bin", b)), `bin/${b} not installed`);
+  assert.ok(existsSync(join(wayland, "bin", "vmsilo-wayland-seccontext")), "bin/vmsilo-wayland-seccontext not installed in the wayland output");
+  assert.ok(!existsSync(join(out, "bin", "vmsilo-wayland-seccontext")), "vmsilo-wayland-seccontext is in out, which guests carry");
 
-  const good = installCheck(p.installCheckPhase, out);
+  const good = installCheck(p.installCheckPhase, out, wayland);
   assert.equal(good.status, 0, `the install check failed:\n${good.stderr}`);
 
   // A client that prints something else must fail the check.
@@ -108,7 +132,7 @@ test("vmsilo-tools: the install check passes for the programs built as the packa
   cpSync(out, broken, { recursive: true, verbatimSymlinks: true });
   writeFileSync(join(broken, "bin", "vmsilo-run"), "#!/bin/sh\necho wrong\n");
   chmodSync(join(broken, "bin", "vmsilo-run"), 0o755);
-  const bad = installCheck(p.installCheckPhase, broken);
+  const bad = installCheck(p.installCheckPhase, broken, wayland);
   assert.notEqual(bad.status, 0, "the install check accepted a vmsilo-run that prints the wrong thing");
   assert.match(bad.stderr, /vmsilo-run printed: wrong/);
 });

@@ -101,6 +101,8 @@ const derivedLink = (netvmName: string, client: string) => intToIp(ipToInt("10.2
 const rows: Row[] = [
   // ── wrong types and out-of-range values ──────────────────────────────────────────────────────
   { what: "memory as a string", mutate: (c) => void (work(c).memory = "4G"), expected: ['nixosVms.work.memory: must be an integer from 64 to 16777216 (MiB), got "4G"'] },
+  { what: "a colour name CSS does not have", mutate: (c) => void (work(c).color = "grean"), expected: ['nixosVms.work.color: must be a CSS colour name or #RRGGBB, got "grean", which CSS does not name; did you mean "green"?'] },
+  { what: "a colour name nothing like CSS's", mutate: (c) => void (work(c).color = "qqqqqqqq"), expected: ['nixosVms.work.color: must be a CSS colour name or #RRGGBB, got "qqqqqqqq", which CSS does not name'] },
   { what: "memory below the minimum", mutate: (c) => void (work(c).memory = 32), expected: ["nixosVms.work.memory: must be an integer from 64 to 16777216 (MiB), got 32"] },
   { what: "cpus above the maximum", mutate: (c) => void (work(c).cpus = 513), expected: ["nixosVms.work.cpus: must be an integer from 1 to 512, got 513"] },
   { what: "cpus not an integer", mutate: (c) => void (work(c).cpus = 1.5), expected: ["nixosVms.work.cpus: must be an integer from 1 to 512, got 1.5"] },

@@ -60,7 +60,7 @@ test("defaults are filled at every level", () => {
   assert.equal(w.sharedHome, false);
   assert.equal(w.gpu, false);
   assert.deepEqual(w.sound, { playback: false, capture: false });
-  assert.deepEqual(w.network, { interfaces: {}, nameservers: [] });
+  assert.deepEqual(w.network, { interfaces: {}, nameservers: [], netvm: null, netvmSubnet: null });
   assert.deepEqual(w.crosvm, { logLevel: null, extraArgs: [], extraRunArgs: [] });
   assert.deepEqual([w.sharedDirectories, w.pciDevices, w.vhostUser, w.additionalDisks, w.kernelParams], [{}, [], [], [], []]);
 });
@@ -96,7 +96,7 @@ test("defaults inside lists and records: extra disks are writable, shares and in
     translateUid: null,
     translateGid: null,
   });
-  assert.deepEqual(w.network.interfaces.eth0, { type: "tap", forwardPorts: [], restrictNetwork: false, macAddress: null, tap: { name: null, bridge: null }, dhcp: false, addresses: [], routes: {}, v6Addresses: [], v6Routes: {} });
+  assert.deepEqual(w.network.interfaces.eth0, { type: "tap", forwardPorts: [], restrictNetwork: false, macAddress: null, tap: { name: null, bridge: null, hostAddress: null }, dhcp: false, addresses: [], routes: {}, v6Addresses: [], v6Routes: {} });
 });
 
 test("given values are kept over defaults", () => {

@@ -13,16 +13,24 @@ export function seccontextUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   const s = "Service";
   add(u, s, "User", user.name);
   add(u, s, "Environment", settingWord(`XDG_RUNTIME_DIR=${user.runtimeDir}`));
+  // Ready (sd_notify) once the compositor has committed the context; 3 means the compositor lacks
+  // the protocol, which a restart does not fix.
+  add(u, s, "Type", "notify");
+  add(u, s, "NotifyAccess", "main");
+  add(u, s, "ExecStartPre", exec([t.rm, "-f", "--", vm.paths.seccontextSocket]));
   add(u, s, "ExecStart", exec([
     `${required(model.config.programs.waylandSeccontext, "programs.waylandSeccontext")}/bin/vmsilo-wayland-seccontext`,
     "--wayland-socket",
     `${user.runtimeDir}/wayland-0`,
     "--app-id",
-    `vmsilo:${vm.name}:${vm.config.color}`,
+    `vmsilo:${vm.name}:${vm.color}`,
+    "--instance-id",
+    vm.name,
     "--socket-path",
     vm.paths.seccontextSocket,
   ]));
-  waitForSocket(u, t, vm.paths.seccontextSocket, model);
+  add(u, s, "ExecStopPost", exec([t.rm, "-f", "--", vm.paths.seccontextSocket]));
+  add(u, s, "RestartPreventExitStatus", "3");
   add(u, s, "Restart", "on-failure");
   add(u, s, "RestartSec", "1s");
   // Kept across the helper's restarts: the GPU backend has this directory bound (E.2.5).

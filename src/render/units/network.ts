@@ -23,7 +23,7 @@ export function linkUnit(_model: Model, link: NetvmLink, t: Tools): UnitFile {
   add(u, "Unit", "Requires", FIREWALL_UNIT);
   add(u, "Unit", "After", FIREWALL_UNIT);
   // A switch leaves a running link alone, as it does the VMs that require it.
-  add(u, "Unit", "X-RestartIfChanged", false);
+  add(u, "Unit", "X-RestartIfChanged", "false");
   const s = "Service";
   add(u, s, "Type", "oneshot");
   add(u, s, "RemainAfterExit", true);

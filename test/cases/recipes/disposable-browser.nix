@@ -2,7 +2,7 @@
 ## assert-argv browser -p vmsilo.rootOverlay=raw,ephemeral
 ## assert-unit-key vmsilo-browser-vm.service Service ExecStartPre "/nix/store/1f4m7i0c5h3dg2yqvbqvnxhy04d8v5bx-coreutils-9.8/bin/truncate -s 8G -- /var/lib/vmsilo/browser/ephemeral.raw"
 ## assert-unit-key vmsilo-browser-vm.service Service ExecStopPost "/nix/store/1f4m7i0c5h3dg2yqvbqvnxhy04d8v5bx-coreutils-9.8/bin/rm -f -- /run/vmsilo/browser/crosvm-control.socket /var/lib/vmsilo/browser/ephemeral.raw"
-## assert-file-contains lib/systemd/system/vmsilo-browser-wayland-seccontext.service "--app-id vmsilo:browser:orange"
+## assert-file-contains lib/systemd/system/vmsilo-browser-wayland-seccontext.service "vmsilo:browser:#ffa500"
 ## assert-unit-key vmsilo-browser-vm.service Unit Requires vmsilo-browser-gpu.service
 ## !assert-file lib/systemd/system/vmsilo-browser-shared-home.service
 { pkgs, ... }:

@@ -10,7 +10,9 @@
  *    by systemd-tmpfiles, its polkit rule into /etc/polkit-1/rules.d;
  *  - `programs.*` keep their store paths: each is a bind mount of this machine's /usr (bash,
  *    coreutils, systemd, socat, iproute2, qemu), of Debian's C virtiofsd behind the Rust-flag
- *    stand-in, of the vmsilo-tools built from agent/, or of a behaving stand-in (../standins/) for
+ *    stand-in, of the vmsilo-tools built from agent/ (its security-context helper too, talking to the
+ *    test compositor of ../../wayland/, which runs as the user on $XDG_RUNTIME_DIR/wayland-0 and
+ *    logs what it sees to /results/compositor.log), or of a behaving stand-in (../standins/) for
  *    what cannot run here; a VM's kernel, initrd and root image in the store are placeholders
  *    (the stand-ins check they exist; the qemu guests use the real test guest);
  *  - real dbus, systemd-logind and polkitd (Debian's polkitd, libpam-systemd) run in the container;
@@ -22,7 +24,8 @@
  *    reloads, which is what udev would have told systemd. /sys is writable for that
  *    (SYSTEMD_NSPAWN_API_VFS_WRITABLE), and the container has its own network namespace.
  *
- * The driver sees: $TREE (the tree's prefix), $BIN ($TREE/bin), $VMSILO_USER / $OTHER_USER, and the
+ * The driver sees: $TREE (the tree's prefix), $BIN ($TREE/bin), $VMSILO_USER / $OTHER_USER,
+ * /results/compositor.log (the test compositor's report: contexts, confined clients), and the
  * shell functions of COMMON below (check, until_, as_user, as_other, install_tree).
  */
 import { spawnSync } from "node:child_process";
@@ -33,9 +36,10 @@ import { vmmUserName } from "../../../src/model/derive.js";
 import { VMM_DIR, checkCrosvmArgv, loadCrosvmCli, parseSystemdExec } from "../../contract/crosvm-contract.js";
 import { CACHE, ensureDebs, have, readOr, unitValues, virtiofsdStandIn, vmsiloToolsPackage } from "../support.js";
 import { REPO_IN_CONTAINER, STAGE, VMM_IN_CONTAINER, standIns } from "../standins/index.js";
+import { WAYLAND_DEBS, waylandTools, type WaylandTools } from "../../wayland/support.js";
 
 /** What the harness installs from Debian (also in .ci/run-deps.txt). */
-export const NSPAWN_DEBS = ["systemd-container", "dbus", "polkitd", "libpam-systemd", "socat", "iproute2", "nftables", "qemu-system-common", "gcc", "libc6-dev"] as const;
+export const NSPAWN_DEBS = ["systemd-container", "dbus", "polkitd", "libpam-systemd", "socat", "iproute2", "nftables", "qemu-system-common", "gcc", "libc6-dev", ...WAYLAND_DEBS] as const;
 
 /** Programs that are this machine's own, at their store paths. */
 const HOST_USR = ["bash", "coreutils", "systemd", "socat", "iproute2", "qemu", "openssh"];
@@ -47,8 +51,16 @@ export function nspawnPrerequisites(): string | null {
   if (debs) return `systemd-nspawn e2e: ${debs}`;
   if (!have("systemd-nspawn")) return "systemd-nspawn e2e: systemd-nspawn not found after installing systemd-container";
   if (!existsSync(VMM_DIR)) return `systemd-nspawn e2e: ${VMM_DIR} (upstream's CLI definitions, which the stand-ins check against) is absent`;
+  const w = wayland();
+  if (typeof w === "string") return `systemd-nspawn e2e: the Wayland security-context helper and test compositor: ${w}`;
   return null;
 }
+
+/** The real vmsilo-wayland-seccontext and the test compositor it talks to (../../wayland/). */
+let built: WaylandTools | string | undefined;
+const wayland = (): WaylandTools | string => (built ??= waylandTools());
+/** Where the container sees the test compositor's directory. */
+const WAYLAND_IN_CONTAINER = `${STAGE}/wayland`;
 
 const COMMON = String.raw`
 R=/results
@@ -136,10 +148,13 @@ done
 systemctl start dbus.socket systemd-logind.service polkit.service
 check polkit-running "systemctl is-active -q polkit.service"
 # The user's runtime directory outlives each session (XDG_RUNTIME_DIR of the sound and Wayland
-# units), and a compositor stand-in listens there for the Wayland security-context helper.
+# units), and a compositor with the security-context protocol listens there for the helper.
 loginctl enable-linger "$VMSILO_USER"
 check runtime-dir "until_ 'test -d /run/user/$(id -u "$VMSILO_USER")' 10"
-systemd-run -q --unit=e2e-compositor --uid="$VMSILO_USER" --gid="$(id -g "$VMSILO_USER")" socat "UNIX-LISTEN:/run/user/$(id -u "$VMSILO_USER")/wayland-0,fork,mode=0700" "SYSTEM:exec sleep 1000000"
+: >"$R/compositor.log"
+chown "$VMSILO_USER" "$R/compositor.log"
+systemd-run -q --unit=e2e-compositor --uid="$VMSILO_USER" --gid="$(id -g "$VMSILO_USER")" -p StandardOutput=append:$R/compositor.log "$WAYLAND/vmsilo-test-compositor" --socket "/run/user/$(id -u "$VMSILO_USER")/wayland-0"
+check compositor-listening "until_ 'grep -q ^listening $R/compositor.log' 10"
 # What NixOS starts at boot (multi-user.target wants it): the command sockets, the autoStart VMs.
 systemctl start vmsilo.target
 as_user 'loginctl show-session "$XDG_SESSION_ID" -p Active -p Remote -p Seat' >"$R/session.txt" 2>&1
@@ -192,8 +207,9 @@ const storeRoot = (p: string) => /^\/nix\/store\/[^/]+/.exec(p)?.[0] ?? null;
 
 /** The `[host, container]` binds that put programs.* at their store paths. */
 function programBinds(config: Record<string, any>, dir: string): Array<[string, string]> {
-  const s = standIns();
-  const pkgs: Record<string, string> = { virtiofsd: virtiofsdStandIn(), vmsiloTools: vmsiloToolsPackage(), nftables: debianNftables(dir), ...s };
+  const w = wayland();
+  if (typeof w === "string") throw new Error(w);
+  const pkgs: Record<string, string> = { virtiofsd: virtiofsdStandIn(), vmsiloTools: vmsiloToolsPackage(), nftables: debianNftables(dir), ...standIns(), waylandSeccontext: w.prefix };
   const binds: Array<[string, string]> = [];
   for (const [key, path] of Object.entries(config.programs as Record<string, string>)) {
     if (!path.startsWith("/nix/store/")) continue;
@@ -294,7 +310,7 @@ export function bootNspawn(o: NspawnOptions): NspawnRun {
     "run.sh": `${SETUP}\n. "$STAGE_RUN/driver.sh"\n`,
     "finish.sh": FINISH,
     "driver.sh": typeof o.driver === "string" ? o.driver : o.driver(out),
-    env: [`STAGE_RUN=${STAGE_RUN}`, `TREE=${TEST_PREFIX}`, `BIN=${TEST_PREFIX}/bin`, `VMSILO_USER=${o.config.user.name}`, "OTHER_USER=mallory", `BRIDGES="${bridgesOf(o.config).join(" ")}"`, ""].join("\n"),
+    env: [`STAGE_RUN=${STAGE_RUN}`, `WAYLAND=${WAYLAND_IN_CONTAINER}`, `TREE=${TEST_PREFIX}`, `BIN=${TEST_PREFIX}/bin`, `VMSILO_USER=${o.config.user.name}`, "OTHER_USER=mallory", `BRIDGES="${bridgesOf(o.config).join(" ")}"`, ""].join("\n"),
     "share-dirs": vms.flatMap((vm) => Object.values((vm.sharedDirectories ?? {}) as Record<string, any>).map((s) => `${s.path}\n`)).join(""),
     disks: vms.flatMap((vm) => ((vm.additionalDisks ?? []) as any[]).filter((d) => !d.createSize).map((d) => `${d.path}\n`)).join(""),
     sysusers: sysusers(o.config),
@@ -310,6 +326,7 @@ export function bootNspawn(o: NspawnOptions): NspawnRun {
     `--bind-ro=${VMM_DIR}:${VMM_IN_CONTAINER}`,
     `--bind-ro=${CACHE}:${STAGE}/cache`,
     `--bind-ro=${run}:${STAGE_RUN}`,
+    `--bind-ro=${dirname((wayland() as WaylandTools).compositor)}:${WAYLAND_IN_CONTAINER}`,
     `--bind=${results}:/results`,
     "--bind-ro=/etc/pam.d", "--bind-ro=/etc/security",
     `--bind-ro=${join(run, "sysusers")}:/etc/sysusers.d/vmsilo-e2e.conf`,

@@ -1,5 +1,5 @@
 # The lifecycle of one VM under systemd (lifecycle.ts writes the facts it reads: $vm, units, helpers,
-# leftovers, taps, nnp, seccomp, strict, privnet, console_expect, graceful, vmm_match).
+# leftovers, taps, nnp, seccomp, strict, privnet, console_expect, graceful, vmm_match, wayland_app_id).
 # shellcheck shell=bash disable=SC2154
 # What a stopped VM ($1: a label) must not leave: an active or failed unit ($2: the VM unit may have
 # failed, after a kill -9), a socket or PTY its units remove, a tap.
@@ -44,6 +44,16 @@ lifecycle() {
     [ "$pid" = 0 ] || check "$vm:seccomp:$u" "grep -Eq '^Seccomp:\s+2' /proc/$pid/status"
   done
   for u in "${strict[@]}"; do check "$vm:protect-system:$u" "[ \"\$(systemctl show -P ProtectSystem $u)\" = strict ]"; done
+  if [ -n "$wayland_app_id" ]; then
+    # The real security-context helper: ready once the compositor has the VM's context; its socket
+    # the user's alone; the GPU backend (the crosvm stand-in, which connects at start) inside it.
+    u=vmsilo-$vm-wayland-seccontext.service
+    check "$vm:seccontext-notify-ready" "[ \"\$(systemctl show -P Type $u)\" = notify ] && systemctl is-active -q $u"
+    check "$vm:seccontext-context" "grep -qxF 'context vmsilo $wayland_app_id $vm' $R/compositor.log"
+    check "$vm:seccontext-socket-user-only" "[ \"\$(stat -c '%F %U %a' /run/vmsilo/$vm/wayland/seccontext.socket)\" = 'socket $VMSILO_USER 600' ]"
+    pid=$(systemctl show -P MainPID "vmsilo-$vm-gpu.service")
+    check "$vm:gpu-backend-confined" "grep -qxF 'client $pid confined vmsilo $wayland_app_id $vm' $R/compositor.log"
+  fi
   for u in "${privnet[@]}"; do check "$vm:private-network:$u" "[ \"\$(systemctl show -P PrivateNetwork $u)\" = yes ]"; done
 
   check "$vm:console-pty" "until_ 'test -e /run/vmsilo/$vm/console' 20"

@@ -68,6 +68,10 @@ function vmFacts(out: string, vm: string, e: VmExpectations): string {
     }
   }
   const which = (pred: (t: string) => boolean) => helpers.filter((u) => pred(text(u)));
+  // The app id the security-context helper gives the compositor (none without a GPU).
+  const seccontext = units.find((u) => u === `vmsilo-${vm}-wayland-seccontext.service`);
+  const helperArgv = seccontext ? execArgv(last(text(seccontext), "ExecStart")!) : [];
+  const appId = helperArgv.includes("--app-id") ? helperArgv[helperArgv.indexOf("--app-id") + 1]! : "";
   const arr = (name: string, xs: readonly string[]) => `${name}=(${xs.map(shellQuote).join(" ")})`;
   return [
     `vm=${shellQuote(vm)}`,
@@ -82,6 +86,7 @@ function vmFacts(out: string, vm: string, e: VmExpectations): string {
     `console_expect=${shellQuote(e.console)}`,
     `graceful=${shellQuote(e.graceful)}`,
     `vmm_match=${shellQuote(e.vmm)}`,
+    `wayland_app_id=${shellQuote(appId)}`,
   ].join("\n");
 }
 

@@ -106,7 +106,7 @@ test("one VM per hypervisor with every helper kind; a guest that panics and a st
   t.after(run.remove);
   assert.ok(run.done, run.context());
   assert.deepEqual(run.failed, [], run.context());
-  for (const check of ["qe:vm-shell-console", "qe:graceful-stop", "cv:killed:no-tap:cv-eth0", "ch:seccomp:vmsilo-ch-gpu.service", "panic:console-log-kept", "nodisk:names-the-journal", "switch:changed-vm-kept-running", "switch:removed-vm-cleaned-up"]) {
+  for (const check of ["qe:vm-shell-console", "qe:graceful-stop", "cv:killed:no-tap:cv-eth0", "ch:seccomp:vmsilo-ch-gpu.service", "cv:seccontext-context", "cv:gpu-backend-confined", "ch:gpu-backend-confined", "panic:console-log-kept", "nodisk:names-the-journal", "switch:changed-vm-kept-running", "switch:removed-vm-cleaned-up"]) {
     assert.match(run.result, new RegExp(`^ok ${check}$`, "m"), check);
   }
 });

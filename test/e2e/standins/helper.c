@@ -1,7 +1,7 @@
 /*
- * Stand-ins for the helper programs of a VM that cannot run here, linked statically: the GPU,
- * sound and Wayland units run them with an empty root (TemporaryFileSystem=/) or without W+X
- * memory, where no interpreter runs. One binary, chosen by the name it is called by:
+ * Stand-ins for the helper programs of a VM that cannot run here, linked statically: the GPU and
+ * sound units run them with an empty root (TemporaryFileSystem=/) or without W+X memory, where no
+ * interpreter runs. (The Wayland security-context helper is the real one: test/wayland/.) One binary, chosen by the name it is called by:
  *
  *   crosvm [--log-level=L] [--no-syslog] device gpu --socket-path P --wayland-sock W --params J
  *       listens on P (the vhost-user GPU backend), after checking that W accepts a connection.
@@ -11,8 +11,6 @@
  *       <package>/share/vmsilo-e2e/accepted/ (written by the harness after that check passed).
  *   vhost-device-sound --socket P --backend null|pipewire|alsa [--streams input,output]
  *       listens on P (upstream's clap definition: --socket and --backend required).
- *   vmsilo-wayland-seccontext --wayland-socket W --app-id ID --socket-path P
- *       connects to the compositor at W (fails when nobody listens there), listens on P.
  *
  * Each accepts connections and holds them until SIGTERM; it logs what it does on stderr (the
  * unit's journal), prefixed "vmsilo-standin".
@@ -180,12 +178,6 @@ int main(int argc, char **argv) {
 		const char *streams = opt(argc, argv, 1, "--streams", known);
 		if (streams && strcmp(streams, "input") && strcmp(streams, "output") && strcmp(streams, "input,output")) die("bad --streams %s", streams);
 		return serve(need(opt(argc, argv, 1, "--socket", known), "--socket"), -1);
-	}
-	if (!strcmp(name, "vmsilo-wayland-seccontext")) {
-		static const char *const known[] = {"--wayland-socket", "--app-id", "--socket-path", NULL};
-		need(opt(argc, argv, 1, "--app-id", known), "--app-id");
-		int compositor = connect_to(need(opt(argc, argv, 1, "--wayland-socket", known), "--wayland-socket"));
-		return serve(need(opt(argc, argv, 1, "--socket-path", known), "--socket-path"), compositor);
 	}
 	die("unknown stand-in %s", name);
 	return 2;

@@ -1,7 +1,8 @@
 /**
  * The stand-in packages for the programs that cannot run here, laid out as their Nix packages are
  * (bin/…), to be bound at the store paths of `programs.*` inside the container (../nspawn/harness.ts):
- * crosvm, cloudHypervisor (cloud-hypervisor and ch-remote), vhostDeviceSound and waylandSeccontext.
+ * crosvm, cloudHypervisor (cloud-hypervisor and ch-remote) and vhostDeviceSound. (waylandSeccontext
+ * is the real helper, talking to the test compositor: ../../wayland/.)
  * helper.c is linked statically (the GPU unit runs it with an empty root); the VMM halves are Node
  * programs (crosvm.ts, cloud-hypervisor.ts) run from the repository as the container sees it.
  * Each package holds its own copy of helper.c's binary: a package is bound alone at its store path.
@@ -24,10 +25,9 @@ export interface StandIns {
   crosvm: string;
   cloudHypervisor: string;
   vhostDeviceSound: string;
-  waylandSeccontext: string;
 }
 
-/** Builds (once per helper.c) the four packages under the e2e cache. */
+/** Builds (once per helper.c) the three packages under the e2e cache. */
 export function standIns(): StandIns {
   const src = join(ROOT, "test", "e2e", "standins", "helper.c");
   const key = createHash("sha256").update(readFileSync(src)).update(REPO_IN_CONTAINER).digest("hex").slice(0, 16);
@@ -44,7 +44,6 @@ export function standIns(): StandIns {
     // The mount point of the harness's list of checked `device gpu` command lines (helper.c).
     mkdirSync(join(tmp, "crosvm", "share", "vmsilo-e2e", "accepted"), { recursive: true });
     bin("vhost-device-sound", "vhost-device-sound");
-    bin("wayland-seccontext", "vmsilo-wayland-seccontext");
     const ch = inRepo("dist/test/e2e/standins/cloud-hypervisor.js");
     for (const name of ["cloud-hypervisor", "ch-remote"]) bin("cloud-hypervisor", name, `#!/bin/sh\nexec ${NODE} ${ch} ${name} "$@"\n`);
   });
@@ -52,6 +51,5 @@ export function standIns(): StandIns {
     crosvm: join(dir, "crosvm"),
     cloudHypervisor: join(dir, "cloud-hypervisor"),
     vhostDeviceSound: join(dir, "vhost-device-sound"),
-    waylandSeccontext: join(dir, "wayland-seccontext"),
   };
 }

@@ -21,6 +21,15 @@ let
         options.boot.kernelModules = import ./kernel-modules-option.nix lib;
         options.boot.initrd.kernelModules = lib.mkOption { type = lib.types.listOf lib.types.str; };
         options.systemd.package = lib.mkOption { default = host; };
+        # Set only by some guests (wayland.nix): empty for the others.
+        options.systemd.user.services = lib.mkOption {
+          type = lib.types.attrsOf lib.types.anything;
+          default = { };
+        };
+        options.environment.sessionVariables = lib.mkOption {
+          type = lib.types.attrsOf lib.types.str;
+          default = { };
+        };
       }
       ../../../nixos-module/guest
       {
@@ -30,6 +39,9 @@ let
           "gnused"
           "procps"
           "vmsilo-tools"
+          "wayland-proxy-virtwl"
+          "sommelier"
+          "xwayland"
         ] (_: host);
         vmsilo.guest = {
           name = "work";
@@ -40,6 +52,9 @@ let
 in
 {
   inherit (eval.config.systemd) services;
+  userServices = eval.config.systemd.user.services;
+  sessionVariables = eval.config.environment.sessionVariables;
+  linger = eval.config.users.users.${eval.config.vmsilo.guest.user}.linger or false;
   inherit (eval.config.vmsilo) guest;
   # A network VM's forwarding and table (netvm.nix), null when the module sets none.
   netvm = {

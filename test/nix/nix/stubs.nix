@@ -36,7 +36,10 @@ in
     # Guest programs of the recipes.
     firefox = pkg "${s}ef8a6d1b4v2y5p7e9fq8h0c2x4j6l7m9-firefox-145.0";
     vmsilo-gen = pkg "${s}11111111111111111111111111111111-vmsilo-0.1.0";
-    vmsilo-tools = pkg "${s}dt9x7e2c5w3z6q8f0gr9i1d3y5k7m8n0-vmsilo-tools-0.1.0";
+    # Its `wayland` output holds vmsilo-wayland-seccontext.
+    vmsilo-tools = pkg "${s}dt9x7e2c5w3z6q8f0gr9i1d3y5k7m8n0-vmsilo-tools-0.1.0" // {
+      wayland = pkg "${s}br6t4b9z2s0w3m5c7do6f8a0v2h4j5k7-vmsilo-wayland-seccontext-0.1.0";
+    };
     # Both keep what a build would get, so tests can run it (eval.nix, `generate`).
     writeText = name: text: pkg "${s}00000000000000000000000000000000-${name}" // { inherit text; };
     runCommandLocal = name: env: script: pkg "${s}22222222222222222222222222222222-${name}" // { inherit env script; };
@@ -46,8 +49,6 @@ in
   };
   # A guest for any name (templates.nix): its paths say which name it was built for.
   guestNamed = name: guest "${s}44444444444444444444444444444444-vmsilo-rootfs-${name}" "${s}55555555555555555555555555555555-nixos-system-${name}";
-  # Not in nixpkgs: the configuration sets it.
-  waylandSeccontext = pkg "${s}br6t4b9z2s0w3m5c7do6f8a0v2h4j5k7-vmsilo-wayland-seccontext-0.1.0";
 
   guests = {
     minimal.work = guest "${s}5h2q8h3b9b3f0w7ryf2l0fqb6c4q5zpx-vmsilo-rootfs-work" "${s}6k7bw6fnl3g7vq5ggl5p9zr3j5dhxq1m-nixos-system-work-25.11";

@@ -11,9 +11,15 @@ let
     fileFilter = pred: root: { inherit pred root; };
     toSource = { root, fileset }: { inherit root fileset; };
   };
+  # The build inputs by name: what pkgs would give.
+  named = pname: { inherit pname; };
   drv = import ../../../nixos-module/pkgs/vmsilo-tools.nix {
     lib = lib // { inherit fileset; };
     inherit stdenv;
+    pkg-config = named "pkg-config";
+    wayland = named "wayland";
+    wayland-protocols = named "wayland-protocols";
+    wayland-scanner = named "wayland-scanner";
   };
   # What lib.fileset.fileFilter gives its predicate for a regular file.
   file = name: {
@@ -39,7 +45,10 @@ in
   inherit (drv)
     pname
     version
+    outputs
     makeFlags
+    buildFlags
+    installTargets
     installFlags
     strictDeps
     enableParallelBuilding
@@ -52,5 +61,8 @@ in
   srcRoot = toString drv.src.root;
   filesetRoot = toString drv.src.fileset.root;
   sourceFiles = builtins.filter (n: drv.src.fileset.pred (file n)) candidates;
+  nativeBuildInputs = map (p: p.pname) drv.nativeBuildInputs;
+  buildInputs = map (p: p.pname) drv.buildInputs;
   outPlaceholder = builtins.placeholder "out";
+  waylandPlaceholder = builtins.placeholder "wayland";
 }

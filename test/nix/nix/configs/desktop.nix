@@ -17,7 +17,6 @@ stubs:
     enable = true;
     user = "alice";
     schedulerIsolation = "vm";
-    packages.waylandSeccontext = stubs.waylandSeccontext;
     guestBuilder = { name, ... }: stubs.guests.desktop.${name};
     isolatedPciDevices = [ "0000:03:00.0" ];
 

@@ -15,6 +15,5 @@ stubs:
   programs.vmsilo = {
     enable = true;
     user = "alice";
-    packages.waylandSeccontext = stubs.waylandSeccontext;
   };
 }
