@@ -194,6 +194,7 @@ let
       ) cfg.packages.qemu;
       virtiofsd = ifUsed (cfg.vmExec.enable || anyVm (vm: vm.sharedDirectories != { } || vm.sharedHome != false)) cfg.packages.virtiofsd;
       openssh = storePath cfg.packages.openssh;
+      jq = storePath cfg.packages.jq;
       iproute2 = ifUsed (anyVm (vm: vm.network.interfaces != { })) cfg.packages.iproute2;
       vhostDeviceSound = ifUsed (anyVm (vm: vm.sound.playback || vm.sound.capture)) cfg.packages.vhostDeviceSound;
       waylandSeccontext = ifUsed (anyVm (vm: vm.gpu != false)) cfg.packages.waylandSeccontext;

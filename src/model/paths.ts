@@ -22,6 +22,8 @@ export const vmPaths = (vm: string) => {
     console: `${run}/console`,
     /** What the guest printed on its console since the relay started, for the user to read. */
     consoleLog: `${run}/console.log`,
+    /** The definition digest the VM's service recorded at start (vm-list: restart pending). */
+    definition: `${run}/definition`,
     virtiofsDir: `${run}/virtiofs`,
     virtiofsSocket: (tag: string) => `${run}/virtiofs/${tag}.socket`,
     /** Where a share's directory is bound inside its virtiofsd's mount namespace (vmsilo-share-bind). */
@@ -59,6 +61,9 @@ export const unitNames = (vm: string) => ({
   sessionBind: `vmsilo-${vm}-session-bind.service`,
 });
 
+/** The USB broker's record of which device is attached to which VM (vm-list reads it). */
+export const USB_STATE = `${RUN_ROOT}/usb-state.json`;
+
 export const SYSTEM_TARGET = "vmsilo.target";
 export const SESSION_TARGET = "vmsilo-session.target";
 
@@ -75,4 +80,8 @@ export const OUT = {
   tmpfiles: "lib/tmpfiles.d/vmsilo.conf",
   polkit: "share/polkit-1/rules.d/60-vmsilo.rules",
   manifest: "share/vmsilo/manifest.json",
+  /** A VM's own data files. */
+  vmShare: (vm: string) => `share/vmsilo/${vm}`,
+  /** A VM's definition digest, which its service records at start. */
+  definition: (vm: string) => `share/vmsilo/${vm}/definition`,
 } as const;

@@ -1,5 +1,5 @@
 import stringify from "json-stable-stringify";
-import type { Model } from "../model/model.js";
+import { type Model, vmDependencies } from "../model/model.js";
 import { OUT } from "../model/paths.js";
 import { driverFor } from "../hypervisors/index.js";
 import { type GeneratedFile, provenance } from "./files.js";
@@ -9,7 +9,7 @@ import { type GeneratedFile, provenance } from "./files.js";
 export const TREE_MARKER = "vmsiloGenTree";
 
 /** share/vmsilo/manifest.json: what was derived for each VM, for people and later tools. */
-export function renderManifest(model: Model, files: readonly string[]): GeneratedFile {
+export function renderManifest(model: Model, files: readonly string[], definitions: ReadonlyMap<string, string>): GeneratedFile {
   const manifest = {
     [TREE_MARKER]: 1,
     generatedBy: provenance("programs.vmsilo").join(" "),
@@ -20,6 +20,11 @@ export function renderManifest(model: Model, files: readonly string[]): Generate
         {
           id: vm.id,
           hypervisor: vm.config.hypervisor,
+          memory: vm.config.memory,
+          color: vm.config.color,
+          dependsOn: vmDependencies(vm.config),
+          /** What vm-list compares with the definition a running VM recorded at start. */
+          definition: definitions.get(vm.name)!,
           units: vm.units.vm,
           interfaces: vm.interfaces,
           shares: vm.shares.map((s) => ({ tag: s.tag, path: s.path, socket: vm.paths.virtiofsSocket(s.tag) })),

@@ -29,7 +29,7 @@ interface Row {
 /** The option lists the "unknown option" messages print, spelled out so a change to them is seen. */
 const TOP_KEYS = "schemaVersion, user, programs, schedulerIsolation, startTimeout, stopTimeout, crosvm, cloudHypervisor, qemu, vmExec, gpu, nixosVms";
 const USER_KEYS = "name, uid, gid, group, home, runtimeDir";
-const PROGRAM_KEYS = "bash, coreutils, systemd, vmsiloTools, socat, crosvm, cloudHypervisor, qemu, virtiofsd, openssh, iproute2, vhostDeviceSound, waylandSeccontext, vulkanLoader";
+const PROGRAM_KEYS = "bash, coreutils, systemd, vmsiloTools, socat, crosvm, cloudHypervisor, qemu, virtiofsd, openssh, jq, iproute2, vhostDeviceSound, waylandSeccontext, vulkanLoader";
 const VM_KEYS =
   "hypervisor, id, memory, cpus, autoStart, dependsOn, color, autoShutdown, kernel, initramfs, init, rootDisk, additionalDisks, rootOverlay, kernelParams, sharedDirectories, sharedHome, gpu, sound, pciDevices, vhostUser, network, crosvm, cloudHypervisor, qemu";
 const SHARE_KEYS =

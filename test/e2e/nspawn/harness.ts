@@ -34,10 +34,10 @@ import { CACHE, ensureDebs, have, readOr, unitValues, virtiofsdStandIn, vmsiloTo
 import { REPO_IN_CONTAINER, STAGE, VMM_IN_CONTAINER, standIns } from "../standins/index.js";
 
 /** What the harness installs from Debian (also in .ci/run-deps.txt). */
-export const NSPAWN_DEBS = ["systemd-container", "dbus", "polkitd", "libpam-systemd", "socat", "iproute2", "qemu-system-common", "gcc", "libc6-dev"] as const;
+export const NSPAWN_DEBS = ["systemd-container", "dbus", "polkitd", "libpam-systemd", "socat", "iproute2", "qemu-system-common", "gcc", "libc6-dev", "jq"] as const;
 
 /** Programs that are this machine's own, at their store paths. */
-const HOST_USR = ["bash", "coreutils", "systemd", "socat", "iproute2", "qemu", "openssh"];
+const HOST_USR = ["bash", "coreutils", "systemd", "socat", "iproute2", "qemu", "openssh", "jq"];
 
 /** Why the harness cannot run here, or null. */
 export function nspawnPrerequisites(): string | null {
