@@ -7,6 +7,9 @@ import { serialiseUnit } from "./systemd/unit.js";
 import { toolPaths } from "./render/context.js";
 import { type FileTree, type GeneratedEntry, type GeneratedFile, isLink, provenance } from "./render/files.js";
 import { vmDefinitions } from "./render/definitions.js";
+import { CLI_NAMES, cliUsage } from "./render/usage.js";
+import { renderManPage } from "./render/man.js";
+import { renderCompletions } from "./render/completions.js";
 import { renderManifest } from "./render/manifest.js";
 import { renderPolkit } from "./render/polkit.js";
 import { renderSharedScripts, renderUserClis, renderVmScripts } from "./render/scripts.js";
@@ -60,6 +63,8 @@ export function generate(input: unknown, options: GenerateOptions): FileTree {
   files.push(...renderSharedScripts(t, model), ...renderUserClis(model, t, units), renderTmpfiles(model), renderPolkit(model));
 
   if (issues.length) throw new ConfigError(issues);
+  const clis = CLI_NAMES.filter((n) => files.some((f) => f.path === `${OUT.bin}/${n}`)).map(cliUsage);
+  for (const cli of clis) files.push(renderManPage(cli, clis), ...renderCompletions(cli, model.vms.map((v) => v.name)));
   const definitions = vmDefinitions(
     model,
     [...units.system.map((unit) => ({ dir: OUT.systemUnits, unit })), ...units.user.map((unit) => ({ dir: OUT.userUnits, unit }))],

@@ -80,6 +80,11 @@ export const OUT = {
   tmpfiles: "lib/tmpfiles.d/vmsilo.conf",
   polkit: "share/polkit-1/rules.d/60-vmsilo.rules",
   manifest: "share/vmsilo/manifest.json",
+  man1: "share/man/man1",
+  /** Where bash-completion, zsh and fish look for a package's completions. */
+  bashCompletions: "share/bash-completion/completions",
+  zshCompletions: "share/zsh/site-functions",
+  fishCompletions: "share/fish/vendor_completions.d",
   /** A VM's own data files. */
   vmShare: (vm: string) => `share/vmsilo/${vm}`,
   /** A VM's definition digest, which its service records at start. */

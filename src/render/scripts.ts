@@ -105,6 +105,7 @@ export function renderUserClis(model: Model, t: Tools, units: Units): GeneratedE
     });
   const shell = script(`${OUT.bin}/vm-shell`, "vm-shell.sh.hbs", {
     bash: t.bash,
+    usage: usageText(cliUsage("vm-shell")),
     header: header("programs.vmsilo.nixosVms"),
     vmList,
     ssh: t.ssh === null ? false : shellQuote(t.ssh),

@@ -12,8 +12,11 @@ export interface CliOption {
   readonly help: string;
 }
 
-/** What a CLI's operands are, for completion: configured VM names, or nothing to complete. */
-export type Operands = "vm" | "vms" | "none";
+/**
+ * What a CLI's operands are, for completion: one configured VM, several, a VM then a command line
+ * (vm-run), a file (vm-exec's SCRIPT), or none.
+ */
+export type Operands = "vm" | "vms" | "vm-command" | "file" | "none";
 
 export interface CliUsage {
   readonly name: string;
@@ -86,9 +89,51 @@ const CLIS = {
     description: ["Shows the VM's line of vm-list, the state of each of its systemd units, and the last lines the guest printed on its console (/run/vmsilo/<vm>/console.log)."],
     exitStatus: ["0 shown", "2 usage error (unknown VM, bad --lines)"],
   },
+  "vm-shell": {
+    name: "vm-shell",
+    summary: "attach to a VM's console, or log in over ssh",
+    synopsis: ["[--ssh [--root]] <vm>"],
+    options: [
+      { flag: "--ssh", help: "use ssh over vsock (the guest needs your key)" },
+      { flag: "--root", help: "log in as root (only with --ssh)" },
+      HELP,
+    ],
+    operands: "vm",
+    description: ["Without --ssh, attaches to the serial console; detach with Ctrl+]."],
+    exitStatus: ["0 detached or logged out", "1 no console (the VM is not running) or ssh not available", "2 usage error (unknown VM, unknown option)"],
+  },
+  "vm-run": {
+    name: "vm-run",
+    summary: "run a command in a VM",
+    synopsis: ["[--raw] VM COMMAND [ARGUMENT...]"],
+    options: [{ flag: "--raw", help: "pass the guest's terminal control sequences through" }, HELP],
+    operands: "vm-command",
+    description: [
+      "Runs COMMAND in VM; stdin is forwarded, stdout and stderr come back, and the exit status is the command's (128+N if killed by signal N). On a terminal the guest's control sequences are dropped; --raw passes them through.",
+    ],
+    exitStatus: ["2 usage error or unknown VM", "125 the agent could not start the command", "126 not executable", "127 command not found", "255 connection or protocol failure"],
+  },
+  "vm-exec": {
+    name: "vm-exec",
+    summary: "run a script in a throwaway qemu VM",
+    synopsis: ["[--quiet] [--initrd-console] [--shared=DIR] SCRIPT [-- EXTRA-QEMU-ARGS...]"],
+    options: [
+      { flag: "--quiet", help: "print nothing but SCRIPT's output (no kernel or qemu messages unless the VM fails)" },
+      { flag: "--initrd-console", help: "show the kernel's and the initrd's console while the VM boots" },
+      { flag: "--shared", arg: "DIR", help: "mount the host directory DIR read-write at /tmp/shared in the VM" },
+      HELP,
+    ],
+    operands: "file",
+    description: ["SCRIPT runs as root with bash in the VM, with the host's store shared read-only and no stdin; its output is streamed here."],
+    exitStatus: ["N SCRIPT's exit status", "125 the VM itself failed", "2 usage error (before any VM starts)"],
+  },
 } as const satisfies Record<string, CliUsage>;
 
 export type CliName = keyof typeof CLIS;
+
+/** Every user CLI with a usage here; a tree with bin/<name> gets its man page and completions
+ * (a new CLI, vmsilo-usb for one, only needs its entry above). */
+export const CLI_NAMES = Object.keys(CLIS) as CliName[];
 
 export const cliUsage = (name: CliName): CliUsage => CLIS[name];
 
@@ -99,10 +144,13 @@ export function usageText(cli: CliUsage): string {
   const lines = cli.synopsis.map((s, i) => `${i === 0 ? "usage:" : "      "} ${cli.name} ${s}`);
   const width = Math.max(...cli.options.map((o) => optionWords(o).length));
   const options = cli.options.map((o) => `  ${optionWords(o).padEnd(width)}  ${o.help}`);
-  return [...lines, "", ...options, ...cli.description.flatMap((p) => ["", ...wrap(p, 100)])].join("\n");
+  const statusWidth = Math.max(...cli.exitStatus.map((l) => l.indexOf(" ")));
+  const statuses = cli.exitStatus.map((l) => `  ${l.slice(0, l.indexOf(" ")).padEnd(statusWidth)}  ${l.slice(l.indexOf(" ") + 1)}`);
+  return [...lines, "", ...options, ...cli.description.flatMap((p) => ["", ...wrap(p, 100)]), "", "Exit status:", ...statuses].join("\n");
 }
 
-function wrap(text: string, width: number): string[] {
+/** Words of `text` in lines of at most `width` characters (a longer word stays whole). */
+export function wrap(text: string, width: number): string[] {
   const out: string[] = [];
   let line = "";
   for (const word of text.split(" ")) {
