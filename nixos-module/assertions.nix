@@ -234,6 +234,64 @@ let
     }) vm.network.interfaces
   ) vmList;
 
+  # --- templates: one image for every VM naming it --------------------------------------------
+  templateNames = builtins.attrNames cfg.templates;
+  # What shapes a guest image besides its programs and modules (rootfs/default.nix), as the
+  # option path and the value each VM gives it.
+  imageShape = vm: [
+    {
+      option = "rootOverlay.type";
+      value = vm.rootOverlay.type;
+    }
+    {
+      option = "sharedHome";
+      value = if vm.sharedHome == false then "off" else "on";
+    }
+    {
+      option = "hypervisor";
+      value = if vm.hypervisor == "cloud-hypervisor" then "cloud-hypervisor" else "crosvm or qemu (vhost-vsock)";
+    }
+    {
+      option = "sound.playback";
+      value = vm.sound.playback;
+    }
+    {
+      option = "sound.capture";
+      value = vm.sound.capture;
+    }
+  ];
+  templateAssertions = lib.concatMap (
+    { name, vm }:
+    let
+      t = vm.template;
+      first = lib.findFirst (o: o.vm.template == t && vlib.needsGuest o.vm) null vmList;
+    in
+    lib.optionals (t != null) (
+      [
+        {
+          assertion = cfg.templates ? ${t};
+          message = "${at name}.template: ${builtins.toJSON t} is not a template of programs.vmsilo.templates (known: ${
+            if templateNames == [ ] then "none" else lib.concatStringsSep ", " templateNames
+          }).";
+        }
+        {
+          assertion = !vm.ownGuestOptions;
+          message = "${at name}: sets guestPrograms or guestConfig, but runs template ${builtins.toJSON t}, whose image other VMs share; set them in programs.vmsilo.templates.${vlib.pathKey t}, or remove template to give the VM a guest of its own.";
+        }
+        {
+          assertion = vlib.needsGuest vm;
+          message = "${at name}.template: the VM brings its own kernel, initramfs and rootDisk, so it runs no template; remove template or one of them.";
+        }
+      ]
+      ++ lib.optionals (first != null && first.name != name) (
+        lib.zipListsWith (mine: theirs: {
+          assertion = mine.value == theirs.value;
+          message = "${at name}.${mine.option}: is ${builtins.toJSON mine.value}, but VM ${builtins.toJSON first.name} on the same template ${builtins.toJSON t} has ${builtins.toJSON theirs.value}; one image serves both, so they must agree (or give ${name} a template or guest of its own).";
+        }) (imageShape vm) (imageShape first.vm)
+      )
+    )
+  ) vmList;
+
   # --- vm-exec (docs/vm-exec.md): what it boots is not built by the module yet ------------------
   vmExecAssertions = lib.optionals cfg.vmExec.enable [
     {
@@ -257,6 +315,7 @@ in
       ++ shapeAssertions
       ++ mountAssertions
       ++ bridgeAssertions
+      ++ templateAssertions
       ++ vmExecAssertions;
   };
 }

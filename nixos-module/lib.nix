@@ -276,4 +276,20 @@ in
       "media"
     ];
   };
+
+  # The system user qemu runs as for VM `name` (src/model/derive.ts vmmUserName; a test checks
+  # that both give the same names): `vmsilo-<name>` when it fits in 31 bytes, else the name's first
+  # 15 characters and 8 hex digits of its sha256.
+  vmmUser =
+    name:
+    let
+      readable = "vmsilo-${name}";
+    in
+    if builtins.stringLength readable <= 31 then
+      readable
+    else
+      "vmsilo-${builtins.substring 0 15 name}-${builtins.substring 0 8 (builtins.hashString "sha256" name)}";
+
+  # A VM without its own kernel, initrd and root runs a guest vmsilo builds (its own or its template's).
+  needsGuest = vm: vm.kernel == null || vm.initramfs == null || vm.rootDisk == null;
 }

@@ -478,6 +478,26 @@ let
     };
   };
 
+  # What defines a guest system: a VM's own, or a template's that several VMs share.
+  guestOptions = {
+    guestPrograms = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+      example = literalExpression "[ pkgs.firefox ]";
+      description = docNix "Packages installed in the guest (`environment.systemPackages` of the guest system).";
+    };
+    guestConfig = mkOption {
+      type = types.coercedTo (types.listOf types.raw) (modules: { imports = modules; }) types.deferredModule;
+      default = { };
+      example = literalExpression ''{ services.openssh.enable = true; }'';
+      description = docNix "NixOS module (or list of modules) for the guest system, merged with vmsilo's guest modules (`nixos-module/guest/`).";
+    };
+  };
+
+  templateModule = {
+    options = guestOptions;
+  };
+
   vmOptions = {
     hypervisor = mkOption {
       type = types.enum hypervisorNames;
@@ -756,24 +776,29 @@ let
       };
       extraArgs = argList "Extra qemu options for this VM, last on the command line (qemu-vm.nix `qemu.options`)." "qemu options";
     };
-    guestPrograms = mkOption {
-      type = types.listOf types.package;
-      default = [ ];
-      example = literalExpression "[ pkgs.firefox ]";
-      description = docNix "Packages installed in the guest (`environment.systemPackages` of the guest system).";
-    };
-    guestConfig = mkOption {
-      type = types.coercedTo (types.listOf types.raw) (modules: { imports = modules; }) types.deferredModule;
-      default = { };
-      example = literalExpression ''{ services.openssh.enable = true; }'';
-      description = docNix "NixOS module (or list of modules) for the guest system, merged with vmsilo's guest modules (`nixos-module/guest/`).";
+  }
+  // guestOptions
+  // {
+    template = mkOption {
+      type = types.nullOr vt.vmName;
+      default = null;
+      example = "browser";
+      description = docNix "The template (`programs.vmsilo.templates.<name>`) whose guest system this VM runs: its kernel, initrd and root image are the template's, built once for every VM naming it. Set the guest's programs and modules on the template, not on the VM.";
     };
   };
 
   vmModule =
-    { name, ... }:
+    { name, options, ... }:
     {
+      # Whether the VM sets guest options itself, which a template's shared image cannot honour.
+      config.ownGuestOptions = options.guestPrograms.highestPrio < 1500 || options.guestConfig.highestPrio < 1500;
       options = vmOptions // {
+        ownGuestOptions = mkOption {
+          type = types.bool;
+          internal = true;
+          readOnly = true;
+          description = "Whether guestPrograms or guestConfig is set on the VM (assertions.nix).";
+        };
         name = mkOption {
           type = vt.vmName;
           default = name;
@@ -1040,6 +1065,17 @@ in
       description = "The VMs, by name. Each gets a NixOS guest system built from its `guestConfig` and `guestPrograms` unless `kernel`, `initramfs` and `rootDisk` are all given.";
     };
 
+    templates = mkOption {
+      type = types.attrsOf (types.submodule templateModule);
+      default = { };
+      example = literalExpression ''
+        {
+          browser.guestPrograms = [ pkgs.firefox ];
+        }
+      '';
+      description = docNix "Guest systems several VMs share, by name: a VM with `template = \"<name>\"` runs the template's guest system, evaluated and packed into one image for all of them, while everything that differs between the VMs (name, network, shares, overlay disk) still reaches each guest on its own kernel command line. A template nobody names is not built.";
+    };
+
     guestBuilder = mkOption {
       type = types.functionTo types.raw;
       internal = true;
@@ -1083,6 +1119,7 @@ in
           json = "The vmsilo.json document as a Nix value (serialise.nix).";
           configFile = "vmsilo.json in the store (serialise.nix).";
           guests = "Each VM's built guest (`kernel`, `initrd`, `rootImage`, `toplevel`, …), by VM name (serialise.nix).";
+          guestSystems = "The guest systems built, each once: `templates.<t>` for the templates VMs name, `vms.<vm>` for VMs with a guest of their own (serialise.nix).";
           generated = "The output of `vmsilo-gen render` over vmsilo.json (generate.nix).";
         };
   };

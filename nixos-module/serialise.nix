@@ -18,12 +18,27 @@ let
   ifUsed = used: p: if used then storePath p else null;
 
   # A VM without its own kernel, initrd and root gets a NixOS guest built by vmsilo.
-  needsGuest = vm: vm.kernel == null || vm.initramfs == null || vm.rootDisk == null;
-  guests = lib.listToAttrs (
+  inherit (import ./lib.nix { inherit lib; }) needsGuest;
+  # One guest system per template that some VM names (the first of them by name gives what shapes
+  # the image: overlay, shared home, hypervisor, sound; assertions.nix makes the others agree), and
+  # one per VM with a guest of its own.
+  onTemplate = t: lib.filter (vm: vm.template == t && needsGuest vm) vms;
+  templateGuests = lib.mapAttrs (
+    t: tpl:
+    cfg.guestBuilder {
+      name = t;
+      vm = builtins.head (onTemplate t) // { inherit (tpl) guestPrograms guestConfig; };
+      inherit cfg;
+    }
+  ) (lib.filterAttrs (t: _: onTemplate t != [ ]) cfg.templates);
+  ownGuests = lib.listToAttrs (
     map (vm: lib.nameValuePair vm.name (cfg.guestBuilder {
       inherit (vm) name;
       inherit vm cfg;
-    })) (lib.filter needsGuest vms)
+    })) (lib.filter (vm: vm.template == null && needsGuest vm) vms)
+  );
+  guests = ownGuests // lib.listToAttrs (
+    map (vm: lib.nameValuePair vm.name templateGuests.${vm.template}) (lib.filter (vm: vm.template != null && needsGuest vm && templateGuests ? ${vm.template}) vms)
   );
 
   hostUser = config.users.users.${cfg.user} or { };
@@ -230,6 +245,7 @@ in
 {
   programs.vmsilo.build = {
     inherit json guests;
+    guestSystems = { templates = templateGuests; vms = ownGuests; };
     configFile = pkgs.writeText "vmsilo.json" (builtins.toJSON json);
   };
 }

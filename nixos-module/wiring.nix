@@ -9,6 +9,9 @@
 let
   cfg = config.programs.vmsilo;
   out = cfg.build.generated;
+  vlib = import ./lib.nix { inherit lib; };
+  # qemu runs as its VM's own system user, without root (docs/qemu.md, "Confinement").
+  vmmUsers = map vlib.vmmUser (lib.attrNames (lib.filterAttrs (_: vm: vm.hypervisor == "qemu") cfg.nixosVms));
 in
 {
   config = lib.mkIf cfg.enable {
@@ -20,6 +23,14 @@ in
     # (share/bash-completion, share/zsh/site-functions, share/fish/vendor_completions.d), which
     # NixOS links into the system path with man and each shell's completion enabled.
     environment.systemPackages = [ out ];
+
+    users.users = lib.genAttrs vmmUsers (user: {
+      isSystemUser = true;
+      group = user;
+      description = "vmsilo VMM";
+    });
+    # /dev/kvm and the vhost devices are the kvm group's (systemd's udev rules).
+    users.groups = lib.genAttrs vmmUsers (_: { }) // lib.optionalAttrs (vmmUsers != [ ]) { kvm = { }; };
 
     security.polkit.enable = true;
     environment.etc."polkit-1/rules.d/60-vmsilo.rules".source = "${out}/share/polkit-1/rules.d/60-vmsilo.rules";

@@ -22,6 +22,20 @@ export function derivedMac(vmName: string, ifName: string): string {
   return ["02", ...[0, 1, 2, 3, 4].map((i) => b[i]!.toString(16).padStart(2, "0"))].join(":");
 }
 
+/** User names hold 31 bytes where systemd, utmp and shadow all accept them. */
+export const USER_NAME_MAX = 31;
+
+/**
+ * The system user a VM's unprivileged VMM runs as: `vmsilo-<vm>` when it fits, else `vmsilo-`, the
+ * name's first 15 characters, `-` and 8 hex digits of a hash of the whole name. The NixOS module
+ * declares the same names (nixos-module/lib.nix vmmUser; a test checks that both agree).
+ */
+export function vmmUserName(vmName: string): string {
+  const readable = `vmsilo-${vmName}`;
+  if (readable.length <= USER_NAME_MAX) return readable;
+  return `vmsilo-${vmName.slice(0, 15)}-${createHash("sha256").update(vmName).digest("hex").slice(0, 8)}`;
+}
+
 /** Linux interface names hold 15 bytes. */
 export const IFNAME_MAX = 15;
 

@@ -1,8 +1,10 @@
 import { defaultShare, GPU_DEFAULTS, type Config, type DiskConfig, type ForwardPortConfig, type GpuConfig, type ShareConfig, type VmConfig } from "../config/schema.js";
 import { closest, describe, pathKey, type Issue } from "../config/types.js";
 import { HOST_IFNAME, KERNEL_CMDLINE_MAX_BYTES, KERNEL_CMDLINE_VMM_RESERVE, PCI_BDF, RESERVED_VM_NAMES } from "../config/grammar.js";
-import { derivedId, derivedMac, derivedTapName, ipKey, netPciAddress, normalizeBdf, prefixToNetmask } from "./derive.js";
+import { derivedId, derivedMac, derivedTapName, vmmUserName, ipKey, netPciAddress, normalizeBdf, prefixToNetmask } from "./derive.js";
 import { type VmPaths, unitNames, vmPaths } from "./paths.js";
+import { driverFor } from "../hypervisors/index.js";
+import { VM_EXEC } from "../render/vm-exec.js";
 
 /** The resolved model: everything the renderers need, computed once from a valid config. */
 export interface InterfaceModel {
@@ -74,6 +76,9 @@ export interface VmModel {
   readonly kernelParams: readonly string[];
   /** PCI devices as sysfs paths, in config order. */
   readonly pciSysfsPaths: readonly string[];
+  /** The system user (and group) the VMM runs as, or null when it runs as root (crosvm and
+   * cloud-hypervisor, which jail themselves). */
+  readonly vmmUser: string | null;
 }
 
 export interface Model {
@@ -230,6 +235,7 @@ function buildVm(name: string, vm: VmConfig, issues: Issue[]): VmModel {
     disks,
     kernelParams: params,
     pciSysfsPaths,
+    vmmUser: driverFor(vm.hypervisor).unprivileged ? vmmUserName(name) : null,
   };
 }
 
@@ -515,6 +521,14 @@ function checkVmExec(config: Config, issues: Issue[]): void {
   if (!x.enable) return;
   if (x.kernel === null) issues.push({ path: "vmExec.kernel", message: "is required when vmExec.enable is true, got null" });
   if (x.initramfs === null) issues.push({ path: "vmExec.initramfs", message: "is required when vmExec.enable is true, got null" });
+  const fixed = Buffer.byteLength([...VM_EXEC.params, ...VM_EXEC.microvmParams, ...x.kernelParams].join(" "), "utf8") + VM_EXEC.runtimeParamsBytes;
+  const max = KERNEL_CMDLINE_MAX_BYTES - KERNEL_CMDLINE_VMM_RESERVE;
+  if (fixed > max) {
+    issues.push({
+      path: "vmExec.kernelParams",
+      message: `make vm-exec's kernel command line ${fixed} bytes long (with ${VM_EXEC.runtimeParamsBytes} for what vm-exec adds at run time), more than the ${max} it may have; shorten vmExec.kernelParams`,
+    });
+  }
 }
 
 /** Each program is needed by some feature; a missing one names the feature that needs it. */

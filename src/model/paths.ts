@@ -16,8 +16,10 @@ export const vmPaths = (vm: string) => {
     chApiSocket: `${run}/cloud-hypervisor-control.socket`,
     /** cloud-hypervisor's hybrid vsock socket (host-initiated `CONNECT <port>`), handed to the user. */
     vsockSocket: `${run}/vsock.socket`,
+    /** The directory of an unprivileged VMM's own sockets: its unit's RuntimeDirectory=, the VMM user's. */
+    vmmDir: `${run}/vmm`,
     /** qemu's QMP control socket (qemu binds it; the stop script's QMP client connects). */
-    qmpSocket: `${run}/qmp.socket`,
+    qmpSocket: `${run}/vmm/qmp.socket`,
     consoleBackend: `${run}/console-backend.socket`,
     console: `${run}/console`,
     /** What the guest printed on its console since the relay started, for the user to read. */

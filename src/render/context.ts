@@ -16,6 +16,7 @@ export function toolPaths(model: Model, prefix: string) {
     readlink: core("readlink"),
     sleep: core("sleep"),
     chown: core("chown"),
+    chmod: core("chmod"),
     cat: core("cat"),
     mv: core("mv"),
     mktemp: core("mktemp"),

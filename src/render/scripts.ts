@@ -11,7 +11,7 @@ import type { Units } from "./units/index.js";
 import type { UnitFile } from "../systemd/unit.js";
 import { renderTemplate } from "./templates.js";
 import { renderVmExec } from "./vm-exec.js";
-import { checkedDisks } from "./disks.js";
+import { checkedDisks, handedOver } from "./disks.js";
 
 const header = (source: string) => provenance(source).map((l) => `# ${l}`).join("\n");
 
@@ -67,6 +67,23 @@ export function renderVmScripts(model: Model, vm: VmModel, t: Tools): GeneratedF
     force: shellJoin(driver.forceStopArgv(vm, model, t)),
     waitExit: shellJoin([t.timeout, String(seconds), t.tail, "-s", "0.2", "-f", "/dev/null"]),
   });
+  const handed = handedOver(vm);
+  if (handed) {
+    extra.push(
+      script(`${dir}/hand-over`, "hand-over.sh.hbs", {
+        ...common,
+        user: vm.vmmUser,
+        owner: shellQuote(`${vm.vmmUser}:${vm.vmmUser}`),
+        rw: handed.rw.map(shellQuote).join(" "),
+        ro: handed.ro.map(shellQuote).join(" "),
+        vfio: ownBdfs.map(shellQuote).join(" "),
+        readlink: shellQuote(t.readlink),
+        chown: shellQuote(t.chown),
+        chmod: shellQuote(t.chmod),
+        stat: shellQuote(t.stat),
+      }),
+    );
+  }
   return [launch, stop, ...extra];
 }
 

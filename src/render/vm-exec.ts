@@ -43,6 +43,9 @@ export const VM_EXEC = {
   ],
   /** On microvm there is no PCI bus to probe. */
   microvmParams: ["pci=off"],
+  /** Bytes the script adds to the command line at run time: the script's size, the console, the
+   * TSC rate (templates/vm-exec.sh.hbs), with room to spare. */
+  runtimeParamsBytes: 128,
   /** Exit status when the VM itself failed (no status came back). */
   vmFailed: 125,
 } as const;

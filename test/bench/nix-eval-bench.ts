@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../support/harness.js";
-import { EVAL_NIX, HAVE_NIX, libArg, nixpkgsLib } from "../nix/support.js";
+import { EVAL_NIX, HAVE_NIX, NIX_DIR, libArg, nixpkgsLib } from "../nix/support.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 
@@ -88,5 +88,18 @@ for (const n of [1, 10, 100]) {
   console.log(`nix eval ${String(n).padStart(3)} VMs: ${median(samples).toFixed(1)} ms (median of ${RUNS})`);
 }
 console.log(`each further VM: ${((times.get(100)! - times.get(1)!) / 99).toFixed(2)} ms`);
+
+// Guest systems evaluated for the VMs of test/nix/nix/configs/templates.nix, all on 3 templates
+// (its VM with a guest of its own moved onto one): each call of the guest builder leaves a trace line, and Nix
+// evaluates a shared guest once however many VMs name it.
+{
+  const traced = `{ lib, ... }: { programs.vmsilo.nixosVms.solo = lib.mkForce { template = "office"; }; programs.vmsilo.guestBuilder = lib.mkForce ({ name, ... }: builtins.trace "vmsilo-guest-build \${name}" ((import ${join(NIX_DIR, "stubs.nix")}).guestNamed name)); }`;
+  const expr = `let r = import ${EVAL_NIX} { lib = ${libArg()}; configuration = ${join(NIX_DIR, "configs", "templates.nix")}; extraModules = [ (${traced}) ]; }; in { inherit (r) failedAssertions; vms = builtins.length (builtins.attrNames r.json.nixosVms); paths = builtins.attrValues (builtins.mapAttrs (_: vm: vm.rootDisk.path) r.json.nixosVms); }`;
+  const res = spawnSync("nix-instantiate", ["--eval", "--strict", "--json", "--option", "substituters", "", "--expr", expr], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  if (res.status !== 0) throw new Error(`evaluation of the templates configuration failed:\n${res.stderr}`);
+  const builds = res.stderr.split("\n").filter((l) => l.includes("vmsilo-guest-build")).length;
+  const out = JSON.parse(res.stdout) as { vms: number; paths: string[] };
+  console.log(`${out.vms} VMs on 3 templates: ${builds} guest evaluations, ${new Set(out.paths).size} images (goal 3)`);
+}
 const ratio = times.get(100)! / times.get(1)!;
 console.log(`ratio 100 VMs / 1 VM: ${ratio.toFixed(2)} (goal ≤ 2)`);

@@ -41,10 +41,12 @@ test("in systemd-nspawn: the socket, prep and VM units start the launcher; the r
     // The guest's agent port (test/e2e/guest/init serves it), for vm-run; see the header.
     extraArgs: [
       "-device", "virtio-serial-device,id=agentbus",
-      "-chardev", `socket,id=agent,path=/run/vmsilo/${vm}/agent-port.socket,server=on,wait=off`,
+      "-chardev", `socket,id=agent,path=/run/vmsilo/${vm}/vmm/agent-port.socket,server=on,wait=off`,
       "-device", "virtserialport,bus=agentbus.0,chardev=agent,name=vmsilo.agent",
     ],
   });
+  // vm-shell --ssh's socket-activated channel: its units exist only where openssh is configured.
+  (config.programs as Record<string, string>).openssh = "/usr";
   const driver = [`vm=${vm}`, `relay_js=${REPO_IN_CONTAINER}/dist/test/e2e/agent-relay.js`, `tools=${inStage(vmsiloToolsPackage())}`, readFileSync(join(ROOT, "test", "e2e", "nspawn", "qemu-vm.sh"), "utf8")].join("\n");
   const run = bootNspawn({ label: "qemu-vm", config: JSON.parse(inStage(JSON.stringify(config))), driver, timeoutS: 240 });
   t.after(run.remove);
@@ -55,7 +57,7 @@ test("in systemd-nspawn: the socket, prep and VM units start the launcher; the r
   for (const [name, status] of [["vmrun-argv", 0], ["vmrun-io", 42], ["vmrun-unknown", 2]] as const) {
     assert.match(result, new RegExp(`^${name}-status ${status}$`, "m"), `${name}: ${readOr(join(run.results, `${name}.err`))}\n${context()}`);
   }
-  for (const check of ["vmrun-argv", "vmrun-stdin-stdout", "vmrun-stderr", "vmrun-guest-answers", "vm-started", "vmm-no-capabilities", "vmm-no-new-privs", "vmm-seccomp", "vmm-read-only-system", "guest-ready", "console-hostname", "guest-saw-powerbutton", "stopped-no-qmp-socket", "stopped-no-ephemeral-disk", "killed-failed", "killed-no-qmp-socket", "killed-no-ephemeral-disk"]) {
+  for (const check of ["vmrun-argv", "vmrun-stdin-stdout", "vmrun-stderr", "vmrun-guest-answers", "ssh-channel-banner", "ssh-channel-user-only", "vm-started", "vmm-own-user", "vmm-state-dir-own", "vmm-user-dirs", "vmm-no-capabilities", "vmm-no-new-privs", "vmm-seccomp", "vmm-read-only-system", "guest-ready", "console-hostname", "guest-saw-powerbutton", "stopped-no-qmp-socket", "stopped-no-ephemeral-disk", "killed-failed", "killed-no-qmp-socket", "killed-no-ephemeral-disk"]) {
     assert.match(result, new RegExp(`^ok ${check}$`, "m"), check);
   }
   const stopMs = Number(/^stop-ms (\d+)$/m.exec(result)?.[1]);

@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConsoleCapture, Proc, cleanRuntime, qemuTestConfig, renderTree, skip, testGuest, uniqueVmName, tempDir, virtiofsdCommand, waitFor, type TestGuest } from "./support.js";
+import { ConsoleCapture, Proc, cleanRuntime, freshRuntime, qemuTestConfig, renderTree, skip, testGuest, uniqueVmName, tempDir, virtiofsdCommand, waitFor, type TestGuest } from "./support.js";
 
 interface Variant {
   label: string;
@@ -62,7 +62,7 @@ async function acceptOne(g: TestGuest, v: Variant, netns: string): Promise<void>
   const config = qemuTestConfig(g, vm, { ...v.vm(dir) });
   (config.nixosVms as any)[vm].qemu.extraArgs = [...((config.nixosVms as any)[vm].qemu.extraArgs ?? []), "-S"];
   const out = renderTree(config, "qemu-accepts-tree");
-  cleanRuntime(vm);
+  freshRuntime(vm);
   mkdirSync(`/run/vmsilo/${vm}/virtiofs`, { recursive: true });
   const consoleCapture = await new ConsoleCapture(`/run/vmsilo/${vm}/console-backend.socket`, dir).ready();
   const helpers: Proc[] = [];
@@ -85,7 +85,7 @@ async function acceptOne(g: TestGuest, v: Variant, netns: string): Promise<void>
       assert.equal(r.status, 0, r.stderr);
     }
     launcher = new Proc(["timeout", "60", "ip", "netns", "exec", netns, join(out, "libexec", "vmsilo", vm, "launch")]);
-    const qmp = `/run/vmsilo/${vm}/qmp.socket`;
+    const qmp = `/run/vmsilo/${vm}/vmm/qmp.socket`;
     await waitFor(`qemu's QMP socket (${v.label})`, () => {
       if (!launcher!.running) throw new Error(`qemu refused the command line (${v.label}):\n${launcher!.err}`);
       return existsSync(qmp);

@@ -15,6 +15,7 @@ import {
   ConsoleCapture,
   Proc,
   cleanRuntime,
+  freshRuntime,
   execArgv,
   onlyChild,
   qemuTestConfig,
@@ -48,7 +49,7 @@ test("the qemu launcher boots the guest under TCG; it reports the hostname, inte
   });
   const out = renderTree(config, "launcher-e2e-tree");
   const vmm = manifest(out).vms[vm];
-  cleanRuntime(vm);
+  freshRuntime(vm);
   const consoleCapture = await new ConsoleCapture(`/run/vmsilo/${vm}/console-backend.socket`, dir).ready();
   // Outside systemd, nothing made the ephemeral disk: do what the VM service's ExecStartPre does.
   mkdirSync(`/var/lib/vmsilo/${vm}`, { recursive: true, mode: 0o700 });
@@ -106,7 +107,7 @@ test("a virtio-fs share: mounted at its mountPoint from the generated kernel com
   assert.match(argv[0]!, /\/bin\/vmsilo-share-bind$/);
   assert.deepEqual(argv.slice(1, 3), [share, root]);
   assert.deepEqual(argv.slice(4, 10), ["--shared-dir", root, "--tag", "data", "--socket-path", socket]);
-  cleanRuntime(vm);
+  freshRuntime(vm);
   mkdirSync(`/run/vmsilo/${vm}/virtiofs`, { recursive: true });
   const consoleCapture = await new ConsoleCapture(`/run/vmsilo/${vm}/console-backend.socket`, dir).ready();
   // The unit's ExecStart, as systemd would run it; the stand-in maps the Rust flags to Debian's C virtiofsd.
@@ -148,7 +149,7 @@ test("a qemu 9p share (mapped-xattr): mounted at /mnt/<tag>; the guest user writ
   const vmm = manifest(out).vms[vm];
   assert.ok(vmm.kernelParams.includes("systemd.mount-extra=media:/mnt/media:9p:trans=virtio,version=9p2000.L"));
   assert.ok(vmm.launchArgv.some((a: string) => a.includes("security_model=mapped-xattr")), "the default security model");
-  cleanRuntime(vm);
+  freshRuntime(vm);
   const consoleCapture = await new ConsoleCapture(`/run/vmsilo/${vm}/console-backend.socket`, dir).ready();
   try {
     const launcher = runLauncher(out, vm, 90);
@@ -174,12 +175,12 @@ test("the generated stop script shuts the guest down through QMP system_powerdow
   const vm = uniqueVmName("stop");
   const dir = tempDir("stop-e2e");
   const out = renderTree(qemuTestConfig(g, vm, { kernelParams: ["console=ttyS0", "quiet"], stopTimeout: 20 }), "stop-e2e-tree");
-  cleanRuntime(vm);
+  freshRuntime(vm);
   const consoleCapture = await new ConsoleCapture(`/run/vmsilo/${vm}/console-backend.socket`, dir).ready();
   const launcher = runLauncher(out, vm, 90);
   try {
     await waitFor("the guest to be ready", () => consoleCapture.text().includes("VMSILO-TEST ready"), 60000);
-    const qmp = `/run/vmsilo/${vm}/qmp.socket`;
+    const qmp = `/run/vmsilo/${vm}/vmm/qmp.socket`;
     assert.ok(existsSync(qmp), "qemu made its QMP socket");
     const qemuPid = onlyChild(launcher.child.pid!);
     assert.ok(qemuPid, "the launcher exec'd qemu (the only child of the timeout wrapper)");

@@ -20,6 +20,7 @@ import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { vmmUserName } from "../../src/model/derive.js";
 import { ROOT, example, render, tempDirRemovedAtExit, writeTree } from "../support/harness.js";
 
 export const CACHE = process.env.VMSILO_E2E_CACHE ?? join(ROOT, "test", "e2e", ".cache");
@@ -319,6 +320,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --shared-dir) opts+=("source=$2"); shift ;;
     --socket-path) args+=("--socket-path=$2"); shift ;;
+    --socket-group) args+=("--socket-group=$2"); shift ;;
     --tag) shift ;;
     --thread-pool-size) args+=("--thread-pool-size=$2"); shift ;;
     --cache)
@@ -547,6 +549,12 @@ export function cleanRuntime(vm: string): void {
   rmSync(`/var/lib/vmsilo/${vm}`, { recursive: true, force: true });
 }
 
+/** A clean start, with the directory of the VMM's own sockets, which the VM unit's RuntimeDirectory= makes. */
+export function freshRuntime(vm: string): void {
+  cleanRuntime(vm);
+  mkdirSync(`/run/vmsilo/${vm}/vmm`, { recursive: true, mode: 0o700 });
+}
+
 /** The host end of the test guest's agent port (agent-relay.ts): a unix socket taking one vm-run session at a time. */
 export const RELAY = join(dirname(fileURLToPath(import.meta.url)), "agent-relay.js");
 
@@ -588,7 +596,7 @@ export async function bootAgentGuest(opts: { name?: string; bootTimeoutMs?: numb
     ],
   });
   const out = renderTree(config, "agent-guest-tree");
-  cleanRuntime(vm);
+  freshRuntime(vm);
   const consoleCapture = await new ConsoleCapture(`/run/vmsilo/${vm}/console-backend.socket`, dir).ready();
   const launcher = runLauncher(out, vm, 900);
   const relay = new Proc([process.execPath, RELAY, socket, port]);
@@ -705,5 +713,9 @@ export function onlyChild(pid: number): number | null {
 export function virtiofsdCommand(out: string, vm: string, tag: string): string[] {
   const unit = readFileSync(join(out, "lib", "systemd", "system", `vmsilo-${vm}-virtiofsd-${tag}.service`), "utf8");
   mkdirSync(`/run/vmsilo/${vm}/virtiofs/${tag}`, { recursive: true, mode: 0o755 });
-  return ["unshare", "-m", "--propagation", "private", ...execArgv(unitValues(unit, "Service", "ExecStart")[0]!)];
+  // The socket's group (--socket-group) is the qemu VM's own, which the NixOS module declares: here,
+  // a group file in the daemon's mount namespace that has it.
+  const group = join(tempDir("vmm-group"), "group");
+  writeFileSync(group, `${readFileSync("/etc/group", "utf8").trimEnd()}\n${vmmUserName(vm)}:x:64999:\n`);
+  return ["unshare", "-m", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/group && exec "$@"', group, ...execArgv(unitValues(unit, "Service", "ExecStart")[0]!)];
 }

@@ -40,8 +40,8 @@ const KIND: Record<Kind, { scope: "system" | "user"; target: number; note: strin
   },
   "vm-qemu": {
     scope: "system",
-    target: 4.2,
-    note: "qemu runs as root without a single capability (empty bounding set, no new privileges) on a read-only file system where only its runtime directory, its overlay disk's directory, its writable disks and writable 9p shares can be written, under its own seccomp filter (`-sandbox on`, denying obsolete calls, privilege changes, spawning and resource control): it opens only what root owns (its disks, /dev/kvm, the taps made for it with owner 0, its sockets), cannot create device nodes or change owners through a 9p share, and cannot touch other users' files or other VMs' disks. Only the preparation and clean-up steps (`+`: taps, disk checks, the overlay disk) keep root's privileges. What remains: it needs /dev (KVM, tap, vhost, VFIO), the host network namespace for its taps, and it can read what root owns by mode.",
+    target: 3.6,
+    note: "qemu runs as the VM's own system user (vmsilo-<vm>, with the kvm group) without a single capability (empty bounding set, no new privileges) on a read-only file system where only its sockets' directory and its overlay disk's directory (both its user's), its writable disks and writable 9p shares can be written, under its own seccomp filter (`-sandbox on`, denying obsolete calls, privilege changes, spawning and resource control): it opens only what it was handed (its taps, disks and VFIO devices, given to its user by root before it starts; virtiofsd's and the console relay's sockets through its group), cannot create device nodes or change owners through a 9p share, and cannot touch the desktop user's files or other VMs' disks. Only the preparation and clean-up steps (`+`: taps, disk checks and hand-over) keep root's privileges. What remains: it needs /dev (KVM, tap, vhost, VFIO), the host network namespace for its taps, and it can read what any user can read by mode.",
   },
   "console-relay": {
     scope: "system",

@@ -13,7 +13,7 @@ import { evalModule, evalModuleRaw, skipWithoutLib } from "./support.js";
 
 interface AssertionCase {
   what: string;
-  base?: "minimal" | "desktop";
+  base?: "minimal" | "desktop" | "templates";
   module: string;
   expected: string[];
 }
@@ -26,6 +26,31 @@ const UNDECLARED = (b: string) =>
   `is not a bridge of this host; declare it in networking.bridges (networking.bridges.${b}.interfaces = [ ];) or as a systemd.network netdev of Kind bridge, or set tap.bridge = null.`;
 
 const ASSERTIONS: AssertionCase[] = [
+  // --- templates (configs/templates.nix: vm00, vm03, … on "browser", vm01, … on "office")
+  {
+    what: "a VM on a template sets guest options of its own",
+    base: "templates",
+    module: "{ ... }: { programs.vmsilo.nixosVms.vm03.guestConfig = { services.other.enable = true; }; }",
+    expected: ['programs.vmsilo.nixosVms.vm03: sets guestPrograms or guestConfig, but runs template "browser", whose image other VMs share; set them in programs.vmsilo.templates.browser, or remove template to give the VM a guest of its own.'],
+  },
+  {
+    what: "a VM names no template",
+    base: "templates",
+    module: '{ lib, ... }: { programs.vmsilo.nixosVms.vm05.template = lib.mkForce "mail"; }',
+    expected: ['programs.vmsilo.nixosVms.vm05.template: "mail" is not a template of programs.vmsilo.templates (known: browser, net, office, unused).'],
+  },
+  {
+    what: "a VM on a template brings its own kernel, initramfs and root",
+    base: "templates",
+    module: '{ ... }: { programs.vmsilo.nixosVms.vm07 = { kernel = "/k"; initramfs = "/i"; rootDisk.path = "/r"; }; }',
+    expected: ["programs.vmsilo.nixosVms.vm07.template: the VM brings its own kernel, initramfs and rootDisk, so it runs no template; remove template or one of them."],
+  },
+  {
+    what: "two VMs on one template would need different images",
+    base: "templates",
+    module: '{ ... }: { programs.vmsilo.nixosVms.vm03.rootOverlay.type = "raw"; }',
+    expected: ['programs.vmsilo.nixosVms.vm03.rootOverlay.type: is "raw", but VM "vm00" on the same template "browser" has "tmpfs"; one image serves both, so they must agree (or give vm03 a template or guest of its own).'],
+  },
   // --- the host user
   {
     what: "the user is not declared",

@@ -16,6 +16,7 @@ import { mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFile
 import { join, relative } from "node:path";
 import { validate } from "../../src/config/validate.js";
 import { isLink } from "../../src/render/files.js";
+import { vmmUserName } from "../../src/model/derive.js";
 import { CLI, example, EXAMPLES, render, ROOT, runCli, tempDir } from "../support/harness.js";
 import { NIX_DIR, evalModule, libArg, nixEval, skipWithoutLib } from "./support.js";
 
@@ -66,7 +67,28 @@ test("the wiring puts the generated tree into systemd, tmpfiles, the system path
     kernelModules: ["vhost_vsock"],
     systemTarget: ["multi-user.target"],
     sessionTarget: ["graphical-session.target"],
+    // No qemu VM: no VMM user, and the kvm group is left alone.
+    systemUsers: {},
+    groups: ["users"],
   });
+});
+
+test("every qemu VM gets its own system user and group, as the generator names them, and the kvm group exists", (t) => {
+  if (skipWithoutLib(t)) return;
+  const { wiring, json } = evalModule("minimal", ['{ lib, ... }: { programs.vmsilo.nixosVms.work.hypervisor = lib.mkForce "qemu"; }']);
+  assert.deepStrictEqual(wiring?.systemUsers, { "vmsilo-work": { group: "vmsilo-work", description: "vmsilo VMM" } });
+  assert.deepEqual(wiring?.groups, ["kvm", "users", "vmsilo-work"]);
+  // The unit runs qemu as the user the module declares.
+  const unit = [...render(json!).values()].find((f) => f.path.endsWith("/vmsilo-work-vm.service"));
+  assert.match(unit && !isLink(unit) ? unit.content : "", /^User=vmsilo-work$/m);
+  // Both sides name long VM names alike.
+  const names = ["work", "a".repeat(24), "b".repeat(25), "long-vm-name-of-exactly-32-chars", "x-y-z-0123456789-abcdef"];
+  const file = join(tempDir("vmm-users"), "names.json");
+  writeFileSync(file, JSON.stringify(names));
+  const r = nixEval(join(NIX_DIR, "vmm-user.nix"), { lib: libArg() }, { namesFile: file });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), names.map(vmmUserName));
+  assert.ok(names.map(vmmUserName).every((n) => n.length <= 31));
 });
 
 test("generate.nix's build script, run as the build would run it, renders the module's vmsilo.json into $out", (t) => {
@@ -118,6 +140,8 @@ test("a disabled module sets nothing and asserts nothing", (t) => {
     kernelModules: [],
     systemTarget: null,
     sessionTarget: null,
+    systemUsers: {},
+    groups: ["users"],
   });
 });
 
@@ -286,7 +310,7 @@ test("the option documentation renders, and each option says what it produces an
   const docs = JSON.parse(r.stdout) as { name: string; description: string; default: unknown }[];
   // Results, containers, names checked through read-only fields, packages and Nix-only inputs
   // say what they are instead.
-  const exempt = /^programs\.vmsilo\.(build\.|enable$|package$|packages\.|nixosVms$|nixosVms\.<name>\.(name|guestPrograms|guestConfig)$|nixosVms\.<name>\.sharedDirectories\.<name>\.tag$|nixosVms\.<name>\.network\.interfaces\.<name>\.(name|routes\.<name>\.destination|v6Routes\.<name>\.destination)$)/;
+  const exempt = /^programs\.vmsilo\.(build\.|enable$|package$|packages\.|nixosVms$|nixosVms\.<name>\.(name|guestPrograms|guestConfig|template)$|templates(\.<name>\.(guestPrograms|guestConfig))?$|nixosVms\.<name>\.sharedDirectories\.<name>\.tag$|nixosVms\.<name>\.network\.interfaces\.<name>\.(name|routes\.<name>\.destination|v6Routes\.<name>\.destination)$)/;
   const missing = docs.filter((o) => !exempt.test(o.name) && !(o.description.includes("Produces:") && /Honoured by: [^\n]*\bcrosvm\b/.test(o.description)));
   assert.deepEqual(missing.map((o) => o.name), []);
   assert.ok(docs.length >= 100, `only ${docs.length} options documented`);

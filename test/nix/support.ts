@@ -74,6 +74,8 @@ export interface ModuleEval {
   json: Record<string, unknown> | null;
   wiring: Record<string, unknown> | null;
   generate: { script: string; nativeBuildInputs: string[]; configFile: string; configText: string } | null;
+  /** The names of the guest systems built: templates, and VMs with a guest of their own. */
+  guestSystems: { templates: string[]; vms: string[] } | null;
 }
 
 /**

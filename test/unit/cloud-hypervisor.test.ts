@@ -279,7 +279,7 @@ test("VM unit: Type=notify (the launcher reports readiness after boot), sockets 
   const u = unit(tree, "vmsilo-work-vm.service");
   assert.deepEqual(keys(u, "Service", "Type"), ["notify"]);
   assert.deepEqual(keys(u, "Service", "NotifyAccess"), ["all"]);
-  assert.deepEqual(keys(u, "Service", "ExecStopPost")[0], "/nix/store/1f4m7i0c5h3dg2yqvbqvnxhy04d8v5bx-coreutils-9.8/bin/rm -f -- /run/vmsilo/work/cloud-hypervisor-control.socket /run/vmsilo/work/vsock.socket /run/vmsilo/work/console-backend.socket /run/vmsilo/work/definition");
+  assert.deepEqual(keys(u, "Service", "ExecStopPost")[0], "/nix/store/1f4m7i0c5h3dg2yqvbqvnxhy04d8v5bx-coreutils-9.8/bin/rm -f -- /run/vmsilo/work/cloud-hypervisor-control.socket /run/vmsilo/work/vsock.socket /run/vmsilo/work/console-backend.socket");
   assert.deepEqual(keys(u, "Unit", "Wants"), ["vmsilo-work-console-relay.service"]);
   assert.ok(!keys(u, "Unit", "Requires").includes("vmsilo-work-console-relay.service"));
   assert.ok(!keys(u, "Unit", "After").includes("vmsilo-work-console-relay.service"));

@@ -69,7 +69,7 @@ test("D10: the console, virtio-fs and QMP sockets each have exactly one listener
     const pathOf = (c: string) => /(?:^|,)path=((?:[^,]|,,)*)/.exec(c)![1]!.replace(/,,/g, ",");
     const qemuBinds = chardevs.filter((c) => /,server=on(,|$)/.test(c)).map(pathOf);
     const qemuConnects = chardevs.filter((c) => !/,server=on(,|$)/.test(c)).map(pathOf);
-    assert.deepEqual(qemuBinds, ["/run/vmsilo/work/qmp.socket"]);
+    assert.deepEqual(qemuBinds, ["/run/vmsilo/work/vmm/qmp.socket"]);
     assert.deepEqual(qemuConnects.sort(), ["/run/vmsilo/work/console-backend.socket", "/run/vmsilo/work/virtiofs/data.socket", "/run/vmsilo/work/virtiofs/home.socket"]);
     // Who else binds which socket, from the units: socat UNIX-LISTEN:, virtiofsd --socket-path, ListenStream=.
     const listeners = new Map<string, string[]>();

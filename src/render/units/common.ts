@@ -10,27 +10,40 @@ import type { Tools } from "../context.js";
  */
 export const settingWord = (w: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `"${w.replace(/[\\"]/g, "\\$&")}"`);
 
-/** Hardening every helper can bear (D15); units add to or relax it where they must. */
-export function harden(u: UnitFile, extra: { network?: boolean; writable?: string[]; caps?: string[]; families?: string; namespaces?: boolean; devices?: boolean }): void {
+/** What every vmsilo service bears, a VM's own included, whichever its hypervisor. */
+export function baseHardening(u: UnitFile): void {
+  const s = "Service";
+  add(u, s, "ProtectClock", true);
+  add(u, s, "ProtectHostname", true);
+  add(u, s, "ProtectKernelLogs", true);
+  add(u, s, "ProtectControlGroups", true);
+  add(u, s, "LockPersonality", true);
+  add(u, s, "RestrictSUIDSGID", true);
+  add(u, s, "SystemCallArchitectures", "native");
+}
+
+/** What a service bears that sets up no sandbox of its own and gains no privilege: a read-only
+ * system, a private /tmp, the kernel's tunables and modules out of reach. */
+export function confineProcess(u: UnitFile): void {
   const s = "Service";
   add(u, s, "NoNewPrivileges", true);
   add(u, s, "ProtectSystem", "strict");
-  add(u, s, "ProtectHome", "yes");
   add(u, s, "PrivateTmp", true);
-  add(u, s, "PrivateMounts", true);
-  if (!extra.devices) add(u, s, "PrivateDevices", true);
   add(u, s, "ProtectKernelTunables", true);
   add(u, s, "ProtectKernelModules", true);
-  add(u, s, "ProtectKernelLogs", true);
-  add(u, s, "ProtectControlGroups", true);
-  add(u, s, "ProtectClock", true);
-  add(u, s, "ProtectHostname", true);
-  add(u, s, "ProtectProc", "invisible");
   add(u, s, "RestrictRealtime", true);
-  add(u, s, "RestrictSUIDSGID", true);
-  add(u, s, "LockPersonality", true);
+}
+
+/** Hardening every helper can bear (D15); units add to or relax it where they must. */
+export function harden(u: UnitFile, extra: { network?: boolean; writable?: string[]; caps?: string[]; families?: string; namespaces?: boolean; devices?: boolean }): void {
+  const s = "Service";
+  baseHardening(u);
+  confineProcess(u);
+  add(u, s, "ProtectHome", "yes");
+  add(u, s, "PrivateMounts", true);
+  if (!extra.devices) add(u, s, "PrivateDevices", true);
+  add(u, s, "ProtectProc", "invisible");
   add(u, s, "MemoryDenyWriteExecute", true);
-  add(u, s, "SystemCallArchitectures", "native");
   add(u, s, "SystemCallFilter", "@system-service");
   add(u, s, "SystemCallFilter", extra.namespaces ? "~@resources @obsolete" : "~@privileged @resources @obsolete");
   add(u, s, "SystemCallErrorNumber", "EPERM");

@@ -18,7 +18,7 @@ export function consoleRelayUnit(model: Model, vm: VmModel, t: Tools): UnitFile 
     u,
     "Service",
     "ExecStart",
-    exec(loggedSocat(t, p.consoleLog, [`UNIX-LISTEN:${p.consoleBackend},fork,mode=0600`, `PTY,link=${p.console},raw,echo=0,user=${model.config.user.uid},mode=0600`])),
+    exec(loggedSocat(t, p.consoleLog, [`UNIX-LISTEN:${p.consoleBackend},fork,${backendAccess(vm)}`, `PTY,link=${p.console},raw,echo=0,user=${model.config.user.uid},mode=0600`])),
   );
   waitForSocket(u, t, p.consoleBackend, model);
   add(u, "Service", "ExecStopPost", exec([t.rm, "-f", "--", p.console]));
@@ -27,6 +27,9 @@ export function consoleRelayUnit(model: Model, vm: VmModel, t: Tools): UnitFile 
   ptyRelay(u, p.run);
   return u;
 }
+
+/** Who may connect to the console's listener: the VMM, root's or its own user's group's. */
+const backendAccess = (vm: VmModel) => (vm.vmmUser === null ? "mode=0600" : `group=${vm.vmmUser},mode=0660`);
 
 /**
  * The relay of a VMM that listens on the console socket itself (cloud-hypervisor's serial port in

@@ -48,6 +48,8 @@ export function virtiofsdUnit(model: Model, vm: VmModel, t: Tools, tag: string):
     [share.preserveNoatime, "--preserve-noatime"],
   ];
   for (const [on, flag] of flags) if (on) argv.push(flag);
+  // A VMM running as its own user connects through its group (virtiofsd's socket is root's, 0660).
+  if (vm.vmmUser !== null) argv.push("--socket-group", vm.vmmUser);
   // The guest user writes as the host user: unless the share maps ids itself, the guest user's uid
   // and gid are translated to the host user's both ways (nothing to do when they are the same).
   const { uid, gid } = model.config.user;

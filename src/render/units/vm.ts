@@ -5,8 +5,8 @@ import { add, exec, unitFile, type UnitFile } from "../../systemd/unit.js";
 import { type Tools, required } from "../context.js";
 import { vmSource } from "../files.js";
 import { OUT } from "../../model/paths.js";
-import { checkedDisks } from "../disks.js";
-import { settingWord } from "./common.js";
+import { checkedDisks, handedOver } from "../disks.js";
+import { baseHardening, confineProcess, settingWord } from "./common.js";
 
 export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   const u = unitFile(vm.units.vm, vmSource(vm.name));
@@ -51,20 +51,23 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
     // read-only file system, where a VMM confined to it sees no other VM's disks.
     add(u, s, "StateDirectory", `vmsilo/${vm.name}`);
     add(u, s, "StateDirectoryMode", "0700");
-    // A fresh, private overlay disk at every start (D4, fixes E.2.3).
-    add(u, s, "ExecStartPre", step([t.rm, "-f", "--", vm.paths.ephemeralDisk]));
-    add(u, s, "ExecStartPre", step([t.truncate, "-s", vm.config.rootOverlay.size, "--", vm.paths.ephemeralDisk]));
+    // A fresh, private overlay disk at every start (D4, fixes E.2.3), made by the VMM's own user
+    // where there is one (the directory is then that user's): root never writes into it.
+    add(u, s, "ExecStartPre", exec([t.rm, "-f", "--", vm.paths.ephemeralDisk]));
+    add(u, s, "ExecStartPre", exec([t.truncate, "-s", vm.config.rootOverlay.size, "--", vm.paths.ephemeralDisk]));
   }
   // Disk images only root can swap, before any is created or opened (check-disks).
   const disks = checkedDisks(vm);
   if (disks.length) add(u, s, "ExecStartPre", step([t.checkDisks, vm.name, ...disks]));
   // Extra disks with `createSize`: made on first start, kept afterwards (qemu-vm.nix emptyDiskImages).
   for (const d of vm.createdDisks) add(u, s, "ExecStartPre", step([t.createDisk, d.format, d.path, d.size]));
+  // What an unprivileged VMM opens that root owns: handed to its user, once the disks are checked and made.
+  if (handedOver(vm)) add(u, s, "ExecStartPre", step([t.vmScript(vm, "hand-over")]));
   const ip = vm.interfaces.length ? required(t.ip, "programs.iproute2") : "";
   for (const i of vm.interfaces) {
     add(u, s, "ExecStartPre", step([ip, "link", "delete", "dev", i.tap], "-"));
-    // Owned by uid 0, an unprivileged VMM may attach to the tap without CAP_NET_ADMIN.
-    add(u, s, "ExecStartPre", step([ip, "tuntap", "add", "dev", i.tap, "mode", "tap", "vnet_hdr", ...(driver.unprivileged ? ["user", "0"] : [])]));
+    // Owned by the VMM's user, an unprivileged VMM may attach to the tap without CAP_NET_ADMIN.
+    add(u, s, "ExecStartPre", step([ip, "tuntap", "add", "dev", i.tap, "mode", "tap", "vnet_hdr", ...(vm.vmmUser !== null ? ["user", vm.vmmUser] : [])]));
     if (i.bridge) add(u, s, "ExecStartPre", step([ip, "link", "set", "dev", i.tap, "master", i.bridge]));
     add(u, s, "ExecStartPre", step([ip, "link", "set", "dev", i.tap, "up"]));
   }
@@ -72,39 +75,38 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   add(u, s, "ExecStartPre", step([t.install, "-m", "0644", "--", t.installed(OUT.definition(vm.name)), vm.paths.definition]));
   add(u, s, "ExecStart", exec([t.vmScript(vm, "launch")]));
   add(u, s, "ExecStop", exec([t.vmScript(vm, "stop")]));
-  add(u, s, "ExecStopPost", step([t.rm, "-f", "--", ...driver.ownSockets(vm), vm.paths.definition, ...(vm.config.rootOverlay.type === "raw" ? [vm.paths.ephemeralDisk] : [])]));
+  // The VMM's own files, removed by its user where it has one (they are in that user's directories).
+  add(u, s, "ExecStopPost", exec([t.rm, "-f", "--", ...driver.ownSockets(vm), ...(vm.config.rootOverlay.type === "raw" ? [vm.paths.ephemeralDisk] : [])]));
+  // The recorded definition is root's, in the VM's own directory.
+  add(u, s, "ExecStopPost", step([t.rm, "-f", "--", vm.paths.definition]));
   for (const i of vm.interfaces) add(u, s, "ExecStopPost", step([ip, "link", "delete", "dev", i.tap], "-"));
   add(u, s, "KillMode", "mixed");
   add(u, s, "TimeoutStopSec", model.config.stopTimeout + 15);
-  add(u, s, "ProtectClock", true);
-  add(u, s, "ProtectHostname", true);
-  add(u, s, "ProtectKernelLogs", true);
-  add(u, s, "ProtectControlGroups", true);
-  add(u, s, "LockPersonality", true);
-  add(u, s, "RestrictSUIDSGID", true);
-  add(u, s, "SystemCallArchitectures", "native");
-  if (driver.unprivileged) confineVmm(u, vm);
+  baseHardening(u);
+  if (vm.vmmUser !== null) confineVmm(u, vm, vm.vmmUser);
   return u;
 }
 
 /**
- * The VMM and its stop script run as root without a single capability (no mknod, chown, raw
- * network, other users' files), on a read-only system where only the VM's own directory, its
- * writable disks and writable 9p shares can be written.
+ * The VMM and its stop script run as the VM's own system user, without a single capability (no
+ * mknod, chown, raw network, other users' or other VMs' files), on a read-only system where only
+ * its own sockets' directory, its disks and writable 9p shares can be written. /dev/kvm and the
+ * vhost devices are the kvm group's.
  */
-function confineVmm(u: UnitFile, vm: VmModel): void {
+function confineVmm(u: UnitFile, vm: VmModel, user: string): void {
   const s = "Service";
+  add(u, s, "User", user);
+  add(u, s, "Group", user);
+  add(u, s, "SupplementaryGroups", "kvm");
+  // Its sockets' directory, made by systemd and owned by the user before the VMM starts, inside
+  // the root-owned VM directory; systemd removes it when the VM stops.
+  add(u, s, "RuntimeDirectory", settingWord(vm.paths.vmmDir.slice("/run/".length)));
+  add(u, s, "RuntimeDirectoryMode", "0700");
   add(u, s, "CapabilityBoundingSet", "");
-  add(u, s, "NoNewPrivileges", true);
-  add(u, s, "ProtectSystem", "strict");
+  confineProcess(u);
   add(u, s, "ProtectHome", "read-only");
-  add(u, s, "PrivateTmp", true);
-  add(u, s, "ProtectKernelTunables", true);
-  add(u, s, "ProtectKernelModules", true);
-  add(u, s, "RestrictRealtime", true);
   add(u, s, "RestrictNamespaces", true);
   add(u, s, "RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6");
-  add(u, s, "ReadWritePaths", settingWord(vm.paths.run));
   const writable = [...vm.disks.filter((d) => !d.ro && d.path !== vm.paths.ephemeralDisk).map((d) => d.path), ...Object.values(vm.config.qemu.shares9p).filter((p) => !p.readonly).map((p) => p.path)];
   // `-`: a disk created at first start does not exist yet when the unit is loaded. (The overlay
   // disk is in the StateDirectory=: a file bound on its own could not be removed at stop.)

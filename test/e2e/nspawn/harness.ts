@@ -29,6 +29,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ROOT, TEST_PREFIX, render, writeTree } from "../../support/harness.js";
+import { vmmUserName } from "../../../src/model/derive.js";
 import { VMM_DIR, checkCrosvmArgv, loadCrosvmCli, parseSystemdExec } from "../../contract/crosvm-contract.js";
 import { CACHE, ensureDebs, have, readOr, unitValues, virtiofsdStandIn, vmsiloToolsPackage } from "../support.js";
 import { REPO_IN_CONTAINER, STAGE, VMM_IN_CONTAINER, standIns } from "../standins/index.js";
@@ -116,6 +117,9 @@ while read -r d; do
   truncate -s 16M "$d"
   chmod 0600 "$d"
 done <"$STAGE_RUN/disks"
+# /dev/net/tun as systemd's udev rules leave it (50-udev-default.rules: mode 0666), for the qemu
+# VMs that open their taps as their own user; the container has no udev, and its node is its own.
+chmod 0666 /dev/net/tun
 # The bridges, with what udev would have recorded for them (tag systemd: a device unit).
 mkdir -p /run/udev/data /run/udev/tags/systemd
 for b in $BRIDGES; do
@@ -248,7 +252,9 @@ const bridgesOf = (config: Record<string, any>) =>
 /** A user of the container: programs.vmsilo.user, and another one the polkit rule must refuse. */
 function sysusers(config: Record<string, any>): string {
   const u = config.user;
-  return [`g ${u.group} ${u.gid}`, `u ${u.name} ${u.uid}:${u.gid} "vmsilo user" ${u.home} /bin/bash`, `u mallory ${u.uid + 1}:${u.gid} "another user" /home/mallory /bin/bash`, ""].join("\n");
+  // qemu VMs' own system users, as the NixOS module declares them (nixos-module/wiring.nix).
+  const vmm = Object.entries(config.nixosVms as Record<string, any>).filter(([, vm]) => vm.hypervisor === "qemu").map(([name]) => `u ${vmmUserName(name)} - "vmsilo VMM" - -`);
+  return [`g ${u.group} ${u.gid}`, `u ${u.name} ${u.uid}:${u.gid} "vmsilo user" ${u.home} /bin/bash`, `u mallory ${u.uid + 1}:${u.gid} "another user" /home/mallory /bin/bash`, ...(vmm.length ? ["g kvm -", ...vmm] : []), ""].join("\n");
 }
 
 export function bootNspawn(o: NspawnOptions): NspawnRun {

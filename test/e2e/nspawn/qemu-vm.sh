@@ -16,7 +16,7 @@ check vm-not-started "! systemctl is-active -q vmsilo-$vm-vm.service"
 mkdir -p "/etc/systemd/system/vmsilo-$vm@.service.d" /run/vmsilo-e2e
 printf '[Service]\nExecStart=\nExecStart=%s/bin/vmsilo-vsock-proxy --timeout 60 --unix /run/vmsilo-e2e/agent.socket\n' "$tools" >"/etc/systemd/system/vmsilo-$vm@.service.d/e2e-transport.conf"
 systemctl daemon-reload
-systemd-run -q --unit=e2e-agent-relay -p UMask=0000 node "$relay_js" /run/vmsilo-e2e/agent.socket "$run/agent-port.socket"
+systemd-run -q --unit=e2e-agent-relay -p UMask=0000 node "$relay_js" /run/vmsilo-e2e/agent.socket "$run/vmm/agent-port.socket"
 check relay-listening "until_ 'test -S /run/vmsilo-e2e/agent.socket' 10"
 
 # Socket activation: vm-run's connection starts the proxy, which requires (and so starts) the VM
@@ -31,6 +31,16 @@ check vmrun-stdin-stdout "[ \"\$(cat $R/vmrun-io.txt)\" = 'FROM THE HOST' ]"
 check vmrun-stderr "[ \"\$(cat $R/vmrun-io.err)\" = err ]"
 user_argv timeout 60 "$BIN/vm-run" "$vm" hostname >"$R/vmrun-hostname.txt"
 check vmrun-guest-answers "[ \"\$(cat $R/vmrun-hostname.txt)\" = $vm ]"
+# vm-shell --ssh's channel: the user's connection to ssh.socket starts the ssh proxy unit, which
+# reaches the guest's port 22 (here, through a drop-in as above, a stand-in sshd's banner).
+mkdir -p "/etc/systemd/system/vmsilo-${vm}_ssh@.service.d"
+printf '[Service]\nExecStart=\nExecStart=%s/bin/vmsilo-vsock-proxy --timeout 60 --unix /run/vmsilo-e2e/sshd.socket\n' "$tools" >"/etc/systemd/system/vmsilo-${vm}_ssh@.service.d/e2e-transport.conf"
+systemctl daemon-reload
+systemd-run -q --unit=e2e-sshd -p UMask=0000 socat UNIX-LISTEN:/run/vmsilo-e2e/sshd.socket,fork SYSTEM:'echo SSH-2.0-vmsilo_e2e; cat >/dev/null'
+until_ 'test -S /run/vmsilo-e2e/sshd.socket' 10
+user_argv timeout 20 socat -T 5 - "UNIX-CONNECT:$run/ssh.socket" </dev/null >"$R/ssh-banner.txt" 2>&1
+check ssh-channel-banner "grep -q '^SSH-2.0-vmsilo_e2e' $R/ssh-banner.txt"
+check ssh-channel-user-only "! setpriv --reuid=\"$OTHER_USER\" --regid=\"\$(id -g \"$OTHER_USER\")\" --clear-groups timeout 5 socat -T 2 - UNIX-CONNECT:$run/ssh.socket </dev/null >/dev/null 2>&1"
 user_argv timeout 10 "$BIN/vm-run" no-such-vm true 2>"$R/vmrun-unknown.err"
 echo "vmrun-unknown-status $?" >>"$R/result"
 check prep-active "systemctl is-active -q vmsilo-$vm-prep.service"
@@ -41,17 +51,23 @@ check guest-ready "until_ 'grep -q \"VMSILO-TEST ready\" $R/console1.txt' 90"
 check console-hostname "grep -q 'VMSILO-TEST hostname $vm' $R/console1.txt"
 check console-root "grep -q 'VMSILO-TEST root vd. erofs ro erofs-root-ok' $R/console1.txt"
 check console-overlay "grep -q 'VMSILO-TEST overlay raw ephemeral /dev/vd. 65536 writable' $R/console1.txt"
-check qmp-socket "test -S $run/qmp.socket"
+check qmp-socket "test -S $run/vmm/qmp.socket"
 check ephemeral-disk "test -f /var/lib/vmsilo/$vm/ephemeral.raw"
 check ephemeral-disk-private "[ \"\$(stat -c %a /var/lib/vmsilo/$vm/ephemeral.raw)\" = 600 ]"
 mainpid=$(systemctl show -P MainPID "vmsilo-$vm-vm.service")
 check launcher-execs-qemu "grep -q qemu-system /proc/$mainpid/cmdline"
-# Confined: root without a single capability, no new privileges, under qemu's seccomp filter, on a
-# file system that is read-only but for its own directory and its overlay disk's.
+# Confined: the VM's own system user, without a single capability, no new privileges, under qemu's
+# seccomp filter, on a file system that is read-only but for its sockets' and its overlay disk's
+# directories, which are its user's.
+check vmm-own-user "[ \"\$(stat -c %U /proc/$mainpid)\" = vmsilo-$vm ] && grep -Eq \"^Uid:[[:space:]]+\$(id -u vmsilo-$vm)[[:space:]]\" /proc/$mainpid/status"
+check vmm-state-dir-own "[ \"\$(stat -c %U /var/lib/vmsilo/$vm/ephemeral.raw)\" = vmsilo-$vm ] && [ \"\$(stat -c %U $run/vmm)\" = vmsilo-$vm ] && [ \"\$(stat -c %U $run)\" = root ]"
 check vmm-no-capabilities "grep -Eq '^CapBnd:[[:space:]]+0+$' /proc/$mainpid/status && grep -Eq '^CapEff:[[:space:]]+0+$' /proc/$mainpid/status"
 check vmm-no-new-privs "grep -Eq '^NoNewPrivs:[[:space:]]+1$' /proc/$mainpid/status"
 check vmm-seccomp "grep -Eq '^Seccomp:[[:space:]]+2$' /proc/$mainpid/status"
-check vmm-read-only-system "! nsenter -t $mainpid -m -- test -w /etc && ! nsenter -t $mainpid -m -- test -w /var/lib && nsenter -t $mainpid -m -- test -w $run && nsenter -t $mainpid -m -- test -w /var/lib/vmsilo/$vm"
+check vmm-read-only-system "! nsenter -t $mainpid -m -- test -w /etc && ! nsenter -t $mainpid -m -- test -w /var/lib && nsenter -t $mainpid -m -- test -w /var/lib/vmsilo/$vm"
+# As its user, in its view: its own directories writable, the VM's root-owned one not.
+as_vmm() { nsenter -t "$mainpid" -m -S "$(id -u "vmsilo-$vm")" -G "$(id -g "vmsilo-$vm")" -- "$@"; }
+check vmm-user-dirs "as_vmm test -w $run/vmm && as_vmm test -w /var/lib/vmsilo/$vm && ! as_vmm test -w $run"
 
 # The graceful stop: ExecStop= asks through QMP, the guest powers off, ExecStopPost= cleans up.
 start=$(date +%s%N)
@@ -61,7 +77,7 @@ sleep 0.5
 check guest-saw-powerbutton "grep -q 'VMSILO-TEST powerbutton' $R/console1.txt"
 check not-forced "! journalctl -q -u vmsilo-$vm-vm.service | grep -q 'did not shut down\|could not ask'"
 check stopped-inactive "systemctl is-active -q vmsilo-$vm-vm.service; [ \$? -ne 0 ] && ! systemctl is-failed -q vmsilo-$vm-vm.service"
-check stopped-no-qmp-socket "! test -e $run/qmp.socket"
+check stopped-no-qmp-socket "! test -e $run/vmm/qmp.socket"
 check stopped-no-ephemeral-disk "! test -e /var/lib/vmsilo/$vm/ephemeral.raw"
 check stopped-relay-down "until_ '! systemctl is-active -q vmsilo-$vm-console-relay.service' 10"
 check stopped-no-console-socket "! test -e $run/console-backend.socket && ! test -e $run/console"
@@ -70,11 +86,11 @@ check stopped-no-qemu "! pgrep -f qemu-system >/dev/null"
 # A VMM that dies (kill -9): ExecStopPost= runs on that path too.
 timeout 60 systemctl start "vmsilo-$vm-vm.service"
 check restarted "systemctl is-active -q vmsilo-$vm-vm.service"
-check restarted-qmp "until_ 'test -S $run/qmp.socket' 30"
+check restarted-qmp "until_ 'test -S $run/vmm/qmp.socket' 30"
 mainpid=$(systemctl show -P MainPID "vmsilo-$vm-vm.service")
 kill -9 "$mainpid"
 check killed-failed "until_ 'systemctl is-failed -q vmsilo-$vm-vm.service' 30"
-check killed-no-qmp-socket "until_ '! test -e $run/qmp.socket' 10"
+check killed-no-qmp-socket "until_ '! test -e $run/vmm/qmp.socket' 10"
 check killed-no-ephemeral-disk "! test -e /var/lib/vmsilo/$vm/ephemeral.raw"
 check killed-no-qemu "! pgrep -f qemu-system >/dev/null"
 check killed-relay-gone "until_ '! systemctl is-active -q vmsilo-$vm-console-relay.service' 10"
@@ -86,6 +102,6 @@ until_ "test -e $run/console" 30
 read_console "$R/console2.txt" 90
 check restart-after-kill "until_ 'grep -q \"VMSILO-TEST ready\" $R/console2.txt' 90"
 timeout 60 systemctl stop "vmsilo-$vm-vm.service"
-check final-no-qmp-socket "! test -e $run/qmp.socket"
+check final-no-qmp-socket "! test -e $run/vmm/qmp.socket"
 check final-no-ephemeral-disk "! test -e /var/lib/vmsilo/$vm/ephemeral.raw"
 check final-no-qemu "! pgrep -f qemu-system >/dev/null"

@@ -33,9 +33,14 @@ in
         kernelModules = config.boot.kernelModules;
         systemTarget = config.systemd.targets.vmsilo.wantedBy or null;
         sessionTarget = config.systemd.user.targets.vmsilo-session.wantedBy or null;
+        systemUsers = lib.mapAttrs (_: u: { inherit (u) group description; }) (lib.filterAttrs (_: u: u.isSystemUser) config.users.users);
+        groups = lib.attrNames config.users.groups;
       }
     else
       null;
+  # The guest systems built, each once (templates.test.ts counts them).
+  guestSystems =
+    if failed == [ ] then lib.mapAttrs (_: lib.attrNames) config.programs.vmsilo.build.guestSystems else null;
   # generate.nix's build: its script, and the vmsilo.json it reads at its store path.
   generate =
     if failed == [ ] then

@@ -41,6 +41,14 @@ in
               type = types.bool;
               default = false;
             };
+            isSystemUser = mkOption {
+              type = types.bool;
+              default = false;
+            };
+            description = mkOption {
+              type = types.str;
+              default = "";
+            };
           };
         }
       );

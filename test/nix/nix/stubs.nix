@@ -41,6 +41,8 @@ in
     path = ./fake-nixpkgs;
     callPackage = file: args: pkg "${s}33333333333333333333333333333333-${args.name}.erofs";
   };
+  # A guest for any name (templates.nix): its paths say which name it was built for.
+  guestNamed = name: guest "${s}44444444444444444444444444444444-vmsilo-rootfs-${name}" "${s}55555555555555555555555555555555-nixos-system-${name}";
   # Not in nixpkgs: the configuration sets it.
   waylandSeccontext = pkg "${s}br6t4b9z2s0w3m5c7do6f8a0v2h4j5k7-vmsilo-wayland-seccontext-0.1.0";
 
