@@ -26,6 +26,7 @@
 #include "common.h"
 #include "parse.h"
 #include "protocol.h"
+#include "vm-run-usage.h"
 
 static void usage(void) {
   fprintf(stderr,
@@ -142,17 +143,11 @@ int main(int argc, char **argv) {
     const char *run_dir = getenv("VMSILO_RUN_DIR");
     if (run_dir == NULL || *run_dir == '\0') run_dir = VMSILO_RUN_DIR;
     if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-      fprintf(stdout, "usage: vm-run [--raw] VM COMMAND [ARGUMENT...]\n");
+      fputs(VM_RUN_USAGE, stdout);
       return 0;
     }
     if (argc < 3) {
-      fprintf(stderr,
-              "usage: vm-run [--raw] VM COMMAND [ARGUMENT...]\n"
-              "Runs COMMAND in VM; stdin is forwarded, stdout and stderr come back, and the exit status\n"
-              "is the command's (128+N if killed by signal N). On a terminal the guest's control\n"
-              "sequences are dropped; --raw passes them through. Own statuses: 2 usage or unknown VM,\n"
-              "125 the agent could not start the command, 126 not executable, 127 command not found,\n"
-              "255 connection or protocol failure.\n");
+      fputs(VM_RUN_USAGE, stderr);
       list_vms(run_dir);
       return VMR_STATUS_USAGE;
     }

@@ -1139,6 +1139,12 @@ in
         defaultText = "config.programs.ssh.package";
         neededFor = "`ssh` of `vm-shell --ssh`, which is refused when this is null";
       };
+      jq = packageOption {
+        name = "jq";
+        default = pkgs.jq;
+        defaultText = "pkgs.jq";
+        neededFor = "`jq` of `vm-list` and `vm-status`, which say they are not available when this is null";
+      };
       iproute2 = packageOption {
         name = "iproute2";
         default = pkgs.iproute2;

@@ -209,6 +209,7 @@ let
       ) cfg.packages.qemu;
       virtiofsd = ifUsed (cfg.vmExec.enable || anyVm (vm: vm.sharedDirectories != { } || vm.sharedHome != false)) cfg.packages.virtiofsd;
       openssh = storePath cfg.packages.openssh;
+      jq = storePath cfg.packages.jq;
       # netvm links add interfaces of their own (`upstream`, `vc-…`).
       iproute2 = ifUsed (anyVm (vm: vm.network.interfaces != { } || vm.network.netvm != null)) cfg.packages.iproute2;
       nftables = ifUsed (anyVm (vm: vm.network.netvm != null)) cfg.packages.nftables;

@@ -20,7 +20,9 @@ in
     systemd.packages = [ out ];
     # lib/tmpfiles.d/vmsilo.conf
     systemd.tmpfiles.packages = [ out ];
-    # bin/vm-start, bin/vm-stop, bin/vm-shell, …
+    # bin/vm-start, bin/vm-stop, bin/vm-list, …; their man pages (share/man/man1) and completions
+    # (share/bash-completion, share/zsh/site-functions, share/fish/vendor_completions.d), which
+    # NixOS links into the system path with man and each shell's completion enabled.
     environment.systemPackages = [ out ];
 
     users.users = lib.genAttrs vmmUsers (user: {

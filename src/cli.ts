@@ -51,6 +51,9 @@ async function run(action: () => void | Promise<void>): Promise<void> {
   }
 }
 
+/** The subcommands, for the usage hint of a failed one. */
+const COMMANDS = ["render", "validate", "schema-doc"];
+
 await yargs(hideBin(process.argv))
   .scriptName("vmsilo-gen")
   .usage("$0 <command>\n\nGenerates vmsilo's launchers, systemd units, CLIs, polkit and tmpfiles rules from vmsilo.json.")
@@ -132,8 +135,11 @@ await yargs(hideBin(process.argv))
   .strict()
   .fail((msg, err) => {
     if (err) throw err;
-    process.stderr.write(`vmsilo-gen: ${msg}\nRun 'vmsilo-gen --help' for usage.\n`);
+    // The hint names the subcommand's own help when one was given (its options, not the list of commands).
+    const command = hideBin(process.argv).find((a) => COMMANDS.includes(a));
+    process.stderr.write(`vmsilo-gen: ${msg}\nRun 'vmsilo-gen ${command ? `${command} ` : ""}--help' for usage.\n`);
     process.exit(EXIT_BAD_INPUT);
   })
   .help()
+  .alias("h", "help")
   .parseAsync();

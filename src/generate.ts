@@ -5,7 +5,11 @@ import { validate } from "./config/validate.js";
 import type { Issue } from "./config/types.js";
 import { serialiseUnit } from "./systemd/unit.js";
 import { toolPaths } from "./render/context.js";
-import { type FileTree, type GeneratedEntry, provenance } from "./render/files.js";
+import { type FileTree, type GeneratedEntry, type GeneratedFile, isLink, provenance } from "./render/files.js";
+import { vmDefinitions } from "./render/definitions.js";
+import { CLI_NAMES, cliUsage } from "./render/usage.js";
+import { renderManPage } from "./render/man.js";
+import { renderCompletions } from "./render/completions.js";
 import { renderManifest } from "./render/manifest.js";
 import { renderPolkit } from "./render/polkit.js";
 import { renderSharedScripts, renderUserClis, renderVmScripts } from "./render/scripts.js";
@@ -57,13 +61,22 @@ export function generate(input: unknown, options: GenerateOptions): FileTree {
   const issues: Issue[] = [];
   files.push(...units.system.map(unitText(OUT.systemUnits)), ...units.user.map(unitText(OUT.userUnits)));
   for (const vm of model.vms) files.push(...renderVmScripts(model, vm, t));
-  files.push(...renderSharedScripts(t, model), ...renderUserClis(model, t), renderTmpfiles(model), renderPolkit(model));
+  files.push(...renderSharedScripts(t, model), ...renderUserClis(model, t, units), renderTmpfiles(model), renderPolkit(model));
   const firewall = renderFirewall(model);
   if (firewall) files.push(firewall);
 
   if (issues.length) throw new ConfigError(issues);
+  const clis = CLI_NAMES.filter((n) => files.some((f) => f.path === `${OUT.bin}/${n}`)).map(cliUsage);
+  for (const cli of clis) files.push(renderManPage(cli, clis), ...renderCompletions(cli, model.vms.map((v) => v.name)));
+  const definitions = vmDefinitions(
+    model,
+    [...units.system.map((unit) => ({ dir: OUT.systemUnits, unit })), ...units.user.map((unit) => ({ dir: OUT.userUnits, unit }))],
+    files.filter((f): f is GeneratedFile => !isLink(f)),
+    t.prefix,
+  );
+  for (const [vm, digest] of definitions) files.push({ path: OUT.definition(vm), mode: 0o644, content: `${digest}\n` });
   const tree: FileTree = new Map(files.map((f) => [f.path, f]));
-  const manifest = renderManifest(model, [...tree.keys()]);
+  const manifest = renderManifest(model, [...tree.keys()], definitions);
   tree.set(manifest.path, manifest);
   return new Map([...tree.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

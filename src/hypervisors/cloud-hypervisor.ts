@@ -3,6 +3,7 @@ import type { HypervisorDriver } from "./driver.js";
 import type { Config, DiskConfig, VmConfig } from "../config/schema.js";
 import { setOwn, type Issue } from "../config/types.js";
 import { DEFAULT_BLOCK_OPTIONS, type Model, type VmModel } from "../model/model.js";
+import { OUT } from "../model/paths.js";
 
 /**
  * cloud-hypervisor (ORIGINAL.md §B5b with its defects fixed; docs/cloud-hypervisor.md). The VMM starts
@@ -32,7 +33,7 @@ export const CH_DISK_OPTION_KEYS = ["direct", "sparse"] as const;
 export const CH_CONSOLE_PARAM = "console=ttyS0";
 
 /** Where the VM's JSON config goes in the output tree. */
-export const chConfigPath = (vm: string) => `share/vmsilo/${vm}/cloud-hypervisor.json`;
+export const chConfigPath = (vm: string) => `${OUT.vmShare(vm)}/cloud-hypervisor.json`;
 
 const bin = (model: Model, program: "cloud-hypervisor" | "ch-remote") => `${model.config.programs.cloudHypervisor}/bin/${program}`;
 /** `ch-remote` takes a plain path, never `path=` (ch-remote.rs: UnixStream::connect). */

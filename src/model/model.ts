@@ -558,8 +558,31 @@ function checkAcrossVms(vms: readonly VmModel[], links: readonly NetvmLink[], is
 
 const ifPath = (v: VmModel, ifName: string) => `nixosVms.${v.name}.network.interfaces.${pathKey(ifName)}`;
 
+/** The VMs a VM needs running: its `dependsOn` and its network VM (not the host). Cycles are
+ * refused; vm-stop --wait stops a VM's dependents before it. */
+export const vmDependencies = (vm: VmConfig): readonly string[] => [...new Set([...vm.dependsOn, ...(vm.network.netvm === null || vm.network.netvm === "host" ? [] : [vm.network.netvm])])];
+
+/**
+ * Each VM's place in the stop order: 0 when no VM depends on it, else one more than the highest
+ * place of the VMs that depend on it, so stopping place by place never stops a VM before what needs it.
+ */
+export function stopWaves(vms: readonly VmModel[]): Map<string, number> {
+  const dependents = new Map<string, string[]>(vms.map((v) => [v.name, []]));
+  for (const v of vms) for (const d of vmDependencies(v.config)) dependents.get(d)?.push(v.name);
+  const wave = new Map<string, number>();
+  const place = (n: string): number => {
+    const known = wave.get(n);
+    if (known !== undefined) return known;
+    const w = Math.max(-1, ...dependents.get(n)!.map(place)) + 1;
+    wave.set(n, w);
+    return w;
+  };
+  for (const v of vms) place(v.name);
+  return wave;
+}
+
 function findCycle(vms: readonly VmModel[]): string[] | null {
-  const deps = new Map(vms.map((v) => [v.name, [...v.config.dependsOn, ...(v.config.network.netvm === null ? [] : [v.config.network.netvm])].filter((d) => d !== v.name)]));
+  const deps = new Map(vms.map((v) => [v.name, vmDependencies(v.config).filter((d) => d !== v.name)]));
   const state = new Map<string, "active" | "done">();
   const stack: string[] = [];
   const visit = (n: string): string[] | null => {

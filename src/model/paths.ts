@@ -24,6 +24,8 @@ export const vmPaths = (vm: string) => {
     console: `${run}/console`,
     /** What the guest printed on its console since the relay started, for the user to read. */
     consoleLog: `${run}/console.log`,
+    /** The definition digest the VM's service recorded at start (vm-list: restart pending). */
+    definition: `${run}/definition`,
     virtiofsDir: `${run}/virtiofs`,
     virtiofsSocket: (tag: string) => `${run}/virtiofs/${tag}.socket`,
     /** Where a share's directory is bound inside its virtiofsd's mount namespace (vmsilo-share-bind). */
@@ -68,6 +70,8 @@ export const FIREWALL_UNIT = "vmsilo-firewall.service";
 export const FIREWALL_TABLE = "vmsilo";
 /** Binds `isolatedPciDevices` to vfio-pci. */
 export const VFIO_BIND_UNIT = "vmsilo-vfio-bind.service";
+/** The USB broker's record of which device is attached to which VM (vm-list reads it). */
+export const USB_STATE = `${RUN_ROOT}/usb-state.json`;
 
 export const SYSTEM_TARGET = "vmsilo.target";
 export const SESSION_TARGET = "vmsilo-session.target";
@@ -86,4 +90,13 @@ export const OUT = {
   polkit: "share/polkit-1/rules.d/60-vmsilo.rules",
   manifest: "share/vmsilo/manifest.json",
   firewall: "share/vmsilo/firewall.nft",
+  man1: "share/man/man1",
+  /** Where bash-completion, zsh and fish look for a package's completions. */
+  bashCompletions: "share/bash-completion/completions",
+  zshCompletions: "share/zsh/site-functions",
+  fishCompletions: "share/fish/vendor_completions.d",
+  /** A VM's own data files. */
+  vmShare: (vm: string) => `share/vmsilo/${vm}`,
+  /** A VM's definition digest, which its service records at start. */
+  definition: (vm: string) => `share/vmsilo/${vm}/definition`,
 } as const;

@@ -38,10 +38,12 @@ export function toolPaths(model: Model, prefix: string) {
     vfioBind: `${prefix}/${OUT.libexec}/${SHARED_LIBEXEC.vfioBind}`,
     virtiofsd: p.virtiofsd === null ? null : `${p.virtiofsd}/bin/virtiofsd`,
     ssh: p.openssh === null ? null : `${p.openssh}/bin/ssh`,
+    jq: p.jq === null ? null : `${p.jq}/bin/jq`,
     waitForSocket: `${prefix}/${OUT.libexec}/${SHARED_LIBEXEC.waitForSocket}`,
     vmScript: (vm: VmModel, name: string) => `${prefix}/${OUT.libexec}/${vm.name}/${name}`,
     /** A file of the output tree, as installed. */
     installed: (path: string) => `${prefix}/${path}`,
+    prefix,
     qemuSystem: p.qemu === null ? null : `${p.qemu}/bin/qemu-system-x86_64`,
     qemuImg: p.qemu === null ? null : `${p.qemu}/bin/qemu-img`,
     /** QMP client of qemu VMs (graceful and hard stop): QMP SOCKET COMMAND. */

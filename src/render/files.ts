@@ -29,3 +29,6 @@ export function provenance(source: string): string[] {
 }
 
 export const vmSource = (vm: string, option?: string) => `programs.vmsilo.nixosVms.${vm}${option ? `.${option}` : ""}`;
+
+/** Whether a provenance source is VM `vm`'s (its own, or one of its options). */
+export const isVmSource = (source: string, vm: string) => source === vmSource(vm) || source.startsWith(`${vmSource(vm)}.`);

@@ -1,5 +1,5 @@
 import stringify from "json-stable-stringify";
-import type { Model } from "../model/model.js";
+import { type Model, vmDependencies } from "../model/model.js";
 import { OUT } from "../model/paths.js";
 import { driverFor } from "../hypervisors/index.js";
 import { type GeneratedFile, provenance } from "./files.js";
@@ -9,7 +9,7 @@ import { type GeneratedFile, provenance } from "./files.js";
 export const TREE_MARKER = "vmsiloGenTree";
 
 /** share/vmsilo/manifest.json: what was derived for each VM, for people and later tools. */
-export function renderManifest(model: Model, files: readonly string[]): GeneratedFile {
+export function renderManifest(model: Model, files: readonly string[], definitions: ReadonlyMap<string, string>): GeneratedFile {
   const manifest = {
     [TREE_MARKER]: 1,
     generatedBy: provenance("programs.vmsilo").join(" "),
@@ -20,8 +20,14 @@ export function renderManifest(model: Model, files: readonly string[]): Generate
         {
           id: vm.id,
           hypervisor: vm.config.hypervisor,
+          memory: vm.config.memory,
           // The window colour as #rrggbb, as the compositor gets it in the Wayland app id.
           color: vm.color,
+          dependsOn: vmDependencies(vm.config),
+          /** Its network VM, "host" for the host as gateway, or null (vm-list shows it). */
+          netvm: vm.config.network.netvm,
+          /** What vm-list compares with the definition a running VM recorded at start. */
+          definition: definitions.get(vm.name)!,
           units: vm.units.vm,
           interfaces: vm.interfaces,
           shares: vm.shares.map((s) => ({ tag: s.tag, path: s.path, socket: vm.paths.virtiofsSocket(s.tag) })),

@@ -1,10 +1,14 @@
 import type { Model, VmModel } from "../model/model.js";
-import { OUT, RUN_ROOT, SHARED_LIBEXEC } from "../model/paths.js";
+import { OUT, RUN_ROOT, SHARED_LIBEXEC, USB_STATE } from "../model/paths.js";
+import { stopWaves } from "../model/model.js";
+import { cliUsage, usageText } from "./usage.js";
 import { driverFor } from "../hypervisors/index.js";
 import { launchPlanOf } from "../hypervisors/driver.js";
 import { shellJoin, shellLines, shellQuote } from "../shell/quote.js";
 import type { Tools } from "./context.js";
-import { type GeneratedEntry, type GeneratedFile, provenance, vmSource } from "./files.js";
+import { type GeneratedEntry, type GeneratedFile, isVmSource, provenance, vmSource } from "./files.js";
+import type { Units } from "./units/index.js";
+import type { UnitFile } from "../systemd/unit.js";
 import { renderTemplate } from "./templates.js";
 import { renderVmExec } from "./vm-exec.js";
 import { checkedDisks, handedOver } from "./disks.js";
@@ -96,24 +100,32 @@ export function renderSharedScripts(t: Tools, model?: Model): GeneratedFile[] {
  * hypervisor (it holds the capability the privileged source port needs; the user does not). */
 const sshConnect = (vm: VmModel, t: Tools): string[] => [t.socat, "-", `UNIX-CONNECT:${vm.paths.sshSocket}`];
 
-export function renderUserClis(model: Model, t: Tools): GeneratedEntry[] {
+export function renderUserClis(model: Model, t: Tools, units: Units): GeneratedEntry[] {
   const vmList = model.vms.length ? model.vms.map((v) => v.name).join(", ") : "(none configured)";
-  const verbCli = (command: string, verb: string, summary: string) =>
+  const waves = stopWaves(model.vms);
+  const verbCli = (command: "vm-start" | "vm-stop", verb: string) =>
     script(`${OUT.bin}/${command}`, "vm-unit-verb.sh.hbs", {
       bash: t.bash,
       header: header("programs.vmsilo.nixosVms"),
       command,
       verb,
-      summary,
+      summary: cliUsage(command).summary,
+      usage: usageText(cliUsage(command)),
       vmList,
+      stop: verb === "stop",
+      // The state `systemctl is-active` prints for a VM the verb got where it should.
+      wanted: verb === "stop" ? "inactive" : "active",
+      allVms: model.vms.map((v) => shellQuote(v.name)).join(" "),
+      waves: Math.max(0, ...waves.values()) + 1,
       systemctl: shellQuote(t.systemctl),
       // A start that failed: the guest may have printed why (the console relay's console.log).
       consoleLogs: verb === "start",
       runRoot: RUN_ROOT,
-      vms: model.vms.map((v) => ({ pattern: casePattern([v.name]), unit: shellQuote(v.units.vm) })),
+      vms: model.vms.map((v) => ({ pattern: casePattern([v.name]), unit: shellQuote(v.units.vm), wave: waves.get(v.name)! })),
     });
   const shell = script(`${OUT.bin}/vm-shell`, "vm-shell.sh.hbs", {
     bash: t.bash,
+    usage: usageText(cliUsage("vm-shell")),
     header: header("programs.vmsilo.nixosVms"),
     vmList,
     ssh: t.ssh === null ? false : shellQuote(t.ssh),
@@ -129,16 +141,58 @@ export function renderUserClis(model: Model, t: Tools): GeneratedEntry[] {
     })),
   });
   return [
-    verbCli("vm-start", "start", "start a VM (authorised by polkit for the vmsilo user)"),
-    verbCli("vm-stop", "stop", "shut a VM down cleanly, then stop it"),
+    verbCli("vm-start", "start"),
+    verbCli("vm-stop", "stop"),
     // The C client itself, not a script around it: no interpreter start-up on every call (issue 4).
     // It checks the VM name against the D1 grammar and takes /run/vmsilo/<vm>/command.socket, the
     // path paths.ts gives every VM, and lists the VMs with a command socket on a usage error.
     { path: `${OUT.bin}/vm-run`, link: t.vmRun },
     shell,
+    ...renderStateClis(model, t, units, vmList),
     ...renderVmExec(model, t),
   ];
 }
+
+/** vm-list and vm-status: what runs, read from systemd, the tree's manifest and the VMs' run directories. */
+function renderStateClis(model: Model, t: Tools, units: Units, vmList: string): GeneratedFile[] {
+  if (t.jq === null) {
+    // Without jq there is nothing to read the manifest with: each says so instead.
+    return (["vm-list", "vm-status"] as const).map((command) =>
+      script(`${OUT.bin}/${command}`, "unavailable.sh.hbs", { bash: t.bash, header: header("programs.jq"), command, usage: usageText(cliUsage(command)), why: "programs.jq is not set in vmsilo.json" }),
+    );
+  }
+  const list = script(`${OUT.bin}/vm-list`, "vm-list.sh.hbs", {
+    bash: t.bash,
+    header: header("programs.vmsilo.nixosVms"),
+    usage: usageText(cliUsage("vm-list")),
+    names: model.vms.map((v) => shellQuote(v.name)).join(" "),
+    units: model.vms.map((v) => shellQuote(v.units.vm)).join(" "),
+    systemctl: shellQuote(t.systemctl),
+    jq: shellQuote(t.jq),
+    manifest: shellQuote(t.installed(OUT.manifest)),
+    runRoot: RUN_ROOT,
+    usbState: shellQuote(USB_STATE),
+  });
+  const status = script(`${OUT.bin}/vm-status`, "vm-status.sh.hbs", {
+    bash: t.bash,
+    header: header("programs.vmsilo.nixosVms"),
+    usage: usageText(cliUsage("vm-status")),
+    vmList,
+    vmListCommand: shellQuote(t.installed(`${OUT.bin}/vm-list`)),
+    systemctl: shellQuote(t.systemctl),
+    tail: shellQuote(t.tail),
+    runRoot: RUN_ROOT,
+    vms: model.vms.map((v) => ({
+      pattern: casePattern([v.name]),
+      systemUnits: ownUnitPatterns(units.system, v).map(shellQuote).join(" "),
+      userUnits: ownUnitPatterns(units.user, v).map(shellQuote).join(" "),
+    })),
+  });
+  return [list, status];
+}
+
+/** A VM's units as `systemctl list-units` patterns: a template's instances for an `@`-template. */
+const ownUnitPatterns = (units: readonly UnitFile[], vm: VmModel) => units.filter((u) => isVmSource(u.source, vm.name)).map((u) => u.name.replace(/@\./, "@*.")).sort();
 
 /** The QMP client (trees with a qemu VM) and the disk creator (trees with a `createSize` disk). */
 function renderQemuHelpers(model: Model, t: Tools): GeneratedFile[] {

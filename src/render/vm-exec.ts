@@ -1,3 +1,4 @@
+import { cliUsage, usageText } from "./usage.js";
 import type { Model } from "../model/model.js";
 import { OUT } from "../model/paths.js";
 import { qemuSettings } from "../hypervisors/qemu.js";
@@ -85,7 +86,7 @@ export function renderVmExec(model: Model, t: Tools): GeneratedFile[] {
     header: provenance("programs.vmsilo.vmExec")
       .map((l) => `# ${l}`)
       .join("\n"),
-    storeDir: x.storeDir,
+    usage: usageText(cliUsage("vm-exec")),
     mktemp: shellQuote(t.mktemp),
     rm: shellQuote(t.rm),
     cat: shellQuote(t.cat),

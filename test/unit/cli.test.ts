@@ -9,6 +9,8 @@ import { isLink } from "../../src/render/files.js";
 import { describe } from "../../src/config/types.js";
 
 const USAGE_HINT = "Run 'vmsilo-gen --help' for usage.\n";
+/** The hint after a subcommand's usage error names that subcommand's help. */
+const hintFor = (command: string) => `Run 'vmsilo-gen ${command} --help' for usage.\n`;
 const exampleFile = (name: string) => join(ROOT, "examples", `${name}.json`);
 
 /** Every file and link under `dir`, relative, sorted (directories left out). */
@@ -36,6 +38,18 @@ test("--help exits 0 and lists render and validate", () => {
   assert.match(r.stdout, /^ {2}vmsilo-gen validate +check vmsilo\.json and report every issue/m);
 });
 
+test("-h is --help; a usage error points at the help of the subcommand it was in", () => {
+  const h = runCli(["-h"]);
+  assert.equal(h.status, 0);
+  assert.equal(h.stdout, runCli(["--help"]).stdout);
+  assert.match(runCli(["render", "-h"]).stdout, /--dry-run/);
+  for (const [args, hint] of [[["render", "--config", "x.json"], "vmsilo-gen render --help"], [["validate"], "vmsilo-gen validate --help"], [[], "vmsilo-gen --help"], [["bogus"], "vmsilo-gen --help"]] as const) {
+    const r = runCli([...args]);
+    assert.equal(r.status, 2, args.join(" "));
+    assert.ok(r.stderr.endsWith(`Run '${hint}' for usage.\n`), r.stderr);
+  }
+});
+
 test("render --help names its options", () => {
   const r = runCli(["render", "--help"]);
   assert.equal(r.status, 0);
@@ -60,7 +74,7 @@ test("an unknown option: exit 2 naming it, nothing written", () => {
   withTemp("cli", (dir) => {
     const r = runCli(["render", "--config", exampleFile("minimal"), "--out", join(dir, "out"), "--outt", "x"]);
     assert.equal(r.status, 2);
-    assert.equal(r.stderr, `vmsilo-gen: Unknown argument: outt\n${USAGE_HINT}`);
+    assert.equal(r.stderr, `vmsilo-gen: Unknown argument: outt\n${hintFor("render")}`);
     assert.deepEqual(readdirSync(dir), []);
   });
 });
@@ -71,7 +85,7 @@ test("missing --config: exit 2 for render and validate", () => {
       const r = runCli(args);
       assert.equal(r.status, 2, args.join(" "));
       assert.equal(r.stdout, "");
-      assert.equal(r.stderr, `vmsilo-gen: Missing required argument: config\n${USAGE_HINT}`);
+      assert.equal(r.stderr, `vmsilo-gen: Missing required argument: config\n${hintFor(args[0]!)}`);
     }
     assert.deepEqual(readdirSync(dir), []);
   });
@@ -80,7 +94,7 @@ test("missing --config: exit 2 for render and validate", () => {
 test("render without --out: exit 2", () => {
   const r = runCli(["render", "--config", exampleFile("minimal")]);
   assert.equal(r.status, 2);
-  assert.equal(r.stderr, `vmsilo-gen: Missing required argument: out\n${USAGE_HINT}`);
+  assert.equal(r.stderr, `vmsilo-gen: Missing required argument: out\n${hintFor("render")}`);
 });
 
 for (const name of EXAMPLES) {

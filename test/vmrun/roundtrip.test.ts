@@ -7,6 +7,7 @@
  *   forking proxy  client → vmsilo-vsock-proxy --listen-unix (fork per connection) → agent --listen-unix
  * plus the static build, the environment policy, --user, and the hang-up of a command whose client went away.
  */
+import { cliUsage, usageText } from "../../src/render/usage.js";
 import { after, before, describe, test } from "node:test";
 import { spawnSync, type ChildProcess } from "node:child_process";
 import assert from "node:assert/strict";
@@ -233,9 +234,14 @@ describe("vm-run: the generated bin/vm-run is vmsilo-tools' client under the nam
         assert.equal(r.status, 2, bad);
         assert.match(r.stderr, /unknown VM \(or its command socket is not active\): \(not a VM name\)/);
       }
+      // --help is the whole usage, the usage error the same and the VMs.
+      const usage = `${usageText(cliUsage("vm-run"))}\n`;
+      r = go(["--help"]);
+      assert.equal(r.status, 0);
+      assert.equal(r.stdout, usage);
       r = go(["work"]);
       assert.equal(r.status, 2);
-      assert.match(r.stderr, /^usage: vm-run \[--raw\] VM COMMAND/);
+      assert.equal(r.stderr, `${usage}VMs: work\n`);
     } finally {
       agent.stop();
     }

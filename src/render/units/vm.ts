@@ -4,6 +4,7 @@ import { consoleBackendOf, launchPlanOf } from "../../hypervisors/driver.js";
 import { add, exec, unitFile, type UnitFile } from "../../systemd/unit.js";
 import { type Tools, required } from "../context.js";
 import { vmSource } from "../files.js";
+import { OUT } from "../../model/paths.js";
 import { checkedDisks, handedOver } from "../disks.js";
 import { baseHardening, confineProcess, settingWord } from "./common.js";
 import { HOST_NETVM } from "../../model/netvm.js";
@@ -89,10 +90,14 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
     if (i.hostAddress) add(u, s, "ExecStartPre", step([ip, "address", "add", i.hostAddress, "dev", i.tap]));
     add(u, s, "ExecStartPre", step([ip, "link", "set", "dev", i.tap, "up"]));
   }
+  // What the VM was started from, readable by vm-list (restart pending after a switch).
+  add(u, s, "ExecStartPre", step([t.install, "-m", "0644", "--", t.installed(OUT.definition(vm.name)), vm.paths.definition]));
   add(u, s, "ExecStart", exec([t.vmScript(vm, "launch")]));
   add(u, s, "ExecStop", exec([t.vmScript(vm, "stop")]));
   // The VMM's own files, removed by its user where it has one (they are in that user's directories).
   add(u, s, "ExecStopPost", exec([t.rm, "-f", "--", ...driver.ownSockets(vm), ...(vm.config.rootOverlay.type === "raw" ? [vm.paths.ephemeralDisk] : [])]));
+  // The recorded definition is root's, in the VM's own directory.
+  add(u, s, "ExecStopPost", step([t.rm, "-f", "--", vm.paths.definition]));
   for (const i of vm.interfaces) add(u, s, "ExecStopPost", step([ip, "link", "delete", "dev", i.tap], "-"));
   add(u, s, "KillMode", "mixed");
   add(u, s, "TimeoutStopSec", model.config.stopTimeout + 15);

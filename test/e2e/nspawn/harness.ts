@@ -39,10 +39,10 @@ import { REPO_IN_CONTAINER, STAGE, VMM_IN_CONTAINER, standIns } from "../standin
 import { WAYLAND_DEBS, waylandTools, type WaylandTools } from "../../wayland/support.js";
 
 /** What the harness installs from Debian (also in .ci/run-deps.txt). */
-export const NSPAWN_DEBS = ["systemd-container", "dbus", "polkitd", "libpam-systemd", "socat", "iproute2", "nftables", "qemu-system-common", "gcc", "libc6-dev", ...WAYLAND_DEBS] as const;
+export const NSPAWN_DEBS = ["systemd-container", "dbus", "polkitd", "libpam-systemd", "socat", "iproute2", "nftables", "qemu-system-common", "gcc", "libc6-dev", "jq", ...WAYLAND_DEBS] as const;
 
 /** Programs that are this machine's own, at their store paths. */
-const HOST_USR = ["bash", "coreutils", "systemd", "socat", "iproute2", "qemu", "openssh"];
+const HOST_USR = ["bash", "coreutils", "systemd", "socat", "iproute2", "qemu", "openssh", "jq"];
 
 /** Why the harness cannot run here, or null. */
 export function nspawnPrerequisites(): string | null {
