@@ -43,6 +43,7 @@ const flat = (t: FileTree) => [...t.entries()];
 function rich(): Record<string, unknown> {
   const c = example("desktop") as any;
   const work = c.nixosVms.work;
+  work.network = { interfaces: { eth0: { tap: { bridge: "br-work" }, addresses: ["10.20.0.2/24"], v6Addresses: ["fd00:20::2/64"] } }, nameservers: ["10.20.0.1"] };
   work.network.interfaces.eth0.routes = { "0.0.0.0/0": { via: "10.20.0.1" }, "10.30.0.0/16": { via: "10.20.0.3" }, "172.16.0.0/12": { via: "10.20.0.4" } };
   work.network.interfaces.eth0.v6Routes = { "::/0": { via: "fd00:20::1" }, "fd00:30::/48": { via: "fd00:20::3" } };
   work.network.interfaces.wlan = { tap: { name: "tapw", bridge: null }, dhcp: true };

@@ -69,6 +69,8 @@ function kinds(g: TestGuest): Record<string, any> {
     network: tap("10.30.0.3/24"),
   }) as Record<string, any>;
   const qe = JSON.parse(JSON.stringify(q.nixosVms.qe).replaceAll(CACHE, `${STAGE}/cache`));
+  // No PCI device to isolate here (desktop() above).
+  delete base.isolatedPciDevices;
   return {
     ...base,
     programs: { ...base.programs, qemu: `/nix/store/${"2".repeat(32)}-qemu-10.1.2` },
