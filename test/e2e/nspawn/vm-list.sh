@@ -22,7 +22,7 @@ check list:definition-recorded "cmp -s /run/vmsilo/work/definition $TREE/share/v
 as_user "$BIN/vm-list --running --json" >"$R/running.json"
 check list:running-only "[ \"\$(field running '[.[].name]')\" = '[\"net\",\"web\",\"work\"]' ]"
 as_user "$BIN/vm-list" >"$R/table.txt"
-check list:table "grep -Eq '^work +running +crosvm +512 MiB +blue +- +- +-$' $R/table.txt && grep -Eq '^broken +failed +cloud-hypervisor ' $R/table.txt"
+check list:table "grep -Eq '^work +running +crosvm +512 MiB +#0000ff +- +- +-$' $R/table.txt && grep -Eq '^broken +failed +cloud-hypervisor ' $R/table.txt"
 
 # The USB broker's state file: its devices show at their VM; a file that is not one shows none.
 echo '[{"vm":"work","devpath":"1-3.2","vid":"046d","pid":"c52b","serial":"X1","busnum":"1","devnum":"4","port":1}]' >/run/vmsilo/usb-state.json
