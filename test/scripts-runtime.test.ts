@@ -299,7 +299,7 @@ test("vm-list: states from systemd, restart pending from the definition each VM 
     const rows = r.stdout.trimEnd().split("\n");
     assert.match(rows[0]!, /^NAME +STATE +HYPERVISOR +MEMORY +COLOR +NETVM +USB +RESTART$/);
     assert.match(rows.find((l) => l.startsWith(`${old} `))!, new RegExp(`^${old} +running +crosvm +2048 MiB +#ff0000 +- +- +pending$`));
-    assert.match(rows.find((l) => l.startsWith(`${down} `))!, /stopped +crosvm +1024 MiB +gray +- +- +-$/);
+    assert.match(rows.find((l) => l.startsWith(`${down} `))!, /stopped +crosvm +1024 MiB +#808080 +- +- +-$/);
     // The columns line up.
     assert.equal(new Set(rows.map((l) => l.indexOf(" STATE") < 0 ? l.search(/ (running|starting|stopped|failed)/) : l.indexOf(" STATE"))).size, 1, r.stdout);
     for (const args of [["--bogus"], ["work"], ["-j"]]) {
