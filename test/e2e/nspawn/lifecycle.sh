@@ -12,8 +12,9 @@ after_stop() {
     [ "$vm_may_fail" = 1 ] && [[ "$u" = "vmsilo-$vm-virtiofsd-"* ]] && continue
     check "$vm:$tag:not-failed:$u" "! systemctl is-failed -q $u"
   done
-  for p in "${leftovers[@]}"; do check "$vm:$tag:removed:$p" "! test -e $p"; done
-  for t in "${taps[@]}"; do check "$vm:$tag:no-tap:$t" "! test -e /sys/class/net/$t"; done
+  # (a few seconds' grace: the kernel and a loaded machine may take a moment after the last step)
+  for p in "${leftovers[@]}"; do check "$vm:$tag:removed:$p" "until_ '! test -e $p' 10"; done
+  for t in "${taps[@]}"; do check "$vm:$tag:no-tap:$t" "until_ '! test -e /sys/class/net/$t' 10"; done
 }
 
 # The VM service and all its units up (a relay ordered after the VM starts last).
