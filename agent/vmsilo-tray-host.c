@@ -58,6 +58,9 @@ static sd_event *event;
 static struct tray_conn conn = {.fd = -1};
 static sd_event_source *conn_source, *retry_source;
 static int retry_ms = RETRY_FIRST_MS, waiting_logged;
+/* The user's session bus, held while connected to the guest: items are shown only while it is
+ * there, and its end (the user logged out) ends the connection until it is back. */
+static sd_bus *session;
 
 struct hitem {
   int used;
@@ -626,13 +629,37 @@ static int try_connect(char *why, size_t whylen) {
   return fd;
 }
 
+static int session_gone(sd_bus_message *m, void *ud, sd_bus_error *e) {
+  (void)m, (void)ud, (void)e;
+  LOG(L_INFO, "the session bus closed; the VM's items are removed until it is back");
+  drop_connection();
+  session = sd_bus_flush_close_unref(session);
+  retry_ms = RETRY_FIRST_MS;
+  schedule_connect();
+  return 0;
+}
+
+static int open_session(char *why, size_t whylen) {
+  int r = sd_bus_open_user(&session);
+  if (r >= 0) r = sd_bus_attach_event(session, event, 0);
+  if (r >= 0) r = sd_bus_match_signal(session, NULL, NULL, "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local", "Disconnected", session_gone, NULL);
+  if (r < 0) {
+    const char *addr = getenv("DBUS_SESSION_BUS_ADDRESS");
+    snprintf(why, whylen, "the user's session bus (%s): %s", addr ? addr : "$XDG_RUNTIME_DIR/bus", strerror(-r));
+    session = sd_bus_flush_close_unref(session);
+    return -1;
+  }
+  return 0;
+}
+
 static int on_retry(sd_event_source *s, uint64_t usec, void *ud) {
   (void)s, (void)usec, (void)ud;
   char why[400];
-  int fd = try_connect(why, sizeof why);
+  int fd = session || open_session(why, sizeof why) == 0 ? try_connect(why, sizeof why) : -1;
   if (fd < 0) {
-    if (!waiting_logged++) LOG(L_INFO, "waiting for the guest's tray daemon at %s (%s)", target, why);
-    else LOG(L_DEBUG, "%s: %s", target, why);
+    if (waiting_logged++) LOG(L_DEBUG, "%s", why);
+    else if (session) LOG(L_INFO, "waiting for the guest's tray daemon at %s (%s)", target, why);
+    else LOG(L_INFO, "waiting for %s", why);
     retry_ms = retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry_ms * 2;
     schedule_connect();
     return 0;
