@@ -175,6 +175,7 @@ function refusals(name: string, vm: VmConfig, config: Config): Issue[] {
     if (tag.length > NINEP_TAG_MAX) refuse(`qemu.shares9p.${tag}`, `tag must be at most ${NINEP_TAG_MAX} characters for 9p (qemu's mount_tag limit), got ${tag.length}`);
     if (Object.hasOwn(vm.sharedDirectories, tag) || (tag === "home" && vm.sharedHome !== false)) refuse(`qemu.shares9p.${tag}`, `tag ${JSON.stringify(tag)} is also a virtio-fs share of this VM; the guest could not tell them apart, rename one`);
   }
+  if (vm.tray.enable && !vm.qemu.vsock) refuse("tray.enable", "needs qemu.vsock: the tray reaches the guest on vsock");
   if (q.machine === "microvm") {
     const disks = 1 + vm.additionalDisks.length + (vm.rootOverlay.type === "raw" ? 1 : 0);
     const shares = Object.keys(vm.sharedDirectories).length + (vm.sharedHome !== false ? 1 : 0);

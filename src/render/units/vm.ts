@@ -19,6 +19,8 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   const plan = launchPlanOf(driver, vm, model);
   add(u, "Unit", "Description", `vmsilo VM ${vm.name}`);
   if (relayAfterVmm) add(u, "Unit", "Wants", vm.units.consoleRelay);
+  // The tray follows the VM (it is After= and BindsTo= it): a failing tray never holds the VM back.
+  if (vm.config.tray.enable) add(u, "Unit", "Wants", vm.units.tray);
   const backends = [
     vm.units.prep,
     ...(relayAfterVmm ? [] : [vm.units.consoleRelay]),
