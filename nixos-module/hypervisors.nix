@@ -37,6 +37,7 @@ in
     package = "cloudHypervisor";
     unsupported = {
       vhostUser = "these are crosvm `--vhost-user` devices; cloud-hypervisor VMs get GPU, sound and shares from their own options";
+      "tray.enable" = "the tray daemon listens on a guest vsock port that only kernel vsock reaches from the host, not cloud-hypervisor's hybrid vsock socket; use crosvm or qemu";
       "crosvm.logLevel" = "a crosvm option; set cloudHypervisor.logLevel";
       "crosvm.extraArgs" = "crosvm options; use cloudHypervisor.extraArgs";
       "crosvm.extraRunArgs" = "crosvm options; use cloudHypervisor.extraArgs or cloudHypervisor.extraConfig";
