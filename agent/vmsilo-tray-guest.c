@@ -28,6 +28,7 @@
 #include <systemd/sd-event.h>
 
 #include "common.h"
+#include "protocol.h"
 #include "tray-conn.h"
 #include "tray-proto.h"
 
@@ -484,7 +485,7 @@ static int on_accept(sd_event_source *s, int lfd, uint32_t revents, void *ud) {
   if (fd < 0) return 0;
   if (vsock_listener) {
     const struct sockaddr_vm *vm = (const struct sockaddr_vm *)&peer;
-    if (peer.ss_family != AF_VSOCK || vm->svm_port >= 1024) {
+    if (peer.ss_family != AF_VSOCK || vm->svm_port >= VMR_FIRST_UNPRIVILEGED_PORT) {
       LOG(L_WARN, "refused the connection from vsock CID %u port %u: only peers on a privileged port (below 1024) are accepted", vm->svm_cid, vm->svm_port);
       close(fd);
       return 0;

@@ -586,22 +586,6 @@ static int on_conn(sd_event_source *s, int fd, uint32_t revents, void *ud) {
   return 0;
 }
 
-/* A vsock connection from a privileged source port, which the guest daemon requires. */
-static int bind_privileged(int fd, char *why, size_t whylen) {
-  const unsigned n = 1023;
-  unsigned start = (unsigned)getpid() % n;
-  for (unsigned i = 0; i < n; i++) {
-    struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = 1 + (start + i) % n};
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0) return 0;
-    if (errno != EADDRINUSE) {
-      snprintf(why, whylen, "bind to the privileged vsock port %u: %s%s", sa.svm_port, strerror(errno), errno == EACCES ? " (needs CAP_NET_BIND_SERVICE)" : "");
-      return -1;
-    }
-  }
-  snprintf(why, whylen, "every privileged vsock port is in use");
-  return -1;
-}
-
 static int try_connect(char *why, size_t whylen) {
   int fd = socket(transport == T_VSOCK ? AF_VSOCK : AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -610,7 +594,8 @@ static int try_connect(char *why, size_t whylen) {
   }
   int r;
   if (transport == T_VSOCK) {
-    if (bind_privileged(fd, why, whylen) < 0) {
+    /* From a privileged source port, which the guest daemon requires. */
+    if (vsock_bind_privileged(fd, "vmsilo-tray-host", why, whylen) < 0) {
       close(fd);
       return -1;
     }
