@@ -291,6 +291,21 @@ const vm = object(
       },
       { doc: "Sound through vhost-device-sound." },
     ),
+    usbDevices: list(
+      object(
+        {
+          vendorId: str(g.USB_ID, g.USB_ID_TEXT, { doc: "Vendor id (idVendor), any case.", produces: "udev `ATTR{idVendor}` match (lower case)" }),
+          productId: str(g.USB_ID, g.USB_ID_TEXT, { doc: "Product id (idProduct), any case.", produces: "udev `ATTR{idProduct}` match (lower case)" }),
+          serial: nullable(str(g.USB_SERIAL, g.USB_SERIAL_TEXT, { doc: "" }), { doc: "Serial number, matched exactly; null: any device with these ids.", default: null, produces: "udev `ATTR{serial}` match" }),
+        },
+        { doc: "A USB device given to this VM whenever both are present." },
+      ),
+      {
+        doc: "USB devices attached when the VM starts and whenever one is plugged in while it runs (crosvm and qemu; not cloud-hypervisor). A device already in another VM is left there.",
+        default: [],
+        produces: "`vmsilo-<vm>-usb.service` (the USB broker's `persist`), a udev rule in `lib/udev/rules.d/70-vmsilo-usb.rules`",
+      },
+    ),
     pciDevices: list(
       object(
         {
@@ -359,6 +374,7 @@ const vm = object(
           default: "virtio",
           produces: "qemu `-device virtconsole` or `-serial`",
         }),
+        usb: bool({ doc: "Give the guest a USB controller (qemu-xhci) so that vmsilo-usb can attach host devices (implied by `usbDevices`); needs a PC machine (q35 or pc).", default: false, produces: "qemu `-device qemu-xhci,id=vmsilo-xhci`" }),
         vsock: bool({ doc: "Give the guest vhost-vsock with the VM's id as CID (vm-run and vm-shell --ssh need it; false only for a VM that must have no host channel).", default: true, produces: "qemu `-device vhost-vsock-*,guest-cid=`" }),
         bios: optPath("Firmware image (qemu-vm.nix `bios`, e.g. qboot's `bios.bin`); null: qemu's default for the machine.", "qemu `-bios`"),
         shares9p: record(g.SHARE_TAG, g.SHARE_TAG_TEXT, share9p, {

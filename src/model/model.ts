@@ -88,6 +88,16 @@ export interface VmModel {
   /** The system user (and group) the VMM runs as, or null when it runs as root (crosvm and
    * cloud-hypervisor, which jail themselves). */
   readonly vmmUser: string | null;
+  /** USB passthrough: the socket the broker attaches devices through, or null (no USB controller). */
+  readonly usb: { readonly socket: string } | null;
+  /** `usbDevices` with the ids in lower case (as sysfs writes them). */
+  readonly usbDevices: readonly UsbDeviceModel[];
+}
+
+export interface UsbDeviceModel {
+  readonly vid: string;
+  readonly pid: string;
+  readonly serial: string | null;
 }
 
 export interface Model {
@@ -284,7 +294,14 @@ function buildVm(name: string, vm: VmConfig, linkUnits: ReadonlyMap<string, stri
     kernelParams: params,
     pciSysfsPaths,
     vmmUser: driverFor(vm.hypervisor).unprivileged ? vmmUserName(name) : null,
+    usb: usbOf(vm, paths),
+    usbDevices: vm.usbDevices.map((d) => ({ vid: d.vendorId.toLowerCase(), pid: d.productId.toLowerCase(), serial: d.serial })),
   };
+}
+
+function usbOf(vm: VmConfig, paths: VmPaths): VmModel["usb"] {
+  const socket = driverFor(vm.hypervisor).usbSocket?.(vm, paths) ?? null;
+  return socket === null ? null : { socket };
 }
 
 /**
