@@ -88,6 +88,7 @@ let
     gpu = vm: vm.gpu != false;
     sound = vm: vm.sound.playback || vm.sound.capture;
     pciDevices = vm: vm.pciDevices != [ ];
+    usbDevices = vm: vm.usbDevices != [ ];
     vhostUser = vm: vm.vhostUser != [ ];
     additionalDisks = vm: vm.additionalDisks != [ ];
     sharedDirectories = vm: vm.sharedDirectories != { };
@@ -105,6 +106,7 @@ let
     "qemu.cpu" = vm: vm.qemu.cpu != null;
     "qemu.console" = vm: vm.qemu.console != "virtio";
     "qemu.vsock" = vm: !vm.qemu.vsock;
+    "qemu.usb" = vm: vm.qemu.usb;
     "qemu.bios" = vm: vm.qemu.bios != null;
     "qemu.shares9p" = vm: vm.qemu.shares9p != { };
     "qemu.extraArgs" = vm: vm.qemu.extraArgs != [ ];

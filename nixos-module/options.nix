@@ -699,6 +699,37 @@ let
         description = doc "Guest audio input." "vhost-device-sound `--streams input`";
       };
     };
+    usbDevices = mkOption {
+      type = types.listOf (
+        types.submodule {
+          options = honoured "usbDevices.<name>" {
+            vendorId = mkOption {
+              type = vt.usbId;
+              example = "046d";
+              description = doc "Vendor id (idVendor, as lsusb prints it), any case." "udev `ATTR{idVendor}` match (lower case)";
+            };
+            productId = mkOption {
+              type = vt.usbId;
+              example = "c52b";
+              description = doc "Product id (idProduct), any case." "udev `ATTR{idProduct}` match (lower case)";
+            };
+            serial = mkOption {
+              type = types.nullOr vt.usbSerial;
+              default = null;
+              description = doc "Serial number, matched exactly; null: any device with these ids." "udev `ATTR{serial}` match";
+            };
+          };
+        }
+      );
+      default = [ ];
+      example = [
+        {
+          vendorId = "046d";
+          productId = "c52b";
+        }
+      ];
+      description = doc "USB devices attached when the VM starts and whenever one is plugged in while it runs; a device already in another VM is left there. Move devices by hand with `vmsilo-usb`." "`vmsilo-<vm>-usb.service` (the USB broker's `persist`), a udev rule in `lib/udev/rules.d/70-vmsilo-usb.rules`";
+    };
     pciDevices = mkOption {
       type = types.listOf (
         types.submodule {
@@ -844,6 +875,11 @@ let
         ];
         default = "virtio";
         description = doc "The guest console: a virtio console (`hvc0`, as crosvm gives) or the serial port (`ttyS0`); either is wired to the console relay." "qemu `-device virtconsole` or `-serial`";
+      };
+      usb = mkOption {
+        type = types.bool;
+        default = false;
+        description = doc "Give the guest a USB controller (qemu-xhci) so that `vmsilo-usb` can attach host devices (implied by `usbDevices`); needs a PC machine (q35 or pc)." "qemu `-device qemu-xhci,id=vmsilo-xhci`";
       };
       vsock = mkOption {
         type = types.bool;

@@ -163,6 +163,7 @@ let
       sharedDirectories = byName "tag" share vm.sharedDirectories;
       gpu = gpu vm.gpu;
       sound = { inherit (vm.sound) playback capture; };
+      usbDevices = map (d: { inherit (d) vendorId productId serial; }) vm.usbDevices;
       pciDevices = map (d: { inherit (d) path options; }) vm.pciDevices;
       vhostUser = map (v: { inherit (v) type socket options; }) vm.vhostUser;
       network = {
@@ -177,6 +178,7 @@ let
           accel
           cpu
           console
+          usb
           vsock
           bios
           extraArgs

@@ -78,6 +78,10 @@ in
       # NixOS reads lib/tmpfiles.d from each package's lib output if it has one.
       apply = map lib.getLib;
     };
+    services.udev.packages = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+    };
     systemd.targets = loose;
     systemd.network.netdevs = loose;
     networking.bridges = mkOption {
