@@ -510,9 +510,11 @@ static int qmp_open(const char *socket_path) {
 
 /* Reads lines until one that holds "return" or "error" (events and the greeting are skipped);
  * 0 on return, -1 otherwise with qemu's error description in err. */
+static char qmp_buf[16384];
+static size_t qmp_have;
 static int qmp_answer(int fd, char *err, size_t cap, int64_t deadline_ms) {
-  static char buf[16384];
-  static size_t have;
+  char *buf = qmp_buf;
+  size_t have = qmp_have;
   for (;;) {
     char *nl = memchr(buf, '\n', have);
     if (nl) {
@@ -527,6 +529,7 @@ static int qmp_answer(int fd, char *err, size_t cap, int64_t deadline_ms) {
       size_t used = (size_t)(nl + 1 - buf);
       memmove(buf, nl + 1, have - used);
       have -= used;
+      qmp_have = have;
       if (bad) return -1;
       if (ret) return 0;
       continue;
@@ -535,11 +538,11 @@ static int qmp_answer(int fd, char *err, size_t cap, int64_t deadline_ms) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t left = deadline_ms - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
     struct pollfd pf = {.fd = fd, .events = POLLIN};
-    if (have >= sizeof buf - 1 || left <= 0 || poll(&pf, 1, (int)left) <= 0) {
+    if (have >= sizeof qmp_buf - 1 || left <= 0 || poll(&pf, 1, (int)left) <= 0) {
       copy(err, cap, "no answer from qemu");
       return -1;
     }
-    ssize_t r = read(fd, buf + have, sizeof buf - 1 - have);
+    ssize_t r = read(fd, buf + have, sizeof qmp_buf - 1 - have);
     if (r <= 0) {
       copy(err, cap, "qemu closed the QMP connection");
       return -1;
@@ -562,6 +565,7 @@ static int qmp(const struct vm *v, const char *command, char *err, size_t cap) {
     return -1;
   }
   int64_t deadline = mono_ms() + 1000L * cfg.timeout_s;
+  qmp_have = 0; /* a new connection: nothing left of the last one */
   const char *caps = "{\"execute\":\"qmp_capabilities\"}\n";
   int rc = -1;
   if (write(fd, caps, strlen(caps)) == (ssize_t)strlen(caps) && qmp_answer(fd, err, cap, deadline) == 0 && write(fd, command, strlen(command)) == (ssize_t)strlen(command))

@@ -42,7 +42,8 @@ export class UsbWorld {
   readonly crosvm = join(standIns().crosvm, "bin", "crosvm");
   private vmms = new Map<string, ChildProcess>();
 
-  constructor(readonly vms: Record<string, Record<string, unknown>>) {
+  /** `vmmUser`: the user a qemu VM's node is handed to, instead of the VM's own (absent here). */
+  constructor(readonly vms: Record<string, Record<string, unknown>>, o: { vmmUser?: string } = {}) {
     mkdirSync(join(this.sysfs, "bus", "usb", "devices"), { recursive: true });
     mkdirSync(join(this.dev, "bus", "usb"), { recursive: true });
     mkdirSync(this.run, { recursive: true });
@@ -51,7 +52,9 @@ export class UsbWorld {
     const tree = render({ ...base, programs, nixosVms: vms });
     const conf = tree.get(OUT.usbConfig) as GeneratedFile;
     // The world's /run/vmsilo and its crosvm stand-in, as the generated file names them.
-    writeFileSync(this.config, conf.content.replaceAll("/run/vmsilo/", `${this.run}/`).replace(/^crosvm\t.*$/m, `crosvm\t${this.crosvm}`));
+    let text = conf.content.replaceAll("/run/vmsilo/", `${this.run}/`).replace(/^crosvm\t.*$/m, `crosvm\t${this.crosvm}`);
+    if (o.vmmUser) text = text.replace(/^(vm\t[^\t]*\tqemu\t[^\t]*\t)[^\t\n]+$/gm, `$1${o.vmmUser}`);
+    writeFileSync(this.config, text);
   }
 
   /** A device as sysfs and usbfs show it. */
