@@ -38,6 +38,13 @@ stubs:
       autoStart = true;
       color = "#3465a4";
       sharedHome = true;
+      # The security key: in the work VM whenever both are there.
+      usbDevices = [
+        {
+          vendorId = "1050";
+          productId = "0407";
+        }
+      ];
       sharedDirectories.projects = {
         path = "/home/alice/Projects";
         xattr = true;
