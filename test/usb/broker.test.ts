@@ -7,6 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, existsSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { UsbWorld, usbVm, type FakeDevice } from "./support.js";
 
@@ -216,4 +217,13 @@ test("200 concurrent attach/detach operations from several callers: the state fi
   assert.equal(new Set(state.map((e) => e.devpath)).size, state.length, "a device is in one VM at most");
   for (const e of state) assert.ok(w.broker_(["detach", `${e.vm}:${e.devpath}`]).status === 0);
   for (const d of devices) w.unplug(d.devpath);
+});
+
+test("the broker stays within a per-VM helper's memory budget (8 MiB peak RSS) while it moves a device", { skip: (!root || !existsSync("/usr/bin/time")) && "needs root and /usr/bin/time" }, () => {
+  const r = spawnSync("/usr/bin/time", ["-f", "%M", w.broker, "--sysfs", w.sysfs, "--dev", w.dev, "--run", w.run, w.config, "attach", "work:1-3.2"], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const kib = Number(r.stderr.trim().split("\n").pop());
+  assert.ok(kib > 0 && kib < 8 * 1024, `peak RSS ${kib} KiB`);
+  console.log(`vmsilo-usb-broker attach: peak RSS ${kib} KiB`);
+  assert.equal(w.broker_(["detach", "work:1-3.2"]).status, 0);
 });
