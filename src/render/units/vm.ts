@@ -130,7 +130,8 @@ function confineVmm(u: UnitFile, vm: VmModel, user: string): void {
   confineProcess(u);
   add(u, s, "ProtectHome", "read-only");
   add(u, s, "RestrictNamespaces", true);
-  add(u, s, "RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6");
+  // qemu's usb-host finds and watches host devices through libusb, whose udev monitor is a netlink socket.
+  add(u, s, "RestrictAddressFamilies", `AF_UNIX AF_INET AF_INET6${vm.usb !== null ? " AF_NETLINK" : ""}`);
   const writable = [...vm.disks.filter((d) => !d.ro && d.path !== vm.paths.ephemeralDisk).map((d) => d.path), ...Object.values(vm.config.qemu.shares9p).filter((p) => !p.readonly).map((p) => p.path)];
   // `-`: a disk created at first start does not exist yet when the unit is loaded. (The overlay
   // disk is in the StateDirectory=: a file bound on its own could not be removed at stop.)
