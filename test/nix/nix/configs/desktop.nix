@@ -99,6 +99,7 @@ stubs:
       };
       network.netvm = "host";
       network.nameservers = [ "9.9.9.9" ];
+      network.hostServices.tcp = [ 631 ];
       gpu.vulkan = true;
       sound = {
         playback = true;
