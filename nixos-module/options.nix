@@ -1222,6 +1222,10 @@ in
         types.submodule {
           options.description = mkOption { type = types.str; };
           options.package = mkOption { type = types.str; };
+          options.unprivilegedVmm = mkOption {
+            type = types.bool;
+            default = false;
+          };
           options.unsupported = mkOption {
             type = types.attrsOf types.str;
             default = { };
@@ -1231,7 +1235,7 @@ in
       internal = true;
       visible = false;
       default = { };
-      description = "The hypervisor table of hypervisors.nix (features each refuses), defined below so tests can add to it.";
+      description = "The hypervisor table of hypervisors.nix (features each refuses, whether its VMM runs without root), defined below so tests can add to it.";
     };
 
     build =

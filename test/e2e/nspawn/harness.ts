@@ -32,7 +32,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ROOT, TEST_PREFIX, render, writeTree } from "../../support/harness.js";
-import { vmmUserName } from "../../../src/model/derive.js";
+import { resolve } from "../../../src/generate.js";
 import { VMM_DIR, checkCrosvmArgv, loadCrosvmCli, parseSystemdExec } from "../../contract/crosvm-contract.js";
 import { CACHE, ensureDebs, have, readOr, unitValues, virtiofsdStandIn, vmsiloToolsPackage } from "../support.js";
 import { REPO_IN_CONTAINER, STAGE, VMM_IN_CONTAINER, standIns } from "../standins/index.js";
@@ -276,8 +276,8 @@ const bridgesOf = (config: Record<string, any>) =>
 /** A user of the container: programs.vmsilo.user, and another one the polkit rule must refuse. */
 function sysusers(config: Record<string, any>): string {
   const u = config.user;
-  // qemu VMs' own system users, as the NixOS module declares them (nixos-module/wiring.nix).
-  const vmm = Object.entries(config.nixosVms as Record<string, any>).filter(([, vm]) => vm.hypervisor === "qemu").map(([name]) => `u ${vmmUserName(name)} - "vmsilo VMM" - -`);
+  // The VMM users the model names, as the NixOS module declares them (nixos-module/wiring.nix).
+  const vmm = resolve(config).vms.flatMap((vm) => (vm.vmmUser === null ? [] : [`u ${vm.vmmUser} - "vmsilo VMM" - -`]));
   return [`g ${u.group} ${u.gid}`, `u ${u.name} ${u.uid}:${u.gid} "vmsilo user" ${u.home} /bin/bash`, `u mallory ${u.uid + 1}:${u.gid} "another user" /home/mallory /bin/bash`, ...(vmm.length ? ["g kvm -", ...vmm] : []), ""].join("\n");
 }
 
