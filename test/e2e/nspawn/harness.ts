@@ -113,6 +113,10 @@ const SETUP = String.raw`
 set -u
 . "$STAGE_RUN/env"
 . "$STAGE_RUN/common.sh"
+# Directories laid over the container's own mounts (nspawn's /sys/bus would cover a bind of its own).
+while read -r source target; do
+  check "late-bind:$target" "mount --bind $source $target"
+done <"$STAGE_RUN/late-binds"
 install_tree "$TREE"
 check tmpfiles-applied "test -d /run/vmsilo && test -d /var/lib/vmsilo"
 for u in "$VMSILO_USER" "$OTHER_USER"; do
@@ -183,6 +187,9 @@ export interface NspawnOptions {
   files?: Record<string, string> | ((out: string) => Record<string, string>);
   /** Trees rendered besides the main one (e.g. the configuration after a switch). */
   extraTrees?: ExtraTree[];
+  /** `[host, container]` directories bound writable over what the container has mounted there by
+   * the time the driver runs (a fake /sys/bus/pci), before the tree is installed. */
+  lateBinds?: Array<[string, string]>;
   timeoutS?: number;
 }
 
@@ -314,6 +321,7 @@ export function bootNspawn(o: NspawnOptions): NspawnRun {
     "share-dirs": vms.flatMap((vm) => Object.values((vm.sharedDirectories ?? {}) as Record<string, any>).map((s) => `${s.path}\n`)).join(""),
     disks: vms.flatMap((vm) => ((vm.additionalDisks ?? []) as any[]).filter((d) => !d.createSize).map((d) => `${d.path}\n`)).join(""),
     sysusers: sysusers(o.config),
+    "late-binds": (o.lateBinds ?? []).map(([, c], i) => `${STAGE}/late/${i} ${c}\n`).join(""),
     "e2e-driver.service": ["[Unit]", "Description=vmsilo e2e driver", "After=basic.target", "", "[Service]", "Type=oneshot", `Environment=STAGE_RUN=${STAGE_RUN}`, `ExecStart=/bin/bash ${STAGE_RUN}/run.sh`, `ExecStopPost=/bin/bash ${STAGE_RUN}/finish.sh`, "StandardOutput=journal", ""].join("\n"),
     ...(typeof o.files === "function" ? o.files(out) : o.files),
   };
@@ -332,6 +340,7 @@ export function bootNspawn(o: NspawnOptions): NspawnRun {
     `--bind-ro=${join(run, "sysusers")}:/etc/sysusers.d/vmsilo-e2e.conf`,
     `--bind-ro=${join(run, "e2e-driver.service")}:/etc/systemd/system/e2e-driver.service`,
     ...binds.map(([h, c]) => `--bind-ro=${h}:${c}`),
+    ...(o.lateBinds ?? []).map(([h], i) => `--bind=${h}:${STAGE}/late/${i}`),
     "--boot", "--", "systemd.unit=e2e-driver.service", "systemd.firstboot=off",
   ];
   const r = spawnSync("timeout", args, { encoding: "utf8", maxBuffer: 64 << 20, env: { ...process.env, SYSTEMD_NSPAWN_API_VFS_WRITABLE: "1" } });
