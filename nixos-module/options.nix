@@ -1248,6 +1248,10 @@ in
         types.submodule {
           options.description = mkOption { type = types.str; };
           options.package = mkOption { type = types.str; };
+          options.unprivilegedVmm = mkOption {
+            type = types.bool;
+            default = false;
+          };
           options.unsupported = mkOption {
             type = types.attrsOf types.str;
             default = { };
@@ -1257,7 +1261,7 @@ in
       internal = true;
       visible = false;
       default = { };
-      description = "The hypervisor table of hypervisors.nix (features each refuses), defined below so tests can add to it.";
+      description = "The hypervisor table of hypervisors.nix (features each refuses, whether its VMM runs without root), defined below so tests can add to it.";
     };
 
     build =
