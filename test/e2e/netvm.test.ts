@@ -3,7 +3,7 @@
  * harness, nspawn/harness.ts) create the links' bridges, the taps, the host's address on a
  * host-gateway tap and the host's `inet vmsilo` table; four test guests boot under TCG (no vhost):
  * `net`, a network VM whose upstream is a bridge to an "outside" network namespace, `a` and `b`
- * behind it, and `h`, whose gateway is the host. `net` acts as a network VM with what the guest
+ * behind it, and `h` and `h2`, whose gateway is the host. `net` acts as a network VM with what the guest
  * module makes of it: the table `inet vmsilo-netvm` exactly as the module evaluates it
  * (nixos-module/guest/netvm.nix, rendered as NixOS's nftables module wraps a table's content) and
  * dnsmasq with the module's configuration, both run by Debian's nft and dnsmasq added to the test
@@ -79,6 +79,7 @@ test("in systemd-nspawn: network VMs and the host as gateway, proved with packet
       ...vm("a", { network: { netvm: "net" } }).nixosVms,
       ...vm("b", { kernelParams: ["vmsilo.test.httpd=7000"], network: { netvm: "net" } }).nixosVms,
       ...vm("h", { network: { netvm: "host", nameservers: ["203.0.113.2"], hostServices: { tcp: [8631] } } }).nixosVms,
+      ...vm("h2", { kernelParams: ["vmsilo.test.httpd=7000"], network: { netvm: "host" } }).nixosVms,
     },
   };
   const driver = [`relay_js=${REPO_IN_CONTAINER}/dist/test/e2e/agent-relay.js`, `tools=${inStage(vmsiloToolsPackage())}`, readFileSync(join(ROOT, "test", "e2e", "nspawn", "netvm.sh"), "utf8")].join("\n");
@@ -89,7 +90,7 @@ test("in systemd-nspawn: network VMs and the host as gateway, proved with packet
   console.log(`netvm e2e: ${Math.round((Date.now() - started) / 1000)} s; ${run.result.split("\n").filter((l) => /^(boot-s|total-s|addresses) /.test(l)).join("; ")}`);
   assert.ok(run.done, context());
   assert.deepEqual(run.failed, [], context());
-  for (const check of ["a-outside-via-netvm", "a-dns-via-netvm", "a-to-b-dropped", "a-to-netvm-service-dropped", "h-outside-via-host", "h-host-service-opened", "h-host-service-closed", "a-no-outside-without-netvm", "a-no-fallback-via-host", "a-outside-after-netvm-restart", "b-outside-after-restart", "h-outside-after-restart", "links-gone"]) {
+  for (const check of ["a-outside-via-netvm", "a-dns-via-netvm", "a-to-b-dropped", "a-to-netvm-service-dropped", "h-outside-via-host", "h-host-service-opened", "h-host-service-closed", "h-to-h2-dropped", "a-no-outside-without-netvm", "a-no-fallback-via-host", "a-outside-after-netvm-restart", "b-outside-after-restart", "h-outside-after-restart", "links-gone"]) {
     assert.match(run.result, new RegExp(`^ok ${check}$`, "m"), `${check}\n${context()}`);
   }
 });

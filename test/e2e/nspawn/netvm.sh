@@ -1,6 +1,6 @@
 # The network VMs' driver (netvm.test.ts), after the harness's setup: $relay_js and $tools are set.
-# VMs: net (network VM, interface wan on br-outside), a and b (its clients), h (the host is its
-# gateway, port 8631 of the host opened to it). "outside" is a network namespace: 198.51.100.1 on
+# VMs: net (network VM, interface wan on br-outside), a and b (its clients), h and h2 (the host is
+# their gateway, port 8631 of the host opened to h). "outside" is a network namespace: 198.51.100.1 on
 # br-outside (net's side), 203.0.113.2 facing the host (203.0.113.1).
 # shellcheck shell=bash disable=SC2154,SC2016
 mkdir -p /run/vmsilo-e2e
@@ -43,14 +43,14 @@ sysctl -q -w net.ipv4.conf.all.forwarding=1
 # Host services: 8631 opened to h (network.hostServices.tcp), 8632 not.
 systemd-run -q --unit=e2e-host-open socat TCP-LISTEN:8631,fork,reuseaddr EXEC:/run/vmsilo-e2e/peer.sh
 systemd-run -q --unit=e2e-host-closed socat TCP-LISTEN:8632,fork,reuseaddr EXEC:/run/vmsilo-e2e/peer.sh
-for vm in net a b h; do
+for vm in net a b h h2; do
   systemd-run -q --unit="e2e-relay-$vm" -p UMask=0000 node "$relay_js" "/run/vmsilo-e2e/$vm.socket" "/run/vmsilo/$vm/vmm/agent-port.socket"
 done
 
 start=$SECONDS
 # The clients pull in their network VM (Wants=), each its link (Requires=), the links the firewall.
-systemctl start --no-block vmsilo-a-vm.service vmsilo-b-vm.service vmsilo-h-vm.service
-for vm in net a b h; do check "$vm-up" "until_ 'vr $vm true >/dev/null 2>&1' 120"; done
+systemctl start --no-block vmsilo-a-vm.service vmsilo-b-vm.service vmsilo-h-vm.service vmsilo-h2-vm.service
+for vm in net a b h h2; do check "$vm-up" "until_ 'vr $vm true >/dev/null 2>&1' 120"; done
 echo "boot-s $((SECONDS - start))" >>"$R/result"
 check firewall-active "systemctl is-active -q vmsilo-firewall.service"
 check host-table "nft list table inet vmsilo >$R/host-table.txt"
@@ -61,12 +61,13 @@ addr() { vr "$1" "ip -4 -o address show dev upstream | awk '{print \$4}' | cut -
 a_ip=$(addr a)
 b_ip=$(addr b)
 h_ip=$(addr h)
+h2_ip=$(addr h2)
 a_gw=$(vr a "ip route | awk '/^default/{print \$3}'")
 read -r _ _ h_gw _ < <(ip -4 -br address show dev h-upstream)
 h_gw=${h_gw%/*}
 a_br=$(grep -o 'vb-[0-9a-f]*' "$TREE/lib/systemd/system/vmsilo-a-uplink.service" | head -n1)
-note "addresses a=$a_ip b=$b_ip h=$h_ip a-gateway=$a_gw h-gateway=$h_gw a-bridge=$a_br"
-check addresses-known "[ -n '$a_ip' ] && [ -n '$b_ip' ] && [ -n '$h_ip' ] && [ -n '$a_gw' ] && [ -n '$h_gw' ] && [ -n '$a_br' ]"
+note "addresses a=$a_ip b=$b_ip h=$h_ip h2=$h2_ip a-gateway=$a_gw h-gateway=$h_gw a-bridge=$a_br"
+check addresses-known "[ -n '$a_ip' ] && [ -n '$b_ip' ] && [ -n '$h_ip' ] && [ -n '$h2_ip' ] && [ -n '$a_gw' ] && [ -n '$h_gw' ] && [ -n '$a_br' ]"
 
 # Through the network VM, masqueraded: the outside sees net's address.
 check a-outside-via-netvm "[ \"\$(get a 198.51.100.1:8080)\" = 198.51.100.2 ]"
@@ -96,6 +97,10 @@ check h-host-service-closed "refused h $h_gw:8632"
 check h-ping-outside "[ \"\$(pings h 203.0.113.2)\" = yes ]"
 check h-ping-host-dropped "[ \"\$(pings h $h_gw)\" = no ]"
 check host-ping-h-established "busybox ping -c1 -W3 $h_ip >/dev/null"
+# Two clients of the host: kept apart (h2's service is up: the host reaches it).
+check host-to-h2-service "timeout 3 bash -c 'exec 3<>/dev/tcp/$h2_ip/7000'"
+check h-to-h2-dropped "refused h $h2_ip:7000"
+check h-to-h2-ping-dropped "[ \"\$(pings h $h2_ip)\" = no ]"
 
 # Fail closed: net stopped, a reaches nothing (not the outside through the host either), its
 # bridge holds its own tap only.
@@ -123,6 +128,6 @@ systemctl start --no-block vmsilo-h-vm.service
 check h-back "until_ 'vr h true >/dev/null 2>&1' 120"
 check h-outside-after-restart "until_ '[ \"\$(get h 203.0.113.2:8080)\" = 203.0.113.1 ]' 30"
 echo "total-s $((SECONDS - start))" >>"$R/result"
-systemctl stop vmsilo-a-vm.service vmsilo-b-vm.service vmsilo-h-vm.service vmsilo-net-vm.service
+systemctl stop vmsilo-a-vm.service vmsilo-b-vm.service vmsilo-h-vm.service vmsilo-h2-vm.service vmsilo-net-vm.service
 check links-gone "until_ '! ip -o link show type bridge | grep -q vb-' 20"
 ip netns del outside
