@@ -801,7 +801,12 @@ let
         type = types.listOf vt.ip;
         default = [ ];
         example = [ "10.20.0.1" ];
-        description = doc "DNS servers (no duplicates)." "kernel `nameserver=`";
+        description = doc ''
+          DNS servers (no duplicates). Empty on a client of a network VM (`netvm = "<vm>"`): that
+          network VM, which answers DNS on its side of the link and forwards to its own resolver.
+          Empty with `netvm = "host"`: the host's `networking.nameservers` (loopback ones left out,
+          the VM cannot reach them), none when the host has none configured.
+        '' "kernel `nameserver=`";
       };
       netvm = mkOption {
         type = types.nullOr (types.either (types.enum [ "host" ]) vt.vmName);
@@ -819,6 +824,27 @@ let
           sends to the host itself (replies excepted) or to other such VMs; IPv4 forwarding is
           turned on.
         '' "interface `upstream` (kernel `ip=`, `rd.route=0.0.0.0/0:…`), the network VM's interface `vc-…`, a link unit `vmsilo-<vm>-uplink.service` (the bridge) or rules in `vmsilo-firewall.service`, `Wants=`/`After=` the network VM's service";
+      };
+      hostServices = {
+        tcp = mkOption {
+          type = types.listOf (types.ints.between 1 65535);
+          default = [ ];
+          example = [ 631 ];
+          description = doc ''
+            With `netvm = "host"` only: TCP ports of the host this VM may connect to on its gateway
+            address (no duplicates); every other connection to the host stays dropped. The service
+            must listen on that address (or on all addresses).
+          '' "`tcp dport { … } accept` on the gateway address in the host's `inet vmsilo` table";
+        };
+        udp = mkOption {
+          type = types.listOf (types.ints.between 1 65535);
+          default = [ ];
+          example = [ 53 ];
+          description = doc ''
+            With `netvm = "host"` only: UDP ports of the host this VM may send to on its gateway
+            address (no duplicates), like `tcp`.
+          '' "`udp dport { … } accept` on the gateway address in the host's `inet vmsilo` table";
+        };
       };
       netvmSubnet = mkOption {
         type = types.nullOr vt.cidr4;
@@ -1258,6 +1284,10 @@ in
         types.submodule {
           options.description = mkOption { type = types.str; };
           options.package = mkOption { type = types.str; };
+          options.unprivilegedVmm = mkOption {
+            type = types.bool;
+            default = false;
+          };
           options.unsupported = mkOption {
             type = types.attrsOf types.str;
             default = { };
@@ -1267,7 +1297,7 @@ in
       internal = true;
       visible = false;
       default = { };
-      description = "The hypervisor table of hypervisors.nix (features each refuses), defined below so tests can add to it.";
+      description = "The hypervisor table of hypervisors.nix (features each refuses, whether its VMM runs without root), defined below so tests can add to it.";
     };
 
     build =

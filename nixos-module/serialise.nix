@@ -168,7 +168,14 @@ let
       vhostUser = map (v: { inherit (v) type socket options; }) vm.vhostUser;
       network = {
         interfaces = byName "name" iface vm.network.interfaces;
-        inherit (vm.network) nameservers netvm netvmSubnet;
+        inherit (vm.network) netvm netvmSubnet;
+        # A VM whose gateway is the host asks the host's nameservers (those it can reach).
+        nameservers =
+          if vm.network.netvm == "host" && vm.network.nameservers == [ ] then
+            lib.filter (ns: !(lib.hasPrefix "127." ns) && ns != "::1") config.networking.nameservers
+          else
+            vm.network.nameservers;
+        hostServices = { inherit (vm.network.hostServices) tcp udp; };
       };
       crosvm = { inherit (vm.crosvm) logLevel extraArgs extraRunArgs; };
       cloudHypervisor = { inherit (vm.cloudHypervisor) logLevel extraArgs extraConfig; };

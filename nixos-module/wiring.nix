@@ -10,8 +10,8 @@ let
   cfg = config.programs.vmsilo;
   out = cfg.build.generated;
   vlib = import ./lib.nix { inherit lib; };
-  # qemu runs as its VM's own system user, without root (docs/qemu.md, "Confinement").
-  vmmUsers = map vlib.vmmUser (lib.attrNames (lib.filterAttrs (_: vm: vm.hypervisor == "qemu") cfg.nixosVms));
+  # A VMM that runs without root runs as its VM's own system user (docs/qemu.md, "Confinement").
+  vmmUsers = map vlib.vmmUser (lib.attrNames (lib.filterAttrs (_: vm: cfg.internal.hypervisors.${vm.hypervisor}.unprivilegedVmm) cfg.nixosVms));
   hostGateway = lib.any (vm: vm.network.netvm == "host") (builtins.attrValues cfg.nixosVms);
 in
 {

@@ -330,12 +330,19 @@ const vm = object(
     network: object(
       {
         interfaces: record(g.IFNAME, g.IFNAME_TEXT, iface, { doc: "Guest interfaces by name.", default: {}, maxKeys: 16, produces: "crosvm `--net`, taps, kernel network parameters" }),
-        nameservers: list(str(g.IP, g.IP_TEXT, { doc: "" }), { doc: "DNS servers.", default: [], unique: true, produces: "kernel `nameserver=`" }),
+        nameservers: list(str(g.IP, g.IP_TEXT, { doc: "" }), { doc: 'DNS servers. Empty with `netvm` naming a network VM: that network VM, which answers DNS on its address of the link (forwarding to its own resolver). Empty otherwise (also with `netvm = "host"`): none (the NixOS module fills in the host\'s `networking.nameservers` for a VM whose gateway is the host).', default: [], unique: true, produces: "kernel `nameserver=`" }),
         netvm: nullable(str(g.VM_NAME, `${g.VM_NAME_TEXT}, or "host"`, { doc: "" }), {
           doc: 'The VM this one reaches the network through (a network VM), "host" for the host itself as its gateway, or null for no such link. The link is a /31 from `netvmRange` (or `netvmSubnet`): this VM gets interface `upstream` with the lower address and a default route to the upper one; the network VM gets interface `vc-<this VM>` (a hash when the name is too long) with the upper one, both taps on a bridge of their own that has no host address. With "host", the host holds the upper address on the tap and a firewall table of its own forwards and masquerades this VM\'s traffic, dropping what it sends to the host itself or to other such VMs.',
           default: null,
           produces: "interface `upstream` (kernel `ip=`, `rd.route=0.0.0.0/0:…`), the netvm's interface `vc-…`, a link unit `vmsilo-<vm>-uplink.service` (bridge) or host rules in `vmsilo-firewall.service`, `Wants=`/`After=` the netvm's VM service",
         }),
+        hostServices: object(
+          {
+            tcp: list(int(1, 65535, { doc: "" }), { doc: "TCP ports.", default: [], unique: true, produces: "`tcp dport { … } accept` on the gateway address in the host's `inet vmsilo` table" }),
+            udp: list(int(1, 65535, { doc: "" }), { doc: "UDP ports.", default: [], unique: true, produces: "`udp dport { … } accept` on the gateway address in the host's `inet vmsilo` table" }),
+          },
+          { doc: 'With `netvm = "host"` only: host services this VM may reach on its gateway address (the host side of its link), by port; every other connection to the host stays dropped. A service must listen on that address (or on all addresses) to answer.' },
+        ),
         netvmSubnet: nullable(str(g.CIDR4, g.CIDR4_TEXT, { doc: "" }), {
           doc: "This VM's address on its netvm link, given explicitly instead of derived: the lower (even) address of a /31, like \"10.200.7.2/31\"; the gateway is the next address. It must overlap no other link and no static address.",
           default: null,

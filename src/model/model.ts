@@ -151,7 +151,9 @@ export function buildModel(config: Config): { model?: Model; issues: Issue[] } {
   const links = netvmLinks(config, issues);
   const added = linkInterfaces(links);
   const linkUnits = new Map(links.flatMap((l) => (l.bridge === null ? [] : [[l.bridge, l.unit!] as const])));
-  const vms = names.map((name) => buildVm(name, withLinks(name, config.nixosVms[name]!, added.get(name), issues), linkUnits, issues));
+  // A client of a network VM without nameservers of its own asks its network VM (which forwards DNS).
+  const dns = new Map(links.flatMap((l) => (l.bridge === null ? [] : [[l.client, l.gatewayAddress] as const])));
+  const vms = names.map((name) => buildVm(name, withLinks(name, config.nixosVms[name]!, added.get(name), dns.get(name), issues), linkUnits, issues));
   checkAcrossVms(vms, links, issues);
   checkPrograms(config, vms, links, issues);
   checkVmExec(config, issues);
@@ -160,7 +162,7 @@ export function buildModel(config: Config): { model?: Model; issues: Issue[] } {
 
 /** The VM's configuration with the interfaces its netvm links add (`upstream`, `vc-…`), whose names no
  * interface of the user's may take. */
-function withLinks(name: string, vm: VmConfig, added: ReadonlyMap<string, VmConfig["network"]["interfaces"][string]> | undefined, issues: Issue[]): VmConfig {
+function withLinks(name: string, vm: VmConfig, added: ReadonlyMap<string, VmConfig["network"]["interfaces"][string]> | undefined, netvmDns: string | undefined, issues: Issue[]): VmConfig {
   const at = `nixosVms.${name}.network`;
   for (const ifName of Object.keys(vm.network.interfaces)) {
     if (ifName.startsWith(NETVM_IFNAME_PREFIX)) {
@@ -172,7 +174,8 @@ function withLinks(name: string, vm: VmConfig, added: ReadonlyMap<string, VmConf
   if (added === undefined) return vm;
   const interfaces = { ...vm.network.interfaces };
   for (const [ifName, c] of added) interfaces[ifName] = c;
-  return { ...vm, network: { ...vm.network, interfaces } };
+  const nameservers = vm.network.nameservers.length || netvmDns === undefined ? vm.network.nameservers : [netvmDns];
+  return { ...vm, network: { ...vm.network, interfaces, nameservers } };
 }
 
 function buildVm(name: string, vm: VmConfig, linkUnits: ReadonlyMap<string, string>, issues: Issue[]): VmModel {

@@ -84,6 +84,10 @@ in
     };
     systemd.targets = loose;
     systemd.network.netdevs = loose;
+    networking.nameservers = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+    };
     networking.bridges = mkOption {
       default = { };
       type = types.attrsOf (

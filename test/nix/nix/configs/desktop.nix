@@ -4,18 +4,10 @@
 stubs:
 { ... }:
 {
-  users.users.alice = {
-    isNormalUser = true;
-    uid = 1000;
-    group = "users";
-    home = "/home/alice";
-  };
-  users.groups.users.gid = 100;
+  imports = [ ./host-user.nix ];
   networking.bridges.br-lan.interfaces = [ ];
 
   programs.vmsilo = {
-    enable = true;
-    user = "alice";
     schedulerIsolation = "vm";
     guestBuilder = { name, ... }: stubs.guests.desktop.${name};
     isolatedPciDevices = [ "0000:03:00.0" ];
@@ -106,6 +98,7 @@ stubs:
       };
       network.netvm = "host";
       network.nameservers = [ "9.9.9.9" ];
+      network.hostServices.tcp = [ 631 ];
       gpu.vulkan = true;
       sound = {
         playback = true;
