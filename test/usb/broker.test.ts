@@ -6,7 +6,8 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync, readdirSync, writeFileSync } from "node:fs";
+import { VMM_DIR, checkCrosvmArgv, loadCrosvmCli } from "../contract/crosvm-contract.js";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { UsbWorld, usbVm, type FakeDevice } from "./support.js";
@@ -226,4 +227,25 @@ test("the broker stays within a per-VM helper's memory budget (8 MiB peak RSS) w
   assert.ok(kib > 0 && kib < 8 * 1024, `peak RSS ${kib} KiB`);
   console.log(`vmsilo-usb-broker attach: peak RSS ${kib} KiB`);
   assert.equal(w.broker_(["detach", "work:1-3.2"]).status, 0);
+});
+
+test("every crosvm command line the broker runs is one upstream's CLI definition accepts", { skip: (!root || !existsSync(VMM_DIR)) && "needs root and the upstream CLI definitions" }, () => {
+  // A crosvm that records its argv (NUL-separated, one file per call), then is the stand-in's client.
+  const log = join(w.dir, "argv");
+  const wrapper = join(w.dir, "crosvm-recording");
+  writeFileSync(wrapper, `#!/bin/sh\nprintf '%s\\0' crosvm "$@" >"${log}.$$"\nexec ${w.crosvm} "$@"\n`, { mode: 0o755 });
+  const config = readFileSync(w.config, "utf8");
+  writeFileSync(w.config, config.replace(/^crosvm\t.*$/m, `crosvm\t${wrapper}`));
+  try {
+    ok(w.broker_(["attach", "work:1-3.2"]), /Attached/);
+    ok(w.broker_(["attach", "personal:1-3.2"]), /Attached/);
+    ok(w.broker_(["detach", "personal:1-3.2"]), /Detached/);
+  } finally {
+    writeFileSync(w.config, config);
+  }
+  const calls = readdirSync(w.dir).filter((f) => f.startsWith("argv.")).map((f) => readFileSync(join(w.dir, f), "utf8").split("\0").slice(0, -1));
+  assert.deepEqual(calls.map((a) => a.slice(1, 3).join(" ")).sort(), ["usb attach", "usb attach", "usb detach", "usb detach"]);
+  const cli = loadCrosvmCli();
+  for (const argv of calls) assert.deepEqual(checkCrosvmArgv(argv, cli), [], JSON.stringify(argv));
+  assert.ok(calls.some((a) => a[3] === "1:4:046d:c52b"), "BUS_ID:ADDR:VID:PID from sysfs");
 });

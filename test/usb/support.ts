@@ -33,7 +33,7 @@ const STORE = `/nix/store/${"5".repeat(32)}`;
 export const usbVm = (extra: Record<string, unknown> = {}) => ({ kernel: `${STORE}-k/bzImage`, initramfs: `${STORE}-k/initrd`, rootDisk: { path: `${STORE}-k/nixos.erofs` }, memory: 256, cpus: 1, ...extra });
 
 export class UsbWorld {
-  readonly dir = tempDir("usb");
+  readonly dir: string = tempDir("usb");
   readonly sysfs = join(this.dir, "sys");
   readonly dev = join(this.dir, "dev");
   readonly run = join(this.dir, "run");
