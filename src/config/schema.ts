@@ -253,6 +253,18 @@ const vm = object(
       },
       { doc: "Idle shutdown, done by the guest." },
     ),
+    disposable: object(
+      {
+        enable: bool({
+          doc: "Make this VM a disposable pattern, not a VM that runs itself: `vm-run --disposable <vm> COMMAND` runs each command in a fresh instance, one of `slots` generated VMs `<vm>-d1`, `<vm>-d2`, … (each with its own id, MACs, taps and netvm link), with a tmpfs overlay and no disk or shared home of its own, stopped and wiped when the command ends.",
+          default: false,
+          produces: "slot VMs `<vm>-d<N>` with every unit a VM has, and per slot `vmsilo-<vm>-d<N>-use.socket` / `-use.service`",
+        }),
+        slots: int(1, 16, { doc: "How many instances may run at once (the slots, generated statically).", default: 2, produces: "slot VMs `<vm>-d1` … `<vm>-d<slots>`" }),
+        preload: int(0, 16, { doc: "How many slots are kept booted and idle, so a disposable command starts without a boot; a used preloaded slot boots afresh when its command ends. At most `slots`.", default: 0, produces: "`Wants=` of the first `preload` slots' VM services in vmsilo.target (or vmsilo-session.target)" }),
+      },
+      { doc: "Disposable VMs (docs/disposables.md)." },
+    ),
     kernel: path("Kernel image (bzImage).", "crosvm KERNEL positional"),
     initramfs: path("Initial ramdisk.", "crosvm `--initrd`"),
     init: nullable(checkedStr(g.KERNEL_PATH_TEXT, g.KERNEL_PATH_TEXT, g.kernelPathProblem, { doc: "" }), {

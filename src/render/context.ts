@@ -30,6 +30,8 @@ export function toolPaths(model: Model, prefix: string) {
     vsockProxy: `${p.vmsiloTools}/bin/vmsilo-vsock-proxy`,
     /** Binds a share's directory, opened without following links, then execs: SHARE_BIND SOURCE TARGET PROGRAM… */
     shareBind: `${p.vmsiloTools}/bin/vmsilo-share-bind`,
+    /** Holds a disposable slot for one use (docs/disposables.md): SLOT_USE --systemctl PATH --unit UNIT --marker PATH */
+    slotUse: `${p.vmsiloTools}/bin/vmsilo-slot-use`,
     /** Appends stdin to a file, keeping it bounded: CONSOLE_LOG FILE */
     consoleLog: `${p.vmsiloTools}/bin/vmsilo-console-log`,
     ip: p.iproute2 === null ? null : `${p.iproute2}/bin/ip`,

@@ -9,7 +9,9 @@ export function renderPolkit(model: Model): GeneratedFile {
     header: provenance("programs.vmsilo.user and programs.vmsilo.nixosVms").map((l) => `// ${l}`).join("\n"),
     user: model.config.user.name,
     userJs: JSON.stringify(model.config.user.name),
-    unitsJs: JSON.stringify(model.vms.map((v) => v.units.vm)),
+    unitsJs: JSON.stringify(model.vms.filter((v) => v.slot === null).map((v) => v.units.vm)),
+    // A disposable slot is started by taking it (vm-run --disposable); the user may only stop one.
+    slotsJs: JSON.stringify(model.vms.filter((v) => v.slot !== null).map((v) => v.units.vm)),
   });
   return { path: OUT.polkit, mode: 0o644, content };
 }

@@ -103,6 +103,8 @@ const sshConnect = (vm: VmModel, t: Tools): string[] => [t.socat, "-", `UNIX-CON
 export function renderUserClis(model: Model, t: Tools, units: Units): GeneratedEntry[] {
   const vmList = model.vms.length ? model.vms.map((v) => v.name).join(", ") : "(none configured)";
   const waves = stopWaves(model.vms);
+  // vm-start leaves disposable slots out: taking a slot starts it (units/disposable.ts).
+  const startable = (verb: string) => model.vms.filter((v) => verb === "stop" || v.slot === null);
   const verbCli = (command: "vm-start" | "vm-stop", verb: string) =>
     script(`${OUT.bin}/${command}`, "vm-unit-verb.sh.hbs", {
       bash: t.bash,
@@ -115,13 +117,18 @@ export function renderUserClis(model: Model, t: Tools, units: Units): GeneratedE
       stop: verb === "stop",
       // The state `systemctl is-active` prints for a VM the verb got where it should.
       wanted: verb === "stop" ? "inactive" : "active",
-      allVms: model.vms.map((v) => shellQuote(v.name)).join(" "),
+      allVms: startable(verb).map((v) => shellQuote(v.name)).join(" "),
       waves: Math.max(0, ...waves.values()) + 1,
       systemctl: shellQuote(t.systemctl),
       // A start that failed: the guest may have printed why (the console relay's console.log).
       consoleLogs: verb === "start",
       runRoot: RUN_ROOT,
-      vms: model.vms.map((v) => ({ pattern: casePattern([v.name]), unit: shellQuote(v.units.vm), wave: waves.get(v.name)! })),
+      vms: startable(verb).map((v) => ({ pattern: casePattern([v.name]), unit: shellQuote(v.units.vm), wave: waves.get(v.name)! })),
+      // A disposable VM runs only as its slots, and a slot starts only when taken.
+      refused: verb === "stop" ? [] : [
+        ...model.disposables.map((d) => ({ pattern: casePattern([d.name]), why: shellQuote(`${d.name} is a disposable VM: run a command in a fresh instance with vm-run --disposable ${d.name} COMMAND`) })),
+        ...model.vms.filter((v) => v.slot !== null).map((v) => ({ pattern: casePattern([v.name]), why: shellQuote(`${v.name} is a slot of disposable VM ${v.slot!.pattern}, started by vm-run --disposable ${v.slot!.pattern}`) })),
+      ],
     });
   const shell = script(`${OUT.bin}/vm-shell`, "vm-shell.sh.hbs", {
     bash: t.bash,

@@ -105,13 +105,25 @@ const CLIS = {
   "vm-run": {
     name: "vm-run",
     summary: "run a command in a VM",
-    synopsis: ["[--raw] VM COMMAND [ARGUMENT...]"],
-    options: [{ flag: "--raw", help: "pass the guest's terminal control sequences through" }, HELP],
+    synopsis: ["[--raw] VM COMMAND [ARGUMENT...]", "[--raw] --disposable VM COMMAND [ARGUMENT...]"],
+    options: [
+      { flag: "--raw", help: "pass the guest's terminal control sequences through" },
+      { flag: "--disposable", help: "run COMMAND in a fresh instance of disposable VM VM, wiped when COMMAND ends" },
+      HELP,
+    ],
     operands: "vm-command",
     description: [
       "Runs COMMAND in VM; stdin is forwarded, stdout and stderr come back, and vm-run exits with the command's status. On a terminal the guest's control sequences are dropped; --raw passes them through.",
+      "With --disposable, VM is a disposable VM: vm-run takes one of its free slots (a booted one first), starts it, runs COMMAND there, and the instance is stopped and wiped when vm-run ends, however it ends. A slot still being wiped is waited for, up to 120 seconds; when every slot runs a command, vm-run fails at once.",
     ],
-    exitStatus: ["N the command's status (128+N when signal N killed it)", "2 usage error or unknown VM", "125 the agent could not start the command", "126 not executable", "127 command not found", "255 connection or protocol failure"],
+    exitStatus: [
+      "N the command's status (128+N when signal N killed it)",
+      "2 usage error or unknown VM",
+      "125 the agent could not start the command, or no slot of the disposable VM was free or started",
+      "126 not executable",
+      "127 command not found",
+      "255 connection or protocol failure",
+    ],
   },
   "vm-exec": {
     name: "vm-exec",

@@ -11,6 +11,7 @@ import { sessionTarget, systemTarget } from "./targets.js";
 import { virtiofsdUnit } from "./virtiofsd.js";
 import { vmUnit } from "./vm.js";
 import { firewallUnit, linkUnit, vfioBindUnit } from "./network.js";
+import { useSocketUnit, useUnit } from "./disposable.js";
 
 /** Every unit of the tree, one family per module in this directory. */
 export interface Units {
@@ -32,6 +33,7 @@ export function renderUnits(model: Model, t: Tools): Units {
     for (const u of running) add(u, "Unit", "X-RestartIfChanged", "false");
     for (const ch of channelsOf(vm, t)) system.push(socketUnit(model, vm, ch), proxyUnit(model, vm, t, ch));
     system.push(...running);
+    if (vm.slot !== null) system.push(useSocketUnit(model, vm), useUnit(model, vm, t));
     if (vm.gpu) user.push(sessionBindUnit(model, vm, t));
   }
   for (const l of model.links) if (l.unit !== null) system.push(linkUnit(model, l, t));
