@@ -33,6 +33,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, 
 import { dirname, join } from "node:path";
 import { ROOT, TEST_PREFIX, render, writeTree } from "../../support/harness.js";
 import { vmmUserName } from "../../../src/model/derive.js";
+import { slotName } from "../../../src/model/disposable.js";
 import { VMM_DIR, checkCrosvmArgv, loadCrosvmCli, parseSystemdExec } from "../../contract/crosvm-contract.js";
 import { CACHE, ensureDebs, have, readOr, unitValues, virtiofsdStandIn, vmsiloToolsPackage } from "../support.js";
 import { REPO_IN_CONTAINER, STAGE, VMM_IN_CONTAINER, standIns } from "../standins/index.js";
@@ -277,7 +278,9 @@ const bridgesOf = (config: Record<string, any>) =>
 function sysusers(config: Record<string, any>): string {
   const u = config.user;
   // qemu VMs' own system users, as the NixOS module declares them (nixos-module/wiring.nix).
-  const vmm = Object.entries(config.nixosVms as Record<string, any>).filter(([, vm]) => vm.hypervisor === "qemu").map(([name]) => `u ${vmmUserName(name)} - "vmsilo VMM" - -`);
+  // A disposable VM's are its slots'.
+  const names = ([name, vm]: [string, any]): string[] => (vm.disposable?.enable ? Array.from({ length: vm.disposable.slots ?? 2 }, (_, i) => slotName(name, i + 1)) : [name]);
+  const vmm = Object.entries(config.nixosVms as Record<string, any>).filter(([, vm]) => vm.hypervisor === "qemu").flatMap(names).map((name) => `u ${vmmUserName(name)} - "vmsilo VMM" - -`);
   return [`g ${u.group} ${u.gid}`, `u ${u.name} ${u.uid}:${u.gid} "vmsilo user" ${u.home} /bin/bash`, `u mallory ${u.uid + 1}:${u.gid} "another user" /home/mallory /bin/bash`, ...(vmm.length ? ["g kvm -", ...vmm] : []), ""].join("\n");
 }
 
