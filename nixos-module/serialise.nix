@@ -138,6 +138,7 @@ let
         sharedHome
         ;
       autoShutdown = { inherit (vm.autoShutdown) enable after; };
+      disposable = { inherit (vm.disposable) enable slots preload; };
       kernel = if vm.kernel != null then vm.kernel else guest.kernel;
       initramfs = if vm.initramfs != null then vm.initramfs else guest.initrd;
       # The built system's init only when the root is the built image; a root of your own
