@@ -117,6 +117,7 @@ test("each slot gets a use socket and service; its channel never starts it; the 
   assert.doesNotMatch(use, /start --no-block/);
   // The preloaded slot boots afresh after its use.
   assert.match(unit("vmsilo-work-d1_use.service"), /^ExecStopPost=-\S+\/bin\/systemctl start --no-block -- vmsilo-work-d1-vm\.service$/m);
+  for (const n of ["vmsilo-work-d2_use.service", "vmsilo-work-d2-vm.service", "vmsilo-work-d2-console-relay.service", "vmsilo-work-d2-prep.service"]) assert.match(unit(n), /^StartLimitBurst=100$/m, n);
   assert.match(unit("vmsilo-work-d2@.service"), /^Requisite=vmsilo-work-d2-vm\.service$/m);
   assert.doesNotMatch(unit("vmsilo-work-d2@.service"), /^Requires=vmsilo-work-d2-vm/m);
   const target = unit("vmsilo.target");

@@ -14,6 +14,10 @@ import { harden, settingWord } from "./common.js";
  * the wipe is done, so systemd never hands the slot to the next connection before: one waiting
  * connection is started only once the service is inactive again.
  */
+/** The start limit of a disposable slot's units, which start once per command: systemd's default
+ * (5 in 10 s) would refuse a loop of short disposable commands; this one still stops a crash loop. */
+export const SLOT_START_LIMIT = { StartLimitIntervalSec: "10s", StartLimitBurst: 100 } as const;
+
 export function useSocketUnit(model: Model, vm: VmModel): UnitFile {
   const u = unitFile(vm.units.useSocket, vmSource(vm.name));
   add(u, "Unit", "Description", `vmsilo use socket of disposable slot ${vm.name}`);
@@ -34,6 +38,7 @@ export function useUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   add(u, "Unit", "Requires", vm.units.useSocket);
   add(u, "Unit", "After", vm.units.useSocket);
   add(u, "Unit", "CollectMode", "inactive-or-failed");
+  for (const [k, v] of Object.entries(SLOT_START_LIMIT)) add(u, "Unit", k, v);
   const s = "Service";
   add(u, s, "Type", "simple");
   // The use directory (vm-run reads the slot's state from it): there from the taking until the wipe is done.

@@ -53,6 +53,10 @@ user_argv "$BIN/vm-run" --disposable "$pat" sh -c 'hostname; echo leftover >/tmp
 h1=$!
 exec 7>"$R/f1"
 check holder1-in-use "until_ 'in_use $d1 && test -s $R/h1.out' 60"
+# The slot holder's memory, while it holds the slot (a per-VM helper's budget is 8 MiB).
+pid=$(systemctl show -P MainPID "vmsilo-${d1}_use.service")
+echo "slot-use-pid $pid" >>"$R/result"
+echo "slot-use-rss-kib $(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$pid/status")" >>"$R/result"
 # The cold slot, timed, while the preloaded one is held.
 t0=$(date +%s%N)
 user_argv timeout 180 "$BIN/vm-run" --disposable "$pat" true 2>"$R/cold.err"
@@ -107,3 +111,17 @@ wait "$victim" 2>/dev/null
 check killed-wiped "until_ 'free_slot $slot && { ! systemctl is-active -q vmsilo-$slot-vm.service || [ \"\$(invocation $slot)\" != $before ]; }' 90"
 check killed-no-failed-units "! systemctl --failed --plain --no-legend | grep -q vmsilo"
 echo "killed-slot $slot" >>"$R/result"
+
+# 5. SIGTERM (and Ctrl-C's SIGINT, which vm-run does not catch either) ends vm-run; the slot is wiped the same way.
+until_ "free_slot $d1 && free_slot $d2" 90
+setpriv --reuid="$VMSILO_USER" --regid="$(id -g "$VMSILO_USER")" --clear-groups --reset-env "$BIN/vm-run" --disposable "$pat" sleep 1000 >/dev/null 2>"$R/termed.err" &
+victim=$!
+check termed-in-use "until_ 'in_use $d1 || in_use $d2' 150"
+slot=$d1
+in_use "$d2" && slot=$d2
+until_ "systemctl is-active -q vmsilo-$slot-vm.service" 30
+before=$(invocation "$slot")
+kill -TERM "$victim"
+wait "$victim" 2>/dev/null
+echo "termed-status $?" >>"$R/result"
+check termed-wiped "until_ 'free_slot $slot && { ! systemctl is-active -q vmsilo-$slot-vm.service || [ \"\$(invocation $slot)\" != $before ]; }' 90"

@@ -4,7 +4,7 @@
  * use socket, runs the command with vm-run's semantics in a fresh instance, and the slot is wiped
  * (its instance stopped; the preloaded one booted afresh) when vm-run ends; two at once get two
  * slots, a third finds the pool full and fails with its message; a vm-run killed with -9 still has
- * its instance wiped. The guests' agents are reached as in nspawn.test.ts (virtio-serial and a
+ * its instance wiped, and so does one ended by SIGTERM. The guests' agents are reached as in nspawn.test.ts (virtio-serial and a
  * relay, by drop-ins), everything else is the generated tree. It also times a disposable `true`
  * on the preloaded slot and on a cold one (test/bench/disposable-bench.ts compares them).
  */
@@ -27,5 +27,7 @@ test("in systemd-nspawn: vm-run --disposable takes a slot, runs the command in a
   }
   const n = (k: string) => Number(new RegExp(`^${k} (\\d+)$`, "m").exec(result)?.[1]);
   assert.ok(n("full-ms") < 5000, `a full pool answered after ${n("full-ms")} ms`);
+  assert.match(result, /^termed-status 143$/m, context());
+  assert.ok(n("slot-use-rss-kib") > 0 && n("slot-use-rss-kib") < 8 * 1024, `vmsilo-slot-use holds ${n("slot-use-rss-kib")} KiB`);
   console.log(`disposable true: preloaded ${n("preloaded-ms")} ms, cold ${n("cold-ms")} ms`);
 });
