@@ -46,6 +46,8 @@ in
   qemu = {
     description = "qemu";
     package = "qemu";
+    # The VMM runs as the VM's own system user, which the module declares (wiring.nix).
+    unprivilegedVmm = true;
     unsupported = {
       gpu = "vmsilo's GPU is crosvm's vhost-user virtio-gpu backend, which qemu cannot attach";
       sound = "vhost-device-sound needs a vhost-user sound device";

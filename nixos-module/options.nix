@@ -1240,6 +1240,10 @@ in
         types.submodule {
           options.description = mkOption { type = types.str; };
           options.package = mkOption { type = types.str; };
+          options.unprivilegedVmm = mkOption {
+            type = types.bool;
+            default = false;
+          };
           options.unsupported = mkOption {
             type = types.attrsOf types.str;
             default = { };
@@ -1249,7 +1253,7 @@ in
       internal = true;
       visible = false;
       default = { };
-      description = "The hypervisor table of hypervisors.nix (features each refuses), defined below so tests can add to it.";
+      description = "The hypervisor table of hypervisors.nix (features each refuses, whether its VMM runs without root), defined below so tests can add to it.";
     };
 
     build =

@@ -67,7 +67,7 @@ export function generate(input: unknown, options: GenerateOptions): FileTree {
 
   if (issues.length) throw new ConfigError(issues);
   const clis = CLI_NAMES.filter((n) => files.some((f) => f.path === `${OUT.bin}/${n}`)).map(cliUsage);
-  for (const cli of clis) files.push(renderManPage(cli, clis), ...renderCompletions(cli, model.vms.map((v) => v.name)));
+  for (const cli of clis) files.push(renderManPage(cli, clis.map((c) => c.name).filter((n) => n !== cli.name)), ...renderCompletions(cli, model.vms.map((v) => v.name)));
   const definitions = vmDefinitions(
     model,
     [...units.system.map((unit) => ({ dir: OUT.systemUnits, unit })), ...units.user.map((unit) => ({ dir: OUT.userUnits, unit }))],

@@ -7,16 +7,28 @@ export interface CliOption {
   /** The long form, `--json`. */
   readonly flag: string;
   readonly short?: string;
-  /** The option's value, written `--lines=N` in help and `--lines N` accepted too where the script says so. */
+  /** The option's value, written `--lines=N` in help and `--lines N` accepted too where the script says so.
+   * FILE and DIR complete as paths. */
   readonly arg?: string;
+  /** The values it takes, for completion and the generator's checking. */
+  readonly choices?: readonly string[];
   readonly help: string;
+  /** The generator's subcommands: an option it cannot do without (shown unbracketed in the synopsis). */
+  readonly required?: boolean;
 }
 
 /**
  * What a CLI's operands are, for completion: one configured VM, several, a VM then a command line
- * (vm-run), a file (vm-exec's SCRIPT), or none.
+ * (vm-run), a file (vm-exec's SCRIPT), a subcommand (vmsilo-gen's `commands`), or none.
  */
-export type Operands = "vm" | "vms" | "vm-command" | "file" | "none";
+export type Operands = "vm" | "vms" | "vm-command" | "file" | "command" | "none";
+
+/** A subcommand: its name, what it does and its own options. */
+export interface CliCommand {
+  readonly name: string;
+  readonly summary: string;
+  readonly options: readonly CliOption[];
+}
 
 export interface CliUsage {
   readonly name: string;
@@ -30,9 +42,11 @@ export interface CliUsage {
   readonly description: readonly string[];
   /** `STATUS meaning` lines. */
   readonly exitStatus: readonly string[];
+  /** With operands "command": the subcommands, each in the synopsis and the man page's COMMANDS. */
+  readonly commands?: readonly CliCommand[];
 }
 
-const HELP: CliOption = { flag: "--help", short: "-h", help: "print this help and exit" };
+export const HELP: CliOption = { flag: "--help", short: "-h", help: "print this help and exit" };
 
 const CLIS = {
   "vm-start": {
@@ -149,7 +163,11 @@ export const CLI_NAMES = Object.keys(CLIS) as CliName[];
 
 export const cliUsage = (name: CliName): CliUsage => CLIS[name];
 
-const optionWords = (o: CliOption) => [o.short, o.arg ? `${o.flag}=${o.arg}` : o.flag].filter((w) => w !== undefined).join(", ");
+export const optionWords = (o: CliOption) => [o.short, o.arg ? `${o.flag}=${o.arg}` : o.flag].filter((w) => w !== undefined).join(", ");
+
+/** A subcommand's synopsis: its required options as they are, the others in brackets. */
+export const commandSynopsis = (c: CliCommand) =>
+  [c.name, ...c.options.map((o) => (o.required ? optionWords(o) : `[${optionWords(o)}]`))].join(" ");
 
 /** The text `--help` prints and a usage error ends with. */
 export function usageText(cli: CliUsage): string {

@@ -55,7 +55,7 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   }
   const s = "Service";
   // A preparation or clean-up step: with `+`, it keeps root's privileges when the VMM itself runs without them.
-  const step = (argv: string[], prefix = "") => exec(argv, prefix + (driver.unprivileged ? "+" : ""));
+  const step = (argv: string[], prefix = "") => exec(argv, prefix + (vm.vmmUser !== null ? "+" : ""));
   if (plan.kind === "api") {
     // Ready once booted (the launcher's systemd-notify), so what is ordered after it finds the
     // VMM's sockets: the console relay, the command proxy.

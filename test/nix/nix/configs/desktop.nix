@@ -4,18 +4,10 @@
 stubs:
 { ... }:
 {
-  users.users.alice = {
-    isNormalUser = true;
-    uid = 1000;
-    group = "users";
-    home = "/home/alice";
-  };
-  users.groups.users.gid = 100;
+  imports = [ ./host-user.nix ];
   networking.bridges.br-lan.interfaces = [ ];
 
   programs.vmsilo = {
-    enable = true;
-    user = "alice";
     schedulerIsolation = "vm";
     guestBuilder = { name, ... }: stubs.guests.desktop.${name};
     isolatedPciDevices = [ "0000:03:00.0" ];
