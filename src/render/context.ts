@@ -18,6 +18,8 @@ export function toolPaths(model: Model, prefix: string) {
     chown: core("chown"),
     chmod: core("chmod"),
     cat: core("cat"),
+    head: core("head"),
+    tr: core("tr"),
     mv: core("mv"),
     mktemp: core("mktemp"),
     stat: core("stat"),
@@ -32,6 +34,8 @@ export function toolPaths(model: Model, prefix: string) {
     shareBind: `${p.vmsiloTools}/bin/vmsilo-share-bind`,
     /** Holds a disposable slot for one use (docs/disposables.md): SLOT_USE --systemctl PATH --unit UNIT --marker PATH */
     slotUse: `${p.vmsiloTools}/bin/vmsilo-slot-use`,
+    /** Checks a tar stream from a source VM: COPY_CHECK --max-bytes N --max-entries M */
+    copyCheck: `${p.vmsiloTools}/bin/vmsilo-copy-check`,
     /** Appends stdin to a file, keeping it bounded: CONSOLE_LOG FILE */
     consoleLog: `${p.vmsiloTools}/bin/vmsilo-console-log`,
     ip: p.iproute2 === null ? null : `${p.iproute2}/bin/ip`,

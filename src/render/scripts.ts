@@ -1,7 +1,7 @@
 import type { Model, VmModel } from "../model/model.js";
 import { OUT, RUN_ROOT, SHARED_LIBEXEC, USB_STATE } from "../model/paths.js";
 import { stopWaves } from "../model/model.js";
-import { cliUsage, usageText } from "./usage.js";
+import { cliUsage, usageText, VM_COPY_LIMITS } from "./usage.js";
 import { driverFor } from "../hypervisors/index.js";
 import { launchPlanOf } from "../hypervisors/driver.js";
 import { shellJoin, shellLines, shellQuote } from "../shell/quote.js";
@@ -155,6 +155,24 @@ export function renderUserClis(model: Model, t: Tools, units: Units): GeneratedE
     // path paths.ts gives every VM, and lists the VMs with a command socket on a usage error.
     { path: `${OUT.bin}/vm-run`, link: t.vmRun },
     shell,
+    script(`${OUT.bin}/vm-copy`, "vm-copy.sh.hbs", {
+      bash: t.bash,
+      header: header("programs.vmsilo.nixosVms"),
+      summary: cliUsage("vm-copy").summary,
+      usage: usageText(cliUsage("vm-copy")),
+      vmList,
+      vms: model.vms.map((v) => ({ pattern: casePattern([v.name]) })),
+      vmRun: shellQuote(t.vmRun),
+      check: shellQuote(t.copyCheck),
+      maxBytes: VM_COPY_LIMITS.maxBytes,
+      maxEntries: VM_COPY_LIMITS.maxEntries,
+      mktemp: shellQuote(t.mktemp),
+      rm: shellQuote(t.rm),
+      stat: shellQuote(t.stat),
+      cat: shellQuote(t.cat),
+      head: shellQuote(t.head),
+      tr: shellQuote(t.tr),
+    }),
     ...renderStateClis(model, t, units, vmList),
     ...renderVmExec(model, t),
   ];

@@ -46,6 +46,9 @@ export interface CliUsage {
   readonly commands?: readonly CliCommand[];
 }
 
+/** What vm-copy takes from a source VM at most (its usage says so). */
+export const VM_COPY_LIMITS = { maxBytes: 1024 * 2 ** 20, maxEntries: 100000 } as const;
+
 export const HELP: CliOption = { flag: "--help", short: "-h", help: "print this help and exit" };
 
 const CLIS = {
@@ -138,6 +141,18 @@ const CLIS = {
       "127 command not found",
       "255 connection or protocol failure",
     ],
+  },
+  "vm-copy": {
+    name: "vm-copy",
+    summary: "copy files from one VM to another",
+    synopsis: ["SOURCE-VM:PATH... DESTINATION-VM"],
+    options: [HELP],
+    operands: "vms",
+    description: [
+      "Copies each PATH (a file or a directory, relative to the guest user's home unless absolute) from SOURCE-VM into ~/Incoming/SOURCE-VM/ of DESTINATION-VM, through vm-run (tar), with no shared directory. Nothing there is overwritten: when a name is taken, nothing is copied.",
+      `The host checks what the source sends before the destination gets any of it: only files and directories (no links, devices or fifos), names that stay inside the target directory (no absolute names, no "." or ".." components, no control characters such as a newline), at most ${VM_COPY_LIMITS.maxBytes / 2 ** 20} MiB in all and ${VM_COPY_LIMITS.maxEntries} entries per PATH. Anything else is refused, and nothing is copied.`,
+    ],
+    exitStatus: ["0 copied", "1 refused, or a VM did not read or take the files (nothing copied)", "2 usage error (unknown VM, not VM:PATH)"],
   },
   "vm-exec": {
     name: "vm-exec",
