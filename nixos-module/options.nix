@@ -1157,6 +1157,12 @@ in
         defaultText = "config.programs.ssh.package";
         neededFor = "`ssh` of `vm-shell --ssh`, which is refused when this is null";
       };
+      wlClipboard = packageOption {
+        name = "wlClipboard";
+        default = pkgs.wl-clipboard;
+        defaultText = "pkgs.wl-clipboard";
+        neededFor = "`wl-copy` and `wl-paste` of `vm-clipboard` on the host, which says it is not available when this is null";
+      };
       jq = packageOption {
         name = "jq";
         default = pkgs.jq;

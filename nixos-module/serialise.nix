@@ -211,6 +211,7 @@ let
       virtiofsd = ifUsed (cfg.vmExec.enable || anyVm (vm: vm.sharedDirectories != { } || vm.sharedHome != false)) cfg.packages.virtiofsd;
       openssh = storePath cfg.packages.openssh;
       jq = storePath cfg.packages.jq;
+      wlClipboard = storePath cfg.packages.wlClipboard;
       # netvm links add interfaces of their own (`upstream`, `vc-…`).
       iproute2 = ifUsed (anyVm (vm: vm.network.interfaces != { } || vm.network.netvm != null)) cfg.packages.iproute2;
       nftables = ifUsed (anyVm (vm: vm.network.netvm != null)) cfg.packages.nftables;

@@ -90,6 +90,7 @@ const programs = object(
     ),
     virtiofsd: optProgram("Store path of virtiofsd (the Rust one); required when a VM has a share.", "one virtiofsd unit per share"),
     openssh: optProgram("Store path of OpenSSH; vm-shell --ssh is refused without it.", "`ssh` in vm-shell --ssh"),
+    wlClipboard: optProgram("Store path of wl-clipboard (its `bin/wl-copy` and `bin/wl-paste`); vm-clipboard is refused without it.", "`wl-copy`/`wl-paste` of vm-clipboard, on the host's side"),
     jq: optProgram("Store path of jq; vm-list and vm-status are refused without it.", "`jq` in vm-list (the manifest, the USB broker's state, the table and --json)"),
     iproute2: optProgram("Store path of iproute2; required when a VM has a network interface.", "`ip tuntap`/`ip link` creating and removing taps"),
     nftables: optProgram("Store path of nftables; required when a VM has `network.netvm` set.", "`nft -f` loading and `nft delete table` removing the host's `inet vmsilo` table"),

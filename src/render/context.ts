@@ -45,6 +45,8 @@ export function toolPaths(model: Model, prefix: string) {
     virtiofsd: p.virtiofsd === null ? null : `${p.virtiofsd}/bin/virtiofsd`,
     ssh: p.openssh === null ? null : `${p.openssh}/bin/ssh`,
     jq: p.jq === null ? null : `${p.jq}/bin/jq`,
+    wlCopy: p.wlClipboard === null ? null : `${p.wlClipboard}/bin/wl-copy`,
+    wlPaste: p.wlClipboard === null ? null : `${p.wlClipboard}/bin/wl-paste`,
     waitForSocket: `${prefix}/${OUT.libexec}/${SHARED_LIBEXEC.waitForSocket}`,
     vmScript: (vm: VmModel, name: string) => `${prefix}/${OUT.libexec}/${vm.name}/${name}`,
     /** A file of the output tree, as installed. */

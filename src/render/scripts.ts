@@ -1,7 +1,7 @@
 import type { Model, VmModel } from "../model/model.js";
 import { OUT, RUN_ROOT, SHARED_LIBEXEC, USB_STATE } from "../model/paths.js";
 import { stopWaves } from "../model/model.js";
-import { cliUsage, usageText, VM_COPY_LIMITS } from "./usage.js";
+import { CLIPBOARD_MAX_BYTES, cliUsage, usageText, VM_COPY_LIMITS } from "./usage.js";
 import { driverFor } from "../hypervisors/index.js";
 import { launchPlanOf } from "../hypervisors/driver.js";
 import { shellJoin, shellLines, shellQuote } from "../shell/quote.js";
@@ -173,6 +173,25 @@ export function renderUserClis(model: Model, t: Tools, units: Units): GeneratedE
       head: shellQuote(t.head),
       tr: shellQuote(t.tr),
     }),
+    t.wlCopy === null || t.wlPaste === null
+      ? script(`${OUT.bin}/vm-clipboard`, "unavailable.sh.hbs", { bash: t.bash, header: header("programs.wlClipboard"), command: "vm-clipboard", usage: usageText(cliUsage("vm-clipboard")), why: "programs.wlClipboard is not set in vmsilo.json" })
+      : script(`${OUT.bin}/vm-clipboard`, "vm-clipboard.sh.hbs", {
+          bash: t.bash,
+          header: header("programs.vmsilo.nixosVms"),
+          summary: cliUsage("vm-clipboard").summary,
+          usage: usageText(cliUsage("vm-clipboard")),
+          vmList,
+          vms: model.vms.map((v) => ({ pattern: casePattern([v.name]) })),
+          vmRun: shellQuote(t.vmRun),
+          wlCopy: shellQuote(t.wlCopy),
+          wlPaste: shellQuote(t.wlPaste),
+          limit: CLIPBOARD_MAX_BYTES,
+          limitPlusOne: CLIPBOARD_MAX_BYTES + 1,
+          mktemp: shellQuote(t.mktemp),
+          rm: shellQuote(t.rm),
+          stat: shellQuote(t.stat),
+          head: shellQuote(t.head),
+        }),
     ...renderStateClis(model, t, units, vmList),
     ...renderVmExec(model, t),
   ];

@@ -49,6 +49,9 @@ export interface CliUsage {
 /** What vm-copy takes from a source VM at most (its usage says so). */
 export const VM_COPY_LIMITS = { maxBytes: 1024 * 2 ** 20, maxEntries: 100000 } as const;
 
+/** The largest clipboard vm-clipboard moves. */
+export const CLIPBOARD_MAX_BYTES = 16 * 2 ** 20;
+
 export const HELP: CliOption = { flag: "--help", short: "-h", help: "print this help and exit" };
 
 const CLIS = {
@@ -153,6 +156,18 @@ const CLIS = {
       `The host checks what the source sends before the destination gets any of it: only files and directories (no links, devices or fifos), names that stay inside the target directory (no absolute names, no "." or ".." components, no control characters such as a newline), at most ${VM_COPY_LIMITS.maxBytes / 2 ** 20} MiB in all and ${VM_COPY_LIMITS.maxEntries} entries per PATH. Anything else is refused, and nothing is copied.`,
     ],
     exitStatus: ["0 copied", "1 refused, or a VM did not read or take the files (nothing copied)", "2 usage error (unknown VM, not VM:PATH)"],
+  },
+  "vm-clipboard": {
+    name: "vm-clipboard",
+    summary: "move the Wayland clipboard between a VM and the desktop",
+    synopsis: ["copy VM", "paste VM"],
+    options: [HELP],
+    operands: "vm",
+    description: [
+      "copy puts VM's clipboard on the desktop's clipboard; paste puts the desktop's clipboard on VM's. Each moves the clipboard once, when you ask (bind them to keys of your compositor): no VM ever reads the desktop's clipboard by itself.",
+      `Both run wl-paste on one side and wl-copy on the other (in the VM through vm-run: the guest needs wl-clipboard, in guestPrograms), for text and data alike, at most ${CLIPBOARD_MAX_BYTES / 2 ** 20} MiB; a larger clipboard is refused and nothing is moved.`,
+    ],
+    exitStatus: ["0 moved", "1 the clipboard was empty, too large, or a side could not be read or written (nothing moved)", "2 usage error (unknown VM, not copy or paste)"],
   },
   "vm-exec": {
     name: "vm-exec",

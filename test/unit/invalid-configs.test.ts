@@ -40,7 +40,7 @@ const withBridged =
 
 const TOP_KEYS = "schemaVersion, user, programs, schedulerIsolation, startTimeout, stopTimeout, crosvm, cloudHypervisor, qemu, vmExec, gpu, netvmRange, isolatedPciDevices, nixosVms";
 const USER_KEYS = "name, uid, gid, group, home, runtimeDir";
-const PROGRAM_KEYS = "bash, coreutils, systemd, vmsiloTools, socat, crosvm, cloudHypervisor, qemu, virtiofsd, openssh, jq, iproute2, nftables, vhostDeviceSound, waylandSeccontext, vulkanLoader";
+const PROGRAM_KEYS = "bash, coreutils, systemd, vmsiloTools, socat, crosvm, cloudHypervisor, qemu, virtiofsd, openssh, wlClipboard, jq, iproute2, nftables, vhostDeviceSound, waylandSeccontext, vulkanLoader";
 const VM_KEYS =
   "hypervisor, id, memory, cpus, autoStart, dependsOn, color, autoShutdown, disposable, kernel, initramfs, init, rootDisk, additionalDisks, rootOverlay, kernelParams, sharedDirectories, sharedHome, gpu, sound, pciDevices, vhostUser, network, crosvm, cloudHypervisor, qemu";
 const SHARE_KEYS =
