@@ -25,6 +25,8 @@ in
     # (share/bash-completion, share/zsh/site-functions, share/fish/vendor_completions.d), which
     # NixOS links into the system path with man and each shell's completion enabled.
     environment.systemPackages = [ out ];
+    # lib/udev/rules.d/70-vmsilo-usb.rules: a VM's usbDevices plugged in start its USB unit.
+    services.udev.packages = [ out ];
 
     users.users = lib.genAttrs vmmUsers (user: {
       isSystemUser = true;

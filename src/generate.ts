@@ -15,6 +15,7 @@ import { renderPolkit } from "./render/polkit.js";
 import { renderSharedScripts, renderUserClis, renderVmScripts } from "./render/scripts.js";
 import { renderTmpfiles } from "./render/tmpfiles.js";
 import { renderFirewall } from "./render/firewall.js";
+import { renderUsb } from "./render/usb.js";
 import { renderUnits } from "./render/units/index.js";
 
 /** Bad input: every issue, each with its JSON path. The CLI prints them and exits 2. */
@@ -62,6 +63,7 @@ export function generate(input: unknown, options: GenerateOptions): FileTree {
   files.push(...units.system.map(unitText(OUT.systemUnits)), ...units.user.map(unitText(OUT.userUnits)));
   for (const vm of model.vms) files.push(...renderVmScripts(model, vm, t));
   files.push(...renderSharedScripts(t, model), ...renderUserClis(model, t, units), renderTmpfiles(model), renderPolkit(model));
+  files.push(...renderUsb(model, t));
   const firewall = renderFirewall(model);
   if (firewall) files.push(firewall);
 

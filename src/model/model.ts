@@ -91,6 +91,16 @@ export interface VmModel {
   readonly vmmUser: string | null;
   /** Set when the VM is a slot of a disposable VM (disposable.ts). */
   readonly slot: SlotInfo | null;
+  /** USB passthrough: the socket the broker attaches devices through, or null (no USB controller). */
+  readonly usb: { readonly socket: string } | null;
+  /** `usbDevices` with the ids in lower case (as sysfs writes them). */
+  readonly usbDevices: readonly UsbDeviceModel[];
+}
+
+export interface UsbDeviceModel {
+  readonly vid: string;
+  readonly pid: string;
+  readonly serial: string | null;
 }
 
 export interface Model {
@@ -148,7 +158,9 @@ export function buildModel(given: Config): { model?: Model; issues: Issue[] } {
   const links = netvmLinks(config, issues);
   const added = linkInterfaces(links);
   const linkUnits = new Map(links.flatMap((l) => (l.bridge === null ? [] : [[l.bridge, l.unit!] as const])));
-  const vms = names.map((name) => ({ ...buildVm(name, withLinks(name, config.nixosVms[name]!, added.get(name), issues), linkUnits, issues), slot: slots.get(name) ?? null }));
+  // A client of a network VM without nameservers of its own asks its network VM (which forwards DNS).
+  const dns = new Map(links.flatMap((l) => (l.bridge === null ? [] : [[l.client, l.gatewayAddress] as const])));
+  const vms = names.map((name) => ({ ...buildVm(name, withLinks(name, config.nixosVms[name]!, added.get(name), dns.get(name), issues), linkUnits, issues), slot: slots.get(name) ?? null }));
   checkAcrossVms(vms, links, issues);
   checkPrograms(config, vms, links, issues);
   checkVmExec(config, issues);
@@ -158,7 +170,7 @@ export function buildModel(given: Config): { model?: Model; issues: Issue[] } {
 
 /** The VM's configuration with the interfaces its netvm links add (`upstream`, `vc-…`), whose names no
  * interface of the user's may take. */
-function withLinks(name: string, vm: VmConfig, added: ReadonlyMap<string, VmConfig["network"]["interfaces"][string]> | undefined, issues: Issue[]): VmConfig {
+function withLinks(name: string, vm: VmConfig, added: ReadonlyMap<string, VmConfig["network"]["interfaces"][string]> | undefined, netvmDns: string | undefined, issues: Issue[]): VmConfig {
   const at = `nixosVms.${name}.network`;
   for (const ifName of Object.keys(vm.network.interfaces)) {
     if (ifName.startsWith(NETVM_IFNAME_PREFIX)) {
@@ -170,7 +182,8 @@ function withLinks(name: string, vm: VmConfig, added: ReadonlyMap<string, VmConf
   if (added === undefined) return vm;
   const interfaces = { ...vm.network.interfaces };
   for (const [ifName, c] of added) interfaces[ifName] = c;
-  return { ...vm, network: { ...vm.network, interfaces } };
+  const nameservers = vm.network.nameservers.length || netvmDns === undefined ? vm.network.nameservers : [netvmDns];
+  return { ...vm, network: { ...vm.network, interfaces, nameservers } };
 }
 
 function buildVm(name: string, vm: VmConfig, linkUnits: ReadonlyMap<string, string>, issues: Issue[]): Omit<VmModel, "slot"> {
@@ -292,7 +305,14 @@ function buildVm(name: string, vm: VmConfig, linkUnits: ReadonlyMap<string, stri
     kernelParams: params,
     pciSysfsPaths,
     vmmUser: driverFor(vm.hypervisor).unprivileged ? vmmUserName(name) : null,
+    usb: usbOf(vm, paths),
+    usbDevices: vm.usbDevices.map((d) => ({ vid: d.vendorId.toLowerCase(), pid: d.productId.toLowerCase(), serial: d.serial })),
   };
+}
+
+function usbOf(vm: VmConfig, paths: VmPaths): VmModel["usb"] {
+  const socket = driverFor(vm.hypervisor).usbSocket?.(vm, paths) ?? null;
+  return socket === null ? null : { socket };
 }
 
 /**

@@ -4,6 +4,8 @@ import { type GeneratedFile, provenance } from "./files.js";
 import { renderTemplate } from "./templates.js";
 import { type CliCommand, type CliOption, type CliUsage, HELP } from "./usage.js";
 
+/** vmsilo-usb's commands (its first operand). */
+const USB_COMMANDS = ["list", "attach", "detach"];
 const userHeader = (cli: CliUsage) => provenance(`programs.vmsilo.nixosVms (the VM names) and ${cli.name}'s usage`);
 const words = (o: CliOption) => [...(o.short ? [o.short] : []), o.flag];
 
@@ -35,9 +37,10 @@ function bash(cli: CliUsage, vms: readonly string[], header: string): GeneratedF
     valueOptions: cli.options.filter((o) => o.arg).flatMap(words).join(" | "),
     options: shellQuote(cli.options.flatMap(words).join(" ")),
     vms: shellQuote(vms.join(" ")),
-    vmAt: k === "vms" ? "true" : k === "vm" || k === "vm-command" ? '[ "$operands" = 0 ]' : false,
+    vmAt: k === "vms" ? "true" : k === "vm" || k === "vm-command" ? '[ "$operands" = 0 ]' : k === "usb" ? '[ "$operands" = 1 ] && [ "${COMP_WORDS[1]}" != list ]' : false,
     files: k === "file",
     commands: k === "vm-command",
+    subcommands: k === "usb" ? shellQuote(USB_COMMANDS.join(" ")) : false,
   });
   return { path: bashPath(cli), mode: 0o644, content };
 }
@@ -107,6 +110,7 @@ function zsh(cli: CliUsage, vms: readonly string[], header: string): GeneratedFi
   if (cli.operands === "vms") specs.push(`'*:VM:${vmAction}'`);
   if (cli.operands === "vm-command") specs.push(`'1:VM:${vmAction}'`, "'2:command:_command_names -e'", "'*::argument:_files'");
   if (cli.operands === "file") specs.push("'1:script:_files'");
+  if (cli.operands === "usb") specs.push(`'1:command:(${USB_COMMANDS.join(" ")})'`, `'2:VM:${vmAction}'`);
   const content = renderTemplate("completion.zsh.hbs", { header, command: cli.name, specs });
   return { path: zshPath(cli), mode: 0o644, content };
 }
@@ -146,6 +150,10 @@ function fish(cli: CliUsage, vms: readonly string[], header: string): GeneratedF
   const names = fishWord(vms.join(" "));
   if (vms.length && cli.operands === "vms") lines.push(`${c} -a ${names} -d VM`);
   if (vms.length && (cli.operands === "vm" || cli.operands === "vm-command")) lines.push(`${c} -n ${fishWord(`not __fish_seen_subcommand_from ${vms.join(" ")}`)} -a ${names} -d VM`);
+  if (cli.operands === "usb") {
+    lines.push(`${c} -n __fish_use_subcommand -a ${fishWord(USB_COMMANDS.join(" "))}`);
+    if (vms.length) lines.push(`${c} -n ${fishWord(`__fish_seen_subcommand_from attach detach; and not __fish_seen_subcommand_from ${vms.join(" ")}`)} -a ${names} -d VM`);
+  }
   if (vms.length && cli.operands === "vm-command") lines.push(`${c} -n ${fishWord(`__fish_seen_subcommand_from ${vms.join(" ")}`)} -a '(__fish_complete_command)'`);
   const content = renderTemplate("completion.fish.hbs", { header, command: cli.name, what: "its options and the configured VMs", lines });
   return { path: fishPath(cli), mode: 0o644, content };

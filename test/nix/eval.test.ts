@@ -55,13 +55,14 @@ for (const name of EXAMPLES) {
   });
 }
 
-test("the wiring puts the generated tree into systemd, tmpfiles, the system path and polkit, and loads vhost_vsock", (t) => {
+test("the wiring puts the generated tree into systemd, tmpfiles, udev, the system path and polkit, and loads vhost_vsock", (t) => {
   if (skipWithoutLib(t)) return;
   const { wiring } = evalModule("minimal");
   const generated = "/nix/store/22222222222222222222222222222222-vmsilo-host";
   assert.deepStrictEqual(wiring, {
     systemdPackages: [generated],
     tmpfilesPackages: [generated],
+    udevPackages: [generated],
     systemPackages: [generated],
     polkitRules: `${generated}/share/polkit-1/rules.d/60-vmsilo.rules`,
     polkit: true,
@@ -163,6 +164,7 @@ test("a disabled module sets nothing and asserts nothing", (t) => {
   assert.deepStrictEqual(r.wiring, {
     systemdPackages: [],
     tmpfilesPackages: [],
+    udevPackages: [],
     systemPackages: [],
     polkitRules: null,
     polkit: false,

@@ -12,6 +12,7 @@ import { virtiofsdUnit } from "./virtiofsd.js";
 import { vmUnit } from "./vm.js";
 import { firewallUnit, linkUnit, vfioBindUnit } from "./network.js";
 import { SLOT_START_LIMIT, useSocketUnit, useUnit } from "./disposable.js";
+import { usbUnits } from "./usb.js";
 
 /** Every unit of the tree, one family per module in this directory. */
 export interface Units {
@@ -41,6 +42,7 @@ export function renderUnits(model: Model, t: Tools): Units {
   for (const l of model.links) if (l.unit !== null) system.push(linkUnit(model, l, t));
   if (model.links.length) system.push(firewallUnit(model, t));
   if (model.config.isolatedPciDevices.length) system.push(vfioBindUnit(model, t));
+  system.push(...usbUnits(model, t));
   system.push(systemTarget(model, t));
   user.push(sessionTarget(model));
   return { system, user };

@@ -9,6 +9,8 @@
  *    what it reads and answering each line with a login prompt (with the kernel parameter
  *    vmsilo.standin.panic it prints a kernel panic instead and exits 1); it creates its control socket
  *    (`--socket`) and answers `stop` (exit at once) and `powerbtn` (the guest powers off: exit 0);
+ *    and `usb attach/detach/list` requests from helper.c's native `crosvm usb` client, keeping real
+ *    port state (usbRequest below);
  *  - `stop` / `powerbtn <socket>`: send that request to a running stand-in, exit 1 when none answers.
  *
  * The control socket is a stream socket here (crosvm's is SOCK_SEQPACKET, which Node lacks); both
@@ -67,6 +69,35 @@ async function request(verb: string): Promise<void> {
   await new Promise((r) => s.on("data", r).on("close", r));
 }
 
+/** The guest's USB ports (crosvm's xHCI backend): port → the device in it. A request is a line from
+ * helper.c's `crosvm usb` client; the answer is upstream's UsbControlResult as crosvm prints it. */
+const USB_PORTS = 8;
+const usbPorts = new Map<number, { vid: string; pid: string; rdev: string }>();
+function usbRequest(words: string[]): string {
+  const [verb, ...rest] = words;
+  if (verb === "attach" && rest.length === 4) {
+    const [vid, pid, rdev] = rest as [string, string, string];
+    if ([...usbPorts.values()].some((d) => d.rdev === rdev)) return "failed_to_open_device";
+    for (let port = 1; port <= USB_PORTS; port++) {
+      if (usbPorts.has(port)) continue;
+      usbPorts.set(port, { vid, pid, rdev });
+      log(`usb: ${vid}:${pid} (device ${rdev}) attached on port ${port}`);
+      return `ok ${port}`;
+    }
+    return "no_available_port";
+  }
+  if (verb === "detach" && rest.length === 1) {
+    const port = Number(rest[0]);
+    if (!usbPorts.delete(port)) return "no_such_port";
+    log(`usb: port ${port} detached`);
+    return `ok ${port}`;
+  }
+  if (verb === "list" && rest.length === 0) {
+    return ["devices", ...[...usbPorts].sort(([a], [b]) => a - b).map(([port, d]) => `${port} ${d.vid} ${d.pid}`)].join(" ");
+  }
+  return "error unknown usb request";
+}
+
 async function run(): Promise<void> {
   const name = values("--name")[0] ?? "vm";
   for (const v of values("--block")) {
@@ -112,13 +143,26 @@ async function run(): Promise<void> {
   if (!control) return;
   rmSync(control, { force: true });
   createServer((c) => {
-    c.on("data", (d) => {
-      const verb = String(d).trim();
+    let text = "";
+    const answer = () => {
+      const verb = text.trim();
+      text = "";
       log(`control request: ${verb}`);
+      if (verb.startsWith("usb ")) {
+        c.end(`${usbRequest(verb.split(" ").slice(1))}\n`);
+        return;
+      }
       c.end("ok\n");
       if (verb === "stop") process.exit(0);
       if (verb === "powerbtn") setTimeout(() => fail("the guest powered off", 0), 100);
+    };
+    c.on("data", (d) => {
+      text += String(d);
+      // stop/powerbtn come as one line on a connection left open; usb requests end their writes.
+      if (!text.startsWith("usb") && text.includes("\n")) answer();
     });
+    c.on("end", () => text && answer());
+    c.on("error", () => {});
   }).listen(control, () => log(`control socket ${control}`));
 }
 

@@ -9,6 +9,13 @@
  *       STANDIN_CROSVM_JS), which checks it against upstream's CLI definition and behaves as the
  *       VMM; a `device gpu` command line is accepted only when it is one of the files under
  *       <package>/share/vmsilo-e2e/accepted/ (written by the harness after that check passed).
+ *   crosvm usb attach BUS:ADDR:VID:PID DEV_PATH SOCKET | usb detach PORT SOCKET | usb list SOCKET
+ *       upstream's positional arguments (../../../../shared/vmm/README.md), checked here; DEV_PATH must
+ *       be a character device (crosvm opens it and hands the fd over; a fake node cannot be opened,
+ *       so its device number travels instead). The request goes to the running stand-in's control
+ *       socket, which keeps the ports (crosvm.ts); its answer is printed as upstream prints
+ *       UsbControlResult ("ok 1", "no_available_port", "devices 1 046d c52b", …), exit 0. Native,
+ *       as the real client is, so the attach latency measured on it is not a Node start-up.
  *   vhost-device-sound --socket P --backend null|pipewire|alsa [--streams input,output]
  *       listens on P (upstream's clap definition: --socket and --backend required).
  *
@@ -16,6 +23,7 @@
  * unit's journal), prefixed "vmsilo-standin".
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +34,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -147,6 +156,48 @@ static int accepted(int argc, char **argv) {
 	return found;
 }
 
+static int hexes(const char *s, size_t n) {
+	for (size_t k = 0; k < n; k++)
+		if (!isxdigit((unsigned char)s[k])) return 0;
+	return s[n] == 0 || s[n] == ':';
+}
+
+/* `crosvm usb …`: one request line to the VMM's control socket, its one-line answer printed. */
+static int usb(int argc, char **argv) {
+	self = "crosvm usb";
+	char req[512];
+	const char *socket_path;
+	if (argc == 4 && !strcmp(argv[0], "attach")) {
+		unsigned bus, addr;
+		char *colon = strrchr(argv[1], ':');
+		if (sscanf(argv[1], "%u:%u:", &bus, &addr) != 2 || !colon || colon - argv[1] < 7 || !hexes(colon - 4, 4) || !hexes(colon + 1, 4)) die("BUS_ID:ADDR:VID:PID expected, got %s", argv[1]);
+		struct stat st;
+		if (stat(argv[2], &st) < 0 || !S_ISCHR(st.st_mode)) die("usb device path %s: not a character device", argv[2]);
+		snprintf(req, sizeof req, "usb attach %.4s %s %u:%u %s\n", colon - 4, colon + 1, major(st.st_rdev), minor(st.st_rdev), argv[2]);
+		socket_path = argv[3];
+	} else if (argc == 3 && !strcmp(argv[0], "detach")) {
+		char *end;
+		unsigned long port = strtoul(argv[1], &end, 10);
+		if (*end || end == argv[1] || port > 255) die("PORT (a number) expected, got %s", argv[1]);
+		snprintf(req, sizeof req, "usb detach %lu\n", port);
+		socket_path = argv[2];
+	} else if (argc == 2 && !strcmp(argv[0], "list")) {
+		snprintf(req, sizeof req, "usb list\n");
+		socket_path = argv[1];
+	} else die("%s", "usage: crosvm usb attach BUS_ID:ADDR:VID:PID DEV_PATH SOCKET | detach PORT SOCKET | list SOCKET");
+	int fd = connect_to(socket_path);
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) die("cannot write to %s", socket_path);
+	shutdown(fd, SHUT_WR);
+	char answer[1024];
+	size_t n = 0;
+	ssize_t r;
+	while (n < sizeof answer - 1 && (r = read(fd, answer + n, sizeof answer - 1 - n)) > 0) n += (size_t)r;
+	answer[n] = 0;
+	if (!n) die("no answer on %s", socket_path);
+	fputs(answer, stdout);
+	return 0;
+}
+
 static int crosvm(int argc, char **argv) {
 	int i = 1;
 	while (i < argc && (!strncmp(argv[i], "--log-level=", 12) || !strcmp(argv[i], "--no-syslog"))) i++;
@@ -158,6 +209,7 @@ static int crosvm(int argc, char **argv) {
 		int wayland = connect_to(need(opt(argc, argv, i + 2, "--wayland-sock", known), "--wayland-sock"));
 		return serve(socket_path, wayland);
 	}
+	if (i < argc && !strcmp(argv[i], "usb")) return usb(argc - i - 1, argv + i + 1);
 	char *args[argc + 2];
 	args[0] = STANDIN_NODE;
 	args[1] = STANDIN_CROSVM_JS;

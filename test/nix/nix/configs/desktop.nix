@@ -30,6 +30,13 @@ stubs:
       autoStart = true;
       color = "#3465a4";
       sharedHome = true;
+      # The security key: in the work VM whenever both are there.
+      usbDevices = [
+        {
+          vendorId = "1050";
+          productId = "0407";
+        }
+      ];
       sharedDirectories.projects = {
         path = "/home/alice/Projects";
         xattr = true;
@@ -91,6 +98,7 @@ stubs:
       };
       network.netvm = "host";
       network.nameservers = [ "9.9.9.9" ];
+      network.hostServices.tcp = [ 631 ];
       gpu.vulkan = true;
       sound = {
         playback = true;
