@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -129,10 +131,117 @@ static void out(int fd, const unsigned char *p, size_t n) {
   if (write_all(fd, p, n) < 0) fail(VMR_STATUS_FAILURE, "cannot write the command's %s: %s", fd == 1 ? "stdout" : "stderr", strerror(errno));
 }
 
+/* How long vm-run --disposable waits for a slot being wiped to become free (docs/disposables.md). */
+#define SLOT_WAIT_MS 120000
+/* Slots of one disposable VM: <vm>-d1 … <vm>-d16. */
+#define MAX_SLOTS 16
+
+static int is_socket(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+static int exists(const char *path) {
+  struct stat st;
+  return lstat(path, &st) == 0;
+}
+
+/* Read one byte of the use protocol (docs/disposables.md) within ms; -1 on EOF or time-out. */
+static int read_answer(int fd, int ms, char *text, size_t cap) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  int64_t deadline = ms < 0 ? -1 : now_ms() + ms;
+  for (;;) {
+    int r = poll(&p, 1, remaining_ms(deadline));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    unsigned char c;
+    ssize_t n = read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    if (c == 'F' && text != NULL) {
+      /* The reason follows, up to the end of the connection; bounded and cleaned before printing. */
+      unsigned char raw[VMR_MAX_MESSAGE];
+      size_t got = 0;
+      while (got < sizeof raw && (n = read(fd, raw + got, sizeof raw - got)) > 0) got += (size_t)n;
+      clean_text(raw, got, text);
+      (void)cap;
+    }
+    return c;
+  }
+}
+
+/*
+ * vm-run --disposable: take a free slot of disposable VM `pattern` under its pool lock, have it
+ * started, and return the slot's command socket in `sock_path`. The connection to the slot's use
+ * socket stays open, unused, until this process ends, whichever way: its close ends the use, and
+ * the slot's use service then stops and wipes the instance.
+ */
+static void take_slot(const char *run_dir, const char *pattern, char *sock_path, size_t cap) {
+  char path[PATH_MAX], slot[64];
+  if (!valid_vm_name(pattern)) {
+    msg("unknown disposable VM: (not a VM name)");
+    exit(VMR_STATUS_USAGE);
+  }
+  int count = 0;
+  for (int i = 1; i <= MAX_SLOTS; i++) {
+    snprintf(path, sizeof path, "%s/%s-d%d/use.socket", run_dir, pattern, i);
+    if (is_socket(path)) count = i;
+  }
+  snprintf(path, sizeof path, "%s/%s/pool.lock", run_dir, pattern);
+  int lock = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (count == 0 || lock < 0) {
+    msg("unknown disposable VM (or its slots' use sockets are not active): %s", pattern);
+    exit(VMR_STATUS_USAGE);
+  }
+  int64_t start = now_ms(), deadline = start + SLOT_WAIT_MS;
+  int use = -1, taken = 0;
+  for (;;) {
+    while (flock(lock, LOCK_EX) < 0)
+      if (errno != EINTR) fail(VMR_STATUS_FAILURE, "cannot lock %s: %s", path, strerror(errno));
+    /* Free slots, the booted (preloaded) ones first; a slot being wiped is waited for. */
+    int wiping = 0, pick = 0;
+    for (int pass = 0; pass < 2 && pick == 0; pass++) {
+      for (int i = 1; i <= count && pick == 0; i++) {
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, "%s/%s-d%d/use", run_dir, pattern, i);
+        if (exists(p)) {
+          snprintf(p, sizeof p, "%s/%s-d%d/use/in-use", run_dir, pattern, i);
+          if (pass == 0 && !exists(p)) wiping++;
+          continue;
+        }
+        snprintf(p, sizeof p, "%s/%s-d%d/definition", run_dir, pattern, i);
+        if (pass == 1 || exists(p)) pick = i;
+      }
+    }
+    if (pick) {
+      snprintf(slot, sizeof slot, "%s-d%d", pattern, pick);
+      snprintf(path, sizeof path, "%s/%s/use.socket", run_dir, slot);
+      use = connect_unix(path);
+      /* Taken once the slot's use service holds the connection: then no one else sees it free. */
+      taken = read_answer(use, 10000, NULL, 0) == 'T';
+      flock(lock, LOCK_UN);
+      if (taken) break;
+      fail(VMR_STATUS_START_FAILED, "slot %s of disposable VM %s did not take the request (journalctl -u vmsilo-%s_use.service)", slot, pattern, slot);
+    }
+    flock(lock, LOCK_UN);
+    if (wiping == 0)
+      fail(VMR_STATUS_START_FAILED, "all %d slots of disposable VM %s are in use; wait for a command to end, or raise disposable.slots", count, pattern);
+    if (remaining_ms(deadline) == 0)
+      fail(VMR_STATUS_START_FAILED, "no slot of disposable VM %s became free in %lld s (%d being wiped)", pattern, (long long)((now_ms() - start) / 1000), wiping);
+    poll(NULL, 0, 100);
+  }
+  char why[VMR_MAX_MESSAGE + 1] = "";
+  int a = read_answer(use, -1, why, sizeof why);
+  if (a != 'R') fail(VMR_STATUS_START_FAILED, "slot %s of disposable VM %s did not start: %s", slot, pattern, a == 'F' ? why : "its use service ended");
+  if ((size_t)snprintf(sock_path, cap, "%s/%s/command.socket", run_dir, slot) >= cap) fail(VMR_STATUS_FAILURE, "run directory path too long");
+}
+
 int main(int argc, char **argv) {
   set_prog(argv[0]);
-  int raw = argc > 1 && strcmp(argv[1], "--raw") == 0;
-  if (raw) {
+  int raw = 0, disposable = 0;
+  /* Options before the VM, in any order; vmsilo-run (the socket form) takes only --raw. */
+  while (argc > 1 && (strcmp(argv[1], "--raw") == 0 || (strcmp(argv[1], "--disposable") == 0 && strcmp(prog, "vm-run") == 0))) {
+    if (argv[1][2] == 'r') raw = 1;
+    else disposable = 1;
     argv++;
     argc--;
   }
@@ -152,11 +261,23 @@ int main(int argc, char **argv) {
       return VMR_STATUS_USAGE;
     }
     struct stat st;
-    if (!valid_vm_name(argv[1]) || (size_t)snprintf(vm_socket, sizeof vm_socket, "%s/%s/command.socket", run_dir, argv[1]) >= sizeof vm_socket ||
-        stat(vm_socket, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+    if (disposable) {
+      take_slot(run_dir, argv[1], vm_socket, sizeof vm_socket);
+    } else if (!valid_vm_name(argv[1]) || (size_t)snprintf(vm_socket, sizeof vm_socket, "%s/%s/command.socket", run_dir, argv[1]) >= sizeof vm_socket ||
+               stat(vm_socket, &st) < 0 || !S_ISSOCK(st.st_mode)) {
       msg("unknown VM (or its command socket is not active): %s", valid_vm_name(argv[1]) ? argv[1] : "(not a VM name)");
       list_vms(run_dir);
       return VMR_STATUS_USAGE;
+    } else {
+      /* A disposable slot runs commands only while taken: an idle (preloaded) one stays fresh. */
+      char p[PATH_MAX];
+      snprintf(p, sizeof p, "%s/%s/use.socket", run_dir, argv[1]);
+      int slot = is_socket(p);
+      snprintf(p, sizeof p, "%s/%s/use/in-use", run_dir, argv[1]);
+      if (slot && !exists(p)) {
+        msg("%s is a slot of a disposable VM and not in use: run vm-run --disposable with its disposable VM's name", argv[1]);
+        return VMR_STATUS_USAGE;
+      }
     }
     argv[1] = vm_socket;
   } else if (argc < 3) {

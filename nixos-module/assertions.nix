@@ -357,6 +357,70 @@ let
     )
   ) vmList;
 
+  # --- disposable VMs (docs/disposables.md): what every slot would share or keep ------------------
+  disposables = lib.filter ({ vm, ... }: vm.disposable.enable) vmList;
+  disposableNames = map (d: d.name) disposables;
+  disposableAssertions =
+    lib.concatMap (
+      { name, vm }:
+      let
+        why = "for a disposable VM (disposable.enable), whose instances keep nothing and share nothing";
+        d = vm.disposable;
+        slotsTaken = lib.filter (s: cfg.nixosVms ? ${s}) (vlib.runningNames name vm);
+      in
+      [
+        {
+          assertion = builtins.stringLength name <= 28;
+          message = "${at name}.disposable.enable: needs a VM name of at most 28 characters, so that its slots' names (${name}-d16 at most) are VM names; got ${toString (builtins.stringLength name)}.";
+        }
+        {
+          assertion = d.preload <= d.slots;
+          message = "${at name}.disposable.preload: must be at most disposable.slots (${toString d.slots}), got ${toString d.preload}.";
+        }
+        {
+          assertion = !vm.autoStart;
+          message = "${at name}.autoStart: must be false ${why}: it is a pattern, not a VM that runs; set disposable.preload to keep slots booted.";
+        }
+        {
+          assertion = vm.rootOverlay.type == "tmpfs";
+          message = "${at name}.rootOverlay.type: must be \"tmpfs\" ${why}, got ${builtins.toJSON vm.rootOverlay.type}.";
+        }
+        {
+          assertion = vm.additionalDisks == [ ];
+          message = "${at name}.additionalDisks: must be empty ${why}.";
+        }
+        {
+          assertion = vm.sharedHome == false;
+          message = "${at name}.sharedHome: must be false ${why}.";
+        }
+        {
+          assertion = vm.pciDevices == [ ];
+          message = "${at name}.pciDevices: must be empty ${why}: a device can be given to one VM only, not to every slot.";
+        }
+        {
+          assertion = slotsTaken == [ ];
+          message = "${at name}.disposable.slots: its slots' names ${quoteList slotsTaken} are names of other VMs of programs.vmsilo.nixosVms; rename them.";
+        }
+      ]
+      ++ lib.mapAttrsToList (tag: sh: {
+        assertion = sh.readonly;
+        message = "${at name}.sharedDirectories.${vlib.pathKey tag}.readonly: must be true ${why}: a writable share would keep what an instance wrote.";
+      }) vm.sharedDirectories
+    ) disposables
+    ++ lib.concatMap (
+      { name, vm }:
+      [
+        {
+          assertion = !(builtins.any (d: builtins.elem d disposableNames) vm.dependsOn);
+          message = "${at name}.dependsOn: names a disposable VM (${quoteList (lib.intersectLists disposableNames vm.dependsOn)}), which is a pattern for fresh instances, not a VM that runs.";
+        }
+        {
+          assertion = !(builtins.elem vm.network.netvm disposableNames);
+          message = "${at name}.network.netvm: names disposable VM ${builtins.toJSON vm.network.netvm}, which is a pattern for fresh instances, not a network VM that runs.";
+        }
+      ]
+    ) vmList;
+
   # --- vm-exec (docs/vm-exec.md): what it boots is not built by the module yet ------------------
   vmExecAssertions = lib.optionals cfg.vmExec.enable [
     {
@@ -382,6 +446,7 @@ in
       ++ bridgeAssertions
       ++ templateAssertions
       ++ netvmAssertions
+      ++ disposableAssertions
       ++ vmExecAssertions;
   };
 }

@@ -306,6 +306,10 @@ in
     else
       "vmsilo-${builtins.substring 0 15 name}-${builtins.substring 0 8 (builtins.hashString "sha256" name)}";
 
+  # The VMs a VM stands for: a disposable VM's slots `<name>-d1` … (src/model/disposable.ts
+  # slotName), or the VM itself.
+  runningNames = name: vm: if vm.disposable.enable then map (i: "${name}-d${toString i}") (lib.range 1 vm.disposable.slots) else [ name ];
+
   # A VM without its own kernel, initrd and root runs a guest vmsilo builds (its own or its template's).
   needsGuest = vm: vm.kernel == null || vm.initramfs == null || vm.rootDisk == null;
 }

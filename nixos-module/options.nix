@@ -588,6 +588,24 @@ let
       example = "#3465a4";
       description = doc "Window colour of a GPU VM: a CSS colour name or #RRGGBB; vmsilo-gen resolves a name (an unknown one is an error) and gives the compositor `#rrggbb` in the app id of the VM's Wayland security context, for it to draw the VM's window borders with." "the Wayland security-context app id `vmsilo:<vm>:#rrggbb`, `color` in share/vmsilo/manifest.json";
     };
+    disposable = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+        description = doc "Make this VM a disposable VM: a pattern, not a VM that runs itself. `vm-run --disposable <vm> COMMAND` runs each command in a fresh instance, one of `slots` VMs `<vm>-d1`, `<vm>-d2`, … generated for it (each with its own id, MACs, taps and netvm link), with a tmpfs overlay and no disk or shared home of its own, stopped and wiped when the command ends, however it ends. The VM's name may have at most 28 characters; a disposable VM cannot have `autoStart`, a raw overlay, additional disks, a shared home, writable shares, PCI devices, vhost-user devices, fixed MACs, tap names or static addresses, and no VM may depend on it or take it as its network VM." "slot VMs `<vm>-d<N>` with every unit a VM has, and per slot `vmsilo-<vm>-d<N>_use.socket` / `_use.service`";
+      };
+      slots = mkOption {
+        type = types.ints.between 1 16;
+        default = 2;
+        description = doc "How many instances may run at once: the slots, generated statically. When every slot runs a command, `vm-run --disposable` fails at once; a slot still being wiped is waited for." "slot VMs `<vm>-d1` … `<vm>-d<slots>`";
+      };
+      preload = mkOption {
+        type = types.ints.between 0 16;
+        default = 0;
+        example = 1;
+        description = doc "How many slots are kept booted and idle, so that a disposable command starts without a boot; a used preloaded slot boots afresh when its command ends. At most `slots`." "`Wants=` of the first `preload` slots' VM services in `vmsilo.target` (or `vmsilo-session.target`)";
+      };
+    };
     autoShutdown = {
       enable = mkOption {
         type = types.bool;
@@ -1216,6 +1234,12 @@ in
         default = config.programs.ssh.package or pkgs.openssh;
         defaultText = "config.programs.ssh.package";
         neededFor = "`ssh` of `vm-shell --ssh`, which is refused when this is null";
+      };
+      wlClipboard = packageOption {
+        name = "wlClipboard";
+        default = pkgs.wl-clipboard;
+        defaultText = "pkgs.wl-clipboard";
+        neededFor = "`wl-copy` and `wl-paste` of `vm-clipboard` on the host, which says it is not available when this is null";
       };
       jq = packageOption {
         name = "jq";

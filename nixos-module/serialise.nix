@@ -138,6 +138,7 @@ let
         sharedHome
         ;
       autoShutdown = { inherit (vm.autoShutdown) enable after; };
+      disposable = { inherit (vm.disposable) enable slots preload; };
       kernel = if vm.kernel != null then vm.kernel else guest.kernel;
       initramfs = if vm.initramfs != null then vm.initramfs else guest.initrd;
       # The built system's init only when the root is the built image; a root of your own
@@ -220,6 +221,7 @@ let
       virtiofsd = ifUsed (cfg.vmExec.enable || anyVm (vm: vm.sharedDirectories != { } || vm.sharedHome != false)) cfg.packages.virtiofsd;
       openssh = storePath cfg.packages.openssh;
       jq = storePath cfg.packages.jq;
+      wlClipboard = storePath cfg.packages.wlClipboard;
       # netvm links add interfaces of their own (`upstream`, `vc-…`).
       iproute2 = ifUsed (anyVm (vm: vm.network.interfaces != { } || vm.network.netvm != null)) cfg.packages.iproute2;
       nftables = ifUsed (anyVm (vm: vm.network.netvm != null)) cfg.packages.nftables;

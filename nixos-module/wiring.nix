@@ -10,8 +10,9 @@ let
   cfg = config.programs.vmsilo;
   out = cfg.build.generated;
   vlib = import ./lib.nix { inherit lib; };
-  # A VMM that runs without root runs as its VM's own system user (docs/qemu.md, "Confinement").
-  vmmUsers = map vlib.vmmUser (lib.attrNames (lib.filterAttrs (_: vm: cfg.internal.hypervisors.${vm.hypervisor}.unprivilegedVmm) cfg.nixosVms));
+  # A VMM that runs without root runs as its VM's own system user (docs/qemu.md, "Confinement"); a
+  # disposable VM's slots each have theirs.
+  vmmUsers = map vlib.vmmUser (lib.concatLists (lib.mapAttrsToList vlib.runningNames (lib.filterAttrs (_: vm: cfg.internal.hypervisors.${vm.hypervisor}.unprivilegedVmm) cfg.nixosVms)));
   hostGateway = lib.any (vm: vm.network.netvm == "host") (builtins.attrValues cfg.nixosVms);
 in
 {

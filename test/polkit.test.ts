@@ -34,3 +34,21 @@ test("the user may start, stop and restart exactly the configured VM services", 
     assert.equal(rule(action("vmsilo-work-vm.service", "start"), subject), "not-handled", JSON.stringify(subject));
   }
 });
+
+test("a disposable VM's slots: the user may stop each and start a preloaded one, nothing else", () => {
+  const c = example("minimal") as Record<string, any>;
+  c.nixosVms.work.disposable = { enable: true, slots: 2, preload: 1 };
+  const rule = loadRule(fileAt(render(c), OUT.polkit).content);
+  const alice = { user: "alice", local: true, active: true };
+  const says = (unit: string, verb: string) => rule(action(unit, verb), alice);
+  assert.equal(says("vmsilo-work-d1-vm.service", "start"), "yes");
+  assert.equal(says("vmsilo-work-d1-vm.service", "stop"), "yes");
+  assert.equal(says("vmsilo-work-d1-vm.service", "restart"), "not-handled");
+  assert.equal(says("vmsilo-work-d2-vm.service", "stop"), "yes");
+  assert.equal(says("vmsilo-work-d2-vm.service", "start"), "not-handled");
+  for (const unit of ["vmsilo-work-vm.service", "vmsilo-work-d2_use.service", "vmsilo-work-d3-vm.service", "toString", "__proto__"]) {
+    assert.equal(says(unit, "start"), "not-handled", unit);
+    assert.equal(says(unit, "stop"), "not-handled", unit);
+  }
+  assert.equal(rule(action("vmsilo-work-d1-vm.service", "start"), { user: "mallory", local: true, active: true }), "not-handled");
+});

@@ -5,6 +5,8 @@
 #   bin/vmsilo-share-bind                      host, runs each root virtiofsd on its share's directory,
 #                                              bound without following links
 #   bin/vmsilo-console-log                     host, writes a console relay's console.log, bounded
+#   bin/vmsilo-slot-use                        host, holds a disposable slot for one vm-run --disposable
+#   bin/vmsilo-copy-check                      host, checks a tar stream from a source VM (for vm-copy)
 # Output `wayland`, linked with libwayland-client (kept apart so that guests, which run
 # vmsilo-agent from `out`, do not carry it):
 #   bin/vmsilo-wayland-seccontext              host, one per GPU VM: its Wayland security context

@@ -90,6 +90,7 @@ const programs = object(
     ),
     virtiofsd: optProgram("Store path of virtiofsd (the Rust one); required when a VM has a share.", "one virtiofsd unit per share"),
     openssh: optProgram("Store path of OpenSSH; vm-shell --ssh is refused without it.", "`ssh` in vm-shell --ssh"),
+    wlClipboard: optProgram("Store path of wl-clipboard (its `bin/wl-copy` and `bin/wl-paste`); vm-clipboard is refused without it.", "`wl-copy`/`wl-paste` of vm-clipboard, on the host's side"),
     jq: optProgram("Store path of jq; vm-list and vm-status are refused without it.", "`jq` in vm-list (the manifest, the USB broker's state, the table and --json)"),
     iproute2: optProgram("Store path of iproute2; required when a VM has a network interface.", "`ip tuntap`/`ip link` creating and removing taps"),
     nftables: optProgram("Store path of nftables; required when a VM has `network.netvm` set.", "`nft -f` loading and `nft delete table` removing the host's `inet vmsilo` table"),
@@ -253,6 +254,18 @@ const vm = object(
         after: int(1, 86400 * 7, { doc: "Idle seconds before power-off.", default: 300, produces: "kernel `autoShutdown.after=`" }),
       },
       { doc: "Idle shutdown, done by the guest." },
+    ),
+    disposable: object(
+      {
+        enable: bool({
+          doc: "Make this VM a disposable pattern, not a VM that runs itself: `vm-run --disposable <vm> COMMAND` runs each command in a fresh instance, one of `slots` generated VMs `<vm>-d1`, `<vm>-d2`, … (each with its own id, MACs, taps and netvm link), with a tmpfs overlay and no disk or shared home of its own, stopped and wiped when the command ends.",
+          default: false,
+          produces: "slot VMs `<vm>-d<N>` with every unit a VM has, and per slot `vmsilo-<vm>-d<N>-use.socket` / `-use.service`",
+        }),
+        slots: int(1, 16, { doc: "How many instances may run at once (the slots, generated statically).", default: 2, produces: "slot VMs `<vm>-d1` … `<vm>-d<slots>`" }),
+        preload: int(0, 16, { doc: "How many slots are kept booted and idle, so a disposable command starts without a boot; a used preloaded slot boots afresh when its command ends. At most `slots`.", default: 0, produces: "`Wants=` of the first `preload` slots' VM services in vmsilo.target (or vmsilo-session.target)" }),
+      },
+      { doc: "Disposable VMs (docs/disposables.md)." },
     ),
     kernel: path("Kernel image (bzImage).", "crosvm KERNEL positional"),
     initramfs: path("Initial ramdisk.", "crosvm `--initrd`"),

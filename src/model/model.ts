@@ -7,6 +7,7 @@ import { CLIENT_IFNAME, linkHolds, linkInterfaces, netvmLinks, NETVM_IFNAME_PREF
 import { driverFor } from "../hypervisors/index.js";
 import { VM_EXEC } from "../render/vm-exec.js";
 import { CSS_COLORS, resolveColor } from "./css-colors.js";
+import { type DisposableModel, expandDisposables, patternIssue, type SlotInfo } from "./disposable.js";
 
 
 /** The resolved model: everything the renderers need, computed once from a valid config. */
@@ -88,6 +89,8 @@ export interface VmModel {
   /** The system user (and group) the VMM runs as, or null when it runs as root (crosvm and
    * cloud-hypervisor, which jail themselves). */
   readonly vmmUser: string | null;
+  /** Set when the VM is a slot of a disposable VM (disposable.ts). */
+  readonly slot: SlotInfo | null;
   /** USB passthrough: the socket the broker attaches devices through, or null (no USB controller). */
   readonly usb: { readonly socket: string } | null;
   /** `usbDevices` with the ids in lower case (as sysfs writes them). */
@@ -106,6 +109,8 @@ export interface Model {
   readonly vms: readonly VmModel[];
   /** Netvm links, sorted by client. */
   readonly links: readonly NetvmLink[];
+  /** Disposable VMs (patterns), sorted by name; their slots are in `vms`. */
+  readonly disposables: readonly DisposableModel[];
 }
 
 /** Keys of crosvm's key=value structs that `options` may set (contract-tested against upstream). */
@@ -145,19 +150,22 @@ export const VHOST_USER_TYPES = [
 export const DEFAULT_BLOCK_OPTIONS = { "packed-queue": true, direct: true } as const;
 export const EPHEMERAL_DISK_ID = "ephemeral";
 
-export function buildModel(config: Config): { model?: Model; issues: Issue[] } {
+export function buildModel(given: Config): { model?: Model; issues: Issue[] } {
   const issues: Issue[] = [];
+  // Disposable VMs' slots are ordinary VMs from here on (disposable.ts).
+  const { config, slots, disposables } = expandDisposables(given, issues);
   const names = Object.keys(config.nixosVms).sort();
   const links = netvmLinks(config, issues);
   const added = linkInterfaces(links);
   const linkUnits = new Map(links.flatMap((l) => (l.bridge === null ? [] : [[l.bridge, l.unit!] as const])));
   // A client of a network VM without nameservers of its own asks its network VM (which forwards DNS).
   const dns = new Map(links.flatMap((l) => (l.bridge === null ? [] : [[l.client, l.gatewayAddress] as const])));
-  const vms = names.map((name) => buildVm(name, withLinks(name, config.nixosVms[name]!, added.get(name), dns.get(name), issues), linkUnits, issues));
+  const vms = names.map((name) => ({ ...buildVm(name, withLinks(name, config.nixosVms[name]!, added.get(name), dns.get(name), issues), linkUnits, issues), slot: slots.get(name) ?? null }));
   checkAcrossVms(vms, links, issues);
   checkPrograms(config, vms, links, issues);
   checkVmExec(config, issues);
-  return issues.length ? { issues } : { model: { config, vms, links }, issues };
+  const said = issues.map((i) => patternIssue(i, slots));
+  return said.length ? { issues: said } : { model: { config, vms, links, disposables }, issues: said };
 }
 
 /** The VM's configuration with the interfaces its netvm links add (`upstream`, `vc-…`), whose names no
@@ -178,7 +186,7 @@ function withLinks(name: string, vm: VmConfig, added: ReadonlyMap<string, VmConf
   return { ...vm, network: { ...vm.network, interfaces, nameservers } };
 }
 
-function buildVm(name: string, vm: VmConfig, linkUnits: ReadonlyMap<string, string>, issues: Issue[]): VmModel {
+function buildVm(name: string, vm: VmConfig, linkUnits: ReadonlyMap<string, string>, issues: Issue[]): Omit<VmModel, "slot"> {
   const at = `nixosVms.${name}`;
   if ((RESERVED_VM_NAMES as readonly string[]).includes(name)) {
     issues.push({ path: at, message: `VM name ${JSON.stringify(name)} is reserved (reserved: ${RESERVED_VM_NAMES.join(", ")})` });

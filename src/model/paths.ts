@@ -38,6 +38,12 @@ export const vmPaths = (vm: string) => {
     soundDir: `${run}/sound`,
     soundSocket: `${run}/sound/sound.socket`,
     ephemeralDisk: `${STATE_ROOT}/${vm}/ephemeral.raw`,
+    /** A disposable slot's use socket (vm-run --disposable connects to it to take the slot). */
+    useSocket: `${run}/use.socket`,
+    /** A slot's use service's RuntimeDirectory=: there from the slot's taking until its instance is wiped. */
+    useDir: `${run}/use`,
+    /** In the use directory while a command runs in the slot (gone once it ended, while the slot is wiped). */
+    useMarker: `${run}/use/in-use`,
     defaultSharedHome: `${SHARED_ROOT}/${vm}`,
   };
 };
@@ -52,6 +58,9 @@ export const unitNames = (vm: string) => ({
   // `<vm>-ssh`'s) and, being a .socket or an @-template, none of the VMs' other units.
   sshSocket: `vmsilo-${vm}_ssh.socket`,
   sshProxy: `vmsilo-${vm}_ssh@.service`,
+  // A disposable slot's use pair (Accept=no): `_`, as for ssh, keeps them apart from VM `<vm>-use`'s units.
+  useSocket: `vmsilo-${vm}_use.socket`,
+  use: `vmsilo-${vm}_use.service`,
   prep: `vmsilo-${vm}-prep.service`,
   vm: `vmsilo-${vm}-vm.service`,
   consoleRelay: `vmsilo-${vm}-console-relay.service`,
@@ -67,6 +76,9 @@ export const unitNames = (vm: string) => ({
   /** Attaches the VM's `usbDevices` (at VM start, and when udev sees one plugged in). */
   usb: `vmsilo-${vm}-usb.service`,
 });
+
+/** The lock vm-run --disposable takes a slot of disposable VM `pattern` under (the user's, made by tmpfiles). */
+export const poolLock = (pattern: string) => `${RUN_ROOT}/${pattern}/pool.lock`;
 
 /** The host's firewall table for netvm links and host-gateway clients, and the unit that loads it. */
 export const FIREWALL_UNIT = "vmsilo-firewall.service";

@@ -18,6 +18,8 @@ export function toolPaths(model: Model, prefix: string) {
     chown: core("chown"),
     chmod: core("chmod"),
     cat: core("cat"),
+    head: core("head"),
+    tr: core("tr"),
     mv: core("mv"),
     mktemp: core("mktemp"),
     stat: core("stat"),
@@ -30,6 +32,10 @@ export function toolPaths(model: Model, prefix: string) {
     vsockProxy: `${p.vmsiloTools}/bin/vmsilo-vsock-proxy`,
     /** Binds a share's directory, opened without following links, then execs: SHARE_BIND SOURCE TARGET PROGRAM… */
     shareBind: `${p.vmsiloTools}/bin/vmsilo-share-bind`,
+    /** Holds a disposable slot for one use (docs/disposables.md): SLOT_USE --systemctl PATH --unit UNIT --marker PATH */
+    slotUse: `${p.vmsiloTools}/bin/vmsilo-slot-use`,
+    /** Checks a tar stream from a source VM: COPY_CHECK --max-bytes N --max-entries M */
+    copyCheck: `${p.vmsiloTools}/bin/vmsilo-copy-check`,
     /** Appends stdin to a file, keeping it bounded: CONSOLE_LOG FILE */
     consoleLog: `${p.vmsiloTools}/bin/vmsilo-console-log`,
     /** The USB broker (root through its units; `list` and `find` as the user): docs/usb.md. */
@@ -41,6 +47,8 @@ export function toolPaths(model: Model, prefix: string) {
     virtiofsd: p.virtiofsd === null ? null : `${p.virtiofsd}/bin/virtiofsd`,
     ssh: p.openssh === null ? null : `${p.openssh}/bin/ssh`,
     jq: p.jq === null ? null : `${p.jq}/bin/jq`,
+    wlCopy: p.wlClipboard === null ? null : `${p.wlClipboard}/bin/wl-copy`,
+    wlPaste: p.wlClipboard === null ? null : `${p.wlClipboard}/bin/wl-paste`,
     waitForSocket: `${prefix}/${OUT.libexec}/${SHARED_LIBEXEC.waitForSocket}`,
     vmScript: (vm: VmModel, name: string) => `${prefix}/${OUT.libexec}/${vm.name}/${name}`,
     /** A file of the output tree, as installed. */

@@ -30,12 +30,16 @@ export function renderManifest(model: Model, files: readonly string[], definitio
           definition: definitions.get(vm.name)!,
           units: vm.units.vm,
           interfaces: vm.interfaces,
+          /** The disposable VM this VM is a slot of (absent for other VMs). */
+          ...(vm.slot === null ? {} : { disposable: vm.slot.pattern }),
           shares: vm.shares.map((s) => ({ tag: s.tag, path: s.path, socket: vm.paths.virtiofsSocket(s.tag) })),
           kernelParams: vm.kernelParams,
           launchArgv: driverFor(vm.config.hypervisor).launchCommand(vm, model).flat(),
         },
       ]),
     ),
+    /** Disposable VMs: their slots (VMs above) and how many are kept booted. */
+    ...(model.disposables.length ? { disposables: Object.fromEntries(model.disposables.map((d) => [d.name, { slots: d.slots, preload: d.preload }])) } : {}),
     files: [...files].sort(),
   };
   return { path: OUT.manifest, mode: 0o644, content: stringify(manifest, { space: 2 }) + "\n" };

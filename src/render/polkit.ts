@@ -17,7 +17,10 @@ export function renderPolkit(model: Model): GeneratedFile {
     header: provenance("programs.vmsilo.user and programs.vmsilo.nixosVms").map((l) => `// ${l}`).join("\n"),
     user: model.config.user.name,
     userJs: JSON.stringify(model.config.user.name),
-    unitsJs: JSON.stringify(model.vms.map((v) => v.units.vm)),
+    unitsJs: JSON.stringify(model.vms.filter((v) => v.slot === null).map((v) => v.units.vm)),
+    // A disposable slot is started by taking it (vm-run --disposable); the user may stop one, and
+    // start a preloaded one (what the graphical session does for a GPU VM's).
+    slotsJs: JSON.stringify(Object.fromEntries(model.vms.filter((v) => v.slot !== null).map((v) => [v.units.vm, v.slot!.preloaded ? ["start", "stop"] : ["stop"]]))),
     usb: usbVms.length ? { pattern: usbUnitPattern(usbVms) } : false,
   });
   return { path: OUT.polkit, mode: 0o644, content };

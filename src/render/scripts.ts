@@ -1,7 +1,7 @@
 import type { Model, VmModel } from "../model/model.js";
 import { OUT, RUN_ROOT, SHARED_LIBEXEC, USB_STATE } from "../model/paths.js";
 import { stopWaves } from "../model/model.js";
-import { cliUsage, usageText } from "./usage.js";
+import { CLIPBOARD_MAX_BYTES, cliUsage, usageText, VM_COPY_LIMITS } from "./usage.js";
 import { driverFor } from "../hypervisors/index.js";
 import { launchPlanOf } from "../hypervisors/driver.js";
 import { shellJoin, shellLines, shellQuote } from "../shell/quote.js";
@@ -103,6 +103,8 @@ const sshConnect = (vm: VmModel, t: Tools): string[] => [t.socat, "-", `UNIX-CON
 export function renderUserClis(model: Model, t: Tools, units: Units): GeneratedEntry[] {
   const vmList = model.vms.length ? model.vms.map((v) => v.name).join(", ") : "(none configured)";
   const waves = stopWaves(model.vms);
+  // vm-start leaves disposable slots out: taking a slot starts it (units/disposable.ts).
+  const startable = (verb: string) => model.vms.filter((v) => verb === "stop" || v.slot === null);
   const verbCli = (command: "vm-start" | "vm-stop", verb: string) =>
     script(`${OUT.bin}/${command}`, "vm-unit-verb.sh.hbs", {
       bash: t.bash,
@@ -115,13 +117,18 @@ export function renderUserClis(model: Model, t: Tools, units: Units): GeneratedE
       stop: verb === "stop",
       // The state `systemctl is-active` prints for a VM the verb got where it should.
       wanted: verb === "stop" ? "inactive" : "active",
-      allVms: model.vms.map((v) => shellQuote(v.name)).join(" "),
+      allVms: startable(verb).map((v) => shellQuote(v.name)).join(" "),
       waves: Math.max(0, ...waves.values()) + 1,
       systemctl: shellQuote(t.systemctl),
       // A start that failed: the guest may have printed why (the console relay's console.log).
       consoleLogs: verb === "start",
       runRoot: RUN_ROOT,
-      vms: model.vms.map((v) => ({ pattern: casePattern([v.name]), unit: shellQuote(v.units.vm), wave: waves.get(v.name)! })),
+      vms: startable(verb).map((v) => ({ pattern: casePattern([v.name]), unit: shellQuote(v.units.vm), wave: waves.get(v.name)! })),
+      // A disposable VM runs only as its slots, and a slot starts only when taken.
+      refused: verb === "stop" ? [] : [
+        ...model.disposables.map((d) => ({ pattern: casePattern([d.name]), why: shellQuote(`${d.name} is a disposable VM: run a command in a fresh instance with vm-run --disposable ${d.name} COMMAND`) })),
+        ...model.vms.filter((v) => v.slot !== null).map((v) => ({ pattern: casePattern([v.name]), why: shellQuote(`${v.name} is a slot of disposable VM ${v.slot!.pattern}, started by vm-run --disposable ${v.slot!.pattern}`) })),
+      ],
     });
   const shell = script(`${OUT.bin}/vm-shell`, "vm-shell.sh.hbs", {
     bash: t.bash,
@@ -148,6 +155,43 @@ export function renderUserClis(model: Model, t: Tools, units: Units): GeneratedE
     // path paths.ts gives every VM, and lists the VMs with a command socket on a usage error.
     { path: `${OUT.bin}/vm-run`, link: t.vmRun },
     shell,
+    script(`${OUT.bin}/vm-copy`, "vm-copy.sh.hbs", {
+      bash: t.bash,
+      header: header("programs.vmsilo.nixosVms"),
+      summary: cliUsage("vm-copy").summary,
+      usage: usageText(cliUsage("vm-copy")),
+      vmList,
+      vms: model.vms.map((v) => ({ pattern: casePattern([v.name]) })),
+      vmRun: shellQuote(t.vmRun),
+      check: shellQuote(t.copyCheck),
+      maxBytes: VM_COPY_LIMITS.maxBytes,
+      maxEntries: VM_COPY_LIMITS.maxEntries,
+      mktemp: shellQuote(t.mktemp),
+      rm: shellQuote(t.rm),
+      stat: shellQuote(t.stat),
+      cat: shellQuote(t.cat),
+      head: shellQuote(t.head),
+      tr: shellQuote(t.tr),
+    }),
+    t.wlCopy === null || t.wlPaste === null
+      ? script(`${OUT.bin}/vm-clipboard`, "unavailable.sh.hbs", { bash: t.bash, header: header("programs.wlClipboard"), command: "vm-clipboard", usage: usageText(cliUsage("vm-clipboard")), why: "programs.wlClipboard is not set in vmsilo.json" })
+      : script(`${OUT.bin}/vm-clipboard`, "vm-clipboard.sh.hbs", {
+          bash: t.bash,
+          header: header("programs.vmsilo.nixosVms"),
+          summary: cliUsage("vm-clipboard").summary,
+          usage: usageText(cliUsage("vm-clipboard")),
+          vmList,
+          vms: model.vms.map((v) => ({ pattern: casePattern([v.name]) })),
+          vmRun: shellQuote(t.vmRun),
+          wlCopy: shellQuote(t.wlCopy),
+          wlPaste: shellQuote(t.wlPaste),
+          limit: CLIPBOARD_MAX_BYTES,
+          limitPlusOne: CLIPBOARD_MAX_BYTES + 1,
+          mktemp: shellQuote(t.mktemp),
+          rm: shellQuote(t.rm),
+          stat: shellQuote(t.stat),
+          head: shellQuote(t.head),
+        }),
     ...renderStateClis(model, t, units, vmList),
     ...renderVmExec(model, t),
   ];

@@ -1,5 +1,5 @@
 import type { Model } from "../model/model.js";
-import { HOME_TEMPLATE, OUT, RUN_ROOT, SHARED_ROOT, STATE_ROOT } from "../model/paths.js";
+import { HOME_TEMPLATE, OUT, poolLock, RUN_ROOT, SHARED_ROOT, STATE_ROOT } from "../model/paths.js";
 import { type GeneratedFile, provenance } from "./files.js";
 
 /**
@@ -15,6 +15,8 @@ export function renderTmpfiles(model: Model): GeneratedFile {
   for (const vm of model.vms) {
     rows.push(["d", vm.paths.run, "0755", "root", "root", "-"], ["d", vm.paths.virtiofsDir, "0755", "root", "root", "-"]);
   }
+  // A disposable VM's directory holds the lock vm-run --disposable takes its slots under, the user's.
+  for (const d of model.disposables) rows.push(["d", `${RUN_ROOT}/${d.name}`, "0755", "root", "root", "-"], ["f", poolLock(d.name), "0600", name, group, "-"]);
   if (model.vms.some((v) => v.sharedHomePath === v.paths.defaultSharedHome)) rows.push(["d", SHARED_ROOT, "0755", name, group, "-"]);
   if (model.vms.some((v) => v.sharedHomePath !== null)) rows.push(["d", HOME_TEMPLATE, "0755", name, group, "-"]);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

@@ -47,6 +47,12 @@ export interface CliUsage {
   readonly commands?: readonly CliCommand[];
 }
 
+/** What vm-copy takes from a source VM at most (its usage says so). */
+export const VM_COPY_LIMITS = { maxBytes: 1024 * 2 ** 20, maxEntries: 100000 } as const;
+
+/** The largest clipboard vm-clipboard moves. */
+export const CLIPBOARD_MAX_BYTES = 16 * 2 ** 20;
+
 export const HELP: CliOption = { flag: "--help", short: "-h", help: "print this help and exit" };
 
 const CLIS = {
@@ -120,13 +126,49 @@ const CLIS = {
   "vm-run": {
     name: "vm-run",
     summary: "run a command in a VM",
-    synopsis: ["[--raw] VM COMMAND [ARGUMENT...]"],
-    options: [{ flag: "--raw", help: "pass the guest's terminal control sequences through" }, HELP],
+    synopsis: ["[--raw] VM COMMAND [ARGUMENT...]", "[--raw] --disposable VM COMMAND [ARGUMENT...]"],
+    options: [
+      { flag: "--raw", help: "pass the guest's terminal control sequences through" },
+      { flag: "--disposable", help: "run COMMAND in a fresh instance of disposable VM VM, wiped when COMMAND ends" },
+      HELP,
+    ],
     operands: "vm-command",
     description: [
       "Runs COMMAND in VM; stdin is forwarded, stdout and stderr come back, and vm-run exits with the command's status. On a terminal the guest's control sequences are dropped; --raw passes them through.",
+      "With --disposable, VM is a disposable VM: vm-run takes one of its free slots (a booted one first), starts it, runs COMMAND there, and the instance is stopped and wiped when vm-run ends, however it ends. A slot still being wiped is waited for, up to 120 seconds; when every slot runs a command, vm-run fails at once.",
     ],
-    exitStatus: ["N the command's status (128+N when signal N killed it)", "2 usage error or unknown VM", "125 the agent could not start the command", "126 not executable", "127 command not found", "255 connection or protocol failure"],
+    exitStatus: [
+      "N the command's status (128+N when signal N killed it)",
+      "2 usage error or unknown VM",
+      "125 the agent could not start the command, or no slot of the disposable VM was free or started",
+      "126 not executable",
+      "127 command not found",
+      "255 connection or protocol failure",
+    ],
+  },
+  "vm-copy": {
+    name: "vm-copy",
+    summary: "copy files from one VM to another",
+    synopsis: ["SOURCE-VM:PATH... DESTINATION-VM"],
+    options: [HELP],
+    operands: "vms",
+    description: [
+      "Copies each PATH (a file or a directory, relative to the guest user's home unless absolute) from SOURCE-VM into ~/Incoming/SOURCE-VM/ of DESTINATION-VM, through vm-run (tar), with no shared directory. Nothing there is overwritten: when a name is taken, nothing is copied.",
+      `The host checks what the source sends before the destination gets any of it: only files and directories (no links, devices or fifos), names that stay inside the target directory (no absolute names, no "." or ".." components, no control characters such as a newline), at most ${VM_COPY_LIMITS.maxBytes / 2 ** 20} MiB in all and ${VM_COPY_LIMITS.maxEntries} entries per PATH. Anything else is refused, and nothing is copied.`,
+    ],
+    exitStatus: ["0 copied", "1 refused, or a VM did not read or take the files (nothing copied)", "2 usage error (unknown VM, not VM:PATH)"],
+  },
+  "vm-clipboard": {
+    name: "vm-clipboard",
+    summary: "move the Wayland clipboard between a VM and the desktop",
+    synopsis: ["copy VM", "paste VM"],
+    options: [HELP],
+    operands: "vm",
+    description: [
+      "copy puts VM's clipboard on the desktop's clipboard; paste puts the desktop's clipboard on VM's. Each moves the clipboard once, when you ask (bind them to keys of your compositor): no VM ever reads the desktop's clipboard by itself.",
+      `Both run wl-paste on one side and wl-copy on the other (in the VM through vm-run: the guest needs wl-clipboard, in guestPrograms), for text and data alike, at most ${CLIPBOARD_MAX_BYTES / 2 ** 20} MiB; a larger clipboard is refused and nothing is moved.`,
+    ],
+    exitStatus: ["0 moved", "1 the clipboard was empty, too large, or a side could not be read or written (nothing moved)", "2 usage error (unknown VM, not copy or paste)"],
   },
   "vm-exec": {
     name: "vm-exec",

@@ -42,6 +42,15 @@ for (const name of EXAMPLES) {
   });
 }
 
+test("shellcheck: the scripts of a tree with a disposable VM are clean (vm-start's refusals, vm-list's slots)", (t) => {
+  if (skipWithoutTool(t, "shellcheck", "shellcheck")) return;
+  const c: any = example("minimal");
+  c.programs = example("desktop").programs;
+  c.nixosVms.work.disposable = { enable: true, slots: 2, preload: 1 };
+  const { files, report } = shellcheck(render(c));
+  assert.equal(report, "", `shellcheck findings in ${files.length} scripts:\n${report}`);
+});
+
 /*
  * The hostile configuration puts `$HOME`, backticks, `\` and quotes into values on purpose. Its
  * scripts are checked with exactly two exclusions, both about such data inside single quotes:

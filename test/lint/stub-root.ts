@@ -22,7 +22,7 @@ import { regularFiles, tempDir, TEST_PREFIX, writeTree } from "../support/harnes
  */
 export const PACKAGE_CONTENTS: { readonly [K in keyof Programs]-?: { bin?: readonly string[]; dirs?: readonly string[] } } = {
   bash: { bin: ["bash", "sh"] },
-  vmsiloTools: { bin: ["vmsilo-run", "vm-run", "vmsilo-agent", "vmsilo-vsock-proxy", "vmsilo-share-bind", "vmsilo-console-log", "vmsilo-usb-broker"] },
+  vmsiloTools: { bin: ["vmsilo-run", "vm-run", "vmsilo-agent", "vmsilo-vsock-proxy", "vmsilo-share-bind", "vmsilo-console-log", "vmsilo-usb-broker", "vmsilo-slot-use", "vmsilo-copy-check"] },
   // GNU coreutils 9.x, every program.
   coreutils: {
     bin: (
@@ -42,6 +42,7 @@ export const PACKAGE_CONTENTS: { readonly [K in keyof Programs]-?: { bin?: reado
   qemu: { bin: ["qemu-system-x86_64", "qemu-system-i386", "qemu-img", "qemu-io", "qemu-nbd", "qemu-storage-daemon", "qemu-pr-helper", "qemu-edid", "qemu-ga"] },
   virtiofsd: { bin: ["virtiofsd"] },
   jq: { bin: ["jq"] },
+  wlClipboard: { bin: ["wl-copy", "wl-paste"] },
   openssh: { bin: ["scp", "sftp", "ssh", "ssh-add", "ssh-agent", "ssh-keygen", "ssh-keyscan", "sshd"] },
   iproute2: { bin: ["bridge", "ip", "rtmon", "ss", "tc"] },
   nftables: { bin: ["nft"] },

@@ -87,6 +87,27 @@ for (const name of EXAMPLES) {
   });
 }
 
+/** desktop.json with its `work` made a disposable VM (three slots, one preloaded; docs/disposables.md). */
+function disposableDesktop(): any {
+  const c: any = example("desktop");
+  const w = c.nixosVms.work;
+  Object.assign(w, { disposable: { enable: true, slots: 3, preload: 1 }, autoStart: false, sharedHome: false, additionalDisks: [], rootOverlay: { type: "tmpfs" } });
+  for (const s of Object.values(w.sharedDirectories ?? {}) as any[]) s.readonly = true;
+  for (const i of Object.values(w.network?.interfaces ?? {}) as any[]) Object.assign(i, { macAddress: null, addresses: [], dhcp: true, tap: { ...i.tap, name: null, hostAddress: null } });
+  for (const v of Object.values(c.nixosVms) as any[]) v.dependsOn = (v.dependsOn ?? []).filter((d: string) => d !== "work");
+  return c;
+}
+
+test("systemd-analyze verify: a disposable VM's slots, their use sockets and services", (t) => {
+  if (skipWithoutTool(t, "systemd-analyze", "systemd")) return;
+  withRoot(disposableDesktop(), (root) => {
+    assert.ok(root.systemUnits.some((u) => u.endsWith("vmsilo-work-d3_use.service")));
+    assertClean(verifySystem(root, root.systemUnits), "the system units with a disposable VM");
+    assertClean(verifyUser(root, root.userUnits), "the user units with a disposable VM");
+    assertExecutablesExist(root);
+  });
+});
+
 test("systemd-analyze verify: hostile paths and arguments stay one value each", (t) => {
   if (skipWithoutTool(t, "systemd-analyze", "systemd")) return;
   // Program paths get every character a store path may hold; data paths get every character.

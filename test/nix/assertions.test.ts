@@ -51,6 +51,36 @@ const ASSERTIONS: AssertionCase[] = [
     module: '{ ... }: { programs.vmsilo.nixosVms.vm03.rootOverlay.type = "raw"; }',
     expected: ['programs.vmsilo.nixosVms.vm03.rootOverlay.type: is "raw", but VM "vm00" on the same template "browser" has "tmpfs"; one image serves both, so they must agree (or give vm03 a template or guest of its own).'],
   },
+  // --- disposable VMs (minimal.nix's "work")
+  {
+    what: "a disposable VM that would keep or share something",
+    module: '{ ... }: { programs.vmsilo.nixosVms.work = { disposable = { enable = true; slots = 2; preload = 3; }; autoStart = true; sharedHome = true; sharedDirectories.docs.path = "/srv/docs"; }; }',
+    expected: [
+      "programs.vmsilo.nixosVms.work.disposable.preload: must be at most disposable.slots (2), got 3.",
+      "programs.vmsilo.nixosVms.work.autoStart: must be false for a disposable VM (disposable.enable), whose instances keep nothing and share nothing: it is a pattern, not a VM that runs; set disposable.preload to keep slots booted.",
+      "programs.vmsilo.nixosVms.work.sharedHome: must be false for a disposable VM (disposable.enable), whose instances keep nothing and share nothing.",
+      "programs.vmsilo.nixosVms.work.sharedDirectories.docs.readonly: must be true for a disposable VM (disposable.enable), whose instances keep nothing and share nothing: a writable share would keep what an instance wrote.",
+    ],
+  },
+  {
+    what: "a disposable VM with a long name, a raw overlay, a disk and a PCI device",
+    module: `{ lib, ... }: { imports = [ (${anyGuest}) ]; programs.vmsilo.nixosVms.aaaaaaaaaaaaaaaaaaaaaaaaaaaaa = { disposable.enable = true; rootOverlay.type = "raw"; additionalDisks = [ { path = "/var/lib/d.img"; } ]; pciDevices = [ { path = "0000:03:00.0"; } ]; }; }`,
+    expected: [
+      "programs.vmsilo.nixosVms.aaaaaaaaaaaaaaaaaaaaaaaaaaaaa.disposable.enable: needs a VM name of at most 28 characters, so that its slots' names (aaaaaaaaaaaaaaaaaaaaaaaaaaaaa-d16 at most) are VM names; got 29.",
+      'programs.vmsilo.nixosVms.aaaaaaaaaaaaaaaaaaaaaaaaaaaaa.rootOverlay.type: must be "tmpfs" for a disposable VM (disposable.enable), whose instances keep nothing and share nothing, got "raw".',
+      "programs.vmsilo.nixosVms.aaaaaaaaaaaaaaaaaaaaaaaaaaaaa.additionalDisks: must be empty for a disposable VM (disposable.enable), whose instances keep nothing and share nothing.",
+      "programs.vmsilo.nixosVms.aaaaaaaaaaaaaaaaaaaaaaaaaaaaa.pciDevices: must be empty for a disposable VM (disposable.enable), whose instances keep nothing and share nothing: a device can be given to one VM only, not to every slot.",
+    ],
+  },
+  {
+    what: "a VM depends on a disposable VM, or is named like its slot",
+    module: `{ lib, ... }: { imports = [ (${anyGuest}) ]; programs.vmsilo.nixosVms = { work.disposable.enable = true; work-d2 = { }; other = { dependsOn = [ "work" ]; network.netvm = "work"; }; }; }`,
+    expected: [
+      'programs.vmsilo.nixosVms.work.disposable.slots: its slots\' names "work-d2" are names of other VMs of programs.vmsilo.nixosVms; rename them.',
+      'programs.vmsilo.nixosVms.other.dependsOn: names a disposable VM ("work"), which is a pattern for fresh instances, not a VM that runs.',
+      'programs.vmsilo.nixosVms.other.network.netvm: names disposable VM "work", which is a pattern for fresh instances, not a network VM that runs.',
+    ],
+  },
   // --- the host user
   {
     what: "the user is not declared",

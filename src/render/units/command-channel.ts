@@ -55,7 +55,9 @@ export function socketUnit(model: Model, vm: VmModel, ch: Channel): UnitFile {
 export function proxyUnit(model: Model, vm: VmModel, t: Tools, ch: Channel): UnitFile {
   const u = unitFile(ch.proxyUnit, vmSource(vm.name));
   add(u, "Unit", "Description", raw(`vmsilo ${ch.what} channel to VM ${vm.name} (connection %i)`));
-  add(u, "Unit", "Requires", vm.units.vm);
+  // A disposable slot's channel never starts its VM: only taking the slot does (units/disposable.ts),
+  // so no instance runs that no use will stop and wipe.
+  add(u, "Unit", vm.slot === null ? "Requires" : "Requisite", vm.units.vm);
   add(u, "Unit", "After", vm.units.vm);
   add(u, "Unit", "CollectMode", "inactive-or-failed");
   const s = "Service";

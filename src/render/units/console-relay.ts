@@ -60,6 +60,8 @@ function connectingRelay(u: UnitFile, model: Model, vm: VmModel, t: Tools): Unit
 function consoleLog(u: UnitFile, model: Model, vm: VmModel, t: Tools): void {
   const { uid, gid } = model.config.user;
   add(u, "Service", "ExecStartPre", exec([t.install, "-m", "0600", "-o", String(uid), "-g", String(gid), "-T", "/dev/null", vm.paths.consoleLog]));
+  // A disposable slot keeps nothing of an instance, not even what its guest printed.
+  if (vm.slot !== null) add(u, "Service", "ExecStopPost", exec([t.rm, "-f", "--", vm.paths.consoleLog]));
 }
 
 /**

@@ -12,6 +12,7 @@ import { trayUnit } from "./tray.js";
 import { virtiofsdUnit } from "./virtiofsd.js";
 import { vmUnit } from "./vm.js";
 import { firewallUnit, linkUnit, vfioBindUnit } from "./network.js";
+import { SLOT_START_LIMIT, useSocketUnit, useUnit } from "./disposable.js";
 import { usbUnits } from "./usb.js";
 
 /** Every unit of the tree, one family per module in this directory. */
@@ -33,8 +34,11 @@ export function renderUnits(model: Model, t: Tools): Units {
     // nixos-rebuild switch leaves a running VM and its helpers alone when their definition changes
     // (switch-to-configuration honours this key): the new one applies at the VM's next start.
     for (const u of running) add(u, "Unit", "X-RestartIfChanged", "false");
+    // A disposable slot's units start once per command (units/disposable.ts).
+    if (vm.slot !== null) for (const u of running) for (const [k, v] of Object.entries(SLOT_START_LIMIT)) add(u, "Unit", k, v);
     for (const ch of channelsOf(vm, t)) system.push(socketUnit(model, vm, ch), proxyUnit(model, vm, t, ch));
     system.push(...running);
+    if (vm.slot !== null) system.push(useSocketUnit(model, vm), useUnit(model, vm, t));
     if (vm.gpu) user.push(sessionBindUnit(model, vm, t));
   }
   for (const l of model.links) if (l.unit !== null) system.push(linkUnit(model, l, t));

@@ -8,6 +8,7 @@ export function systemTarget(model: Model, t: Tools): UnitFile {
   const u = unitFile(SYSTEM_TARGET, "programs.vmsilo.nixosVms.*.autoStart");
   add(u, "Unit", "Description", "vmsilo VMs and their sockets");
   for (const vm of model.vms) for (const ch of channelsOf(vm, t)) add(u, "Unit", "Wants", ch.socketUnit);
+  for (const vm of model.vms) if (vm.slot !== null) add(u, "Unit", "Wants", vm.units.useSocket);
   // Loaded at boot whether or not a VM starts: the firewall, and the devices taken from the host.
   if (model.links.length) add(u, "Unit", "Wants", FIREWALL_UNIT);
   if (model.config.isolatedPciDevices.length) add(u, "Unit", "Wants", VFIO_BIND_UNIT);

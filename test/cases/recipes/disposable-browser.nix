@@ -1,10 +1,15 @@
-## assert-argv browser -p autoShutdown.enable=1 -p autoShutdown.after=60
-## assert-argv browser -p vmsilo.rootOverlay=raw,ephemeral
-## assert-unit-key vmsilo-browser-vm.service Service ExecStartPre "/nix/store/1f4m7i0c5h3dg2yqvbqvnxhy04d8v5bx-coreutils-9.8/bin/truncate -s 8G -- /var/lib/vmsilo/browser/ephemeral.raw"
-## assert-unit-key vmsilo-browser-vm.service Service ExecStopPost "/nix/store/1f4m7i0c5h3dg2yqvbqvnxhy04d8v5bx-coreutils-9.8/bin/rm -f -- /run/vmsilo/browser/crosvm-control.socket /var/lib/vmsilo/browser/ephemeral.raw"
-## assert-file-contains lib/systemd/system/vmsilo-browser-wayland-seccontext.service "vmsilo:browser:#ffa500"
-## assert-unit-key vmsilo-browser-vm.service Unit Requires vmsilo-browser-gpu.service
-## !assert-file lib/systemd/system/vmsilo-browser-shared-home.service
+## assert-file lib/systemd/system/vmsilo-browser-d3_use.service
+## assert-file lib/systemd/system/vmsilo-browser-d3_use.socket
+## !assert-file lib/systemd/system/vmsilo-browser-vm.service
+## !assert-file lib/systemd/system/vmsilo-browser-d4-vm.service
+## assert-argv browser-d2 -p vmsilo.rootOverlay=tmpfs
+## assert-argv browser-d2 -p vmsilo.hostname=browser-d2
+## !assert-file lib/systemd/system/vmsilo-browser-d1-shared-home.service
+## assert-file-contains lib/systemd/system/vmsilo-browser-d2-wayland-seccontext.service "vmsilo:browser-d2:#ffa500"
+## assert-file-contains lib/systemd/system/vmsilo-browser-d1_use.service "start --no-block -- vmsilo-browser-d1-vm.service"
+## !assert-file-contains lib/systemd/system/vmsilo-browser-d2_use.service "start --no-block"
+## assert-file-contains lib/systemd/system/vmsilo-browser-d2_use.service "stop -- vmsilo-browser-d2-vm.service"
+## assert-json share/vmsilo/manifest.json /disposables/browser/slots ["browser-d1","browser-d2","browser-d3"]
 { pkgs, ... }:
 {
   # The browser gets its address from your network's DHCP server through a bridge on the wired card.
@@ -15,16 +20,12 @@
     color = "orange";
     guestPrograms = [ pkgs.firefox ];
     gpu = true; # its windows on your desktop
-    # Nothing survives a stop: the root's writes go to a disk made fresh at each start and deleted
-    # at stop, and there is no shared home or share.
-    rootOverlay = {
-      type = "raw";
-      size = "8G";
-    };
-    # Powers off a minute after the last program of the guest's user exits.
-    autoShutdown = {
+    # A pattern, not a VM: every `vm-run --disposable browser …` gets a fresh instance of its own,
+    # wiped when the command ends.
+    disposable = {
       enable = true;
-      after = 60;
+      slots = 3; # three browsers at once
+      preload = 1; # one kept booted, so the browser opens without waiting for a boot
     };
     network.interfaces.eth0 = {
       dhcp = true;

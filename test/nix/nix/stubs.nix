@@ -29,6 +29,7 @@ in
     qemu_kvm = pkg "${s}7q3ma1k6lq7w0b4j5b5n7m5ax9w5q2yz-qemu-10.1.2";
     openssh = pkg "${s}8n3q1y6w9p7s0j2z4al3c5x7r9e1g2h4-openssh-10.2p1";
     jq = pkg "${s}ej4w2b8x6s0v9c1k3dm5f7h9j1l3n5p7-jq-1.8.1";
+    wl-clipboard = pkg "${s}wl2c7e2c5w3z6q8f0gr9i1d3y5k7m8n0-wl-clipboard-2.2.1";
     iproute2 = pkg "${s}9p4r2z7x0q8t1k3a5bm4d6y8s0f2h3i5-iproute2-6.17.0";
     nftables = pkg "${s}3s9q6w1x4y7z0a2b5c8d1e4f7g0h3i6j-nftables-1.1.5";
     vhost-device-sound = pkg "${s}aq5s3a8y1r9v2l4b6cn5e7z9t1g3i4j6-vhost-device-sound-0.2.0";

@@ -3,6 +3,7 @@
 # Source: programs.vmsilo.nixosVms (the VM names) and vm-run's usage
 # fish completion of vm-run: its options and the configured VMs.
 complete -c vm-run -l raw -d 'pass the guest\'s terminal control sequences through'
+complete -c vm-run -l disposable -d 'run COMMAND in a fresh instance of disposable VM VM, wiped when COMMAND ends'
 complete -c vm-run -s h -l help -d 'print this help and exit'
 complete -c vm-run -n 'not __fish_seen_subcommand_from banking dev net work' -a 'banking dev net work' -d VM
 complete -c vm-run -n '__fish_seen_subcommand_from banking dev net work' -a '(__fish_complete_command)'
