@@ -65,7 +65,11 @@ static int connect_copy(unsigned cid, unsigned port, unsigned source) {
     if (in_open && pf[1].revents) {
       ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
       if (n <= 0) in_open = 0;
-      else if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n) return die("send");
+      else if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n) {
+        /* A peer that refuses closes without reading: what it said before is still to be read. */
+        if (errno != EPIPE && errno != ECONNRESET) return die("send");
+        in_open = 0;
+      }
     }
   }
 }
