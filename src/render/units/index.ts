@@ -10,6 +10,7 @@ import { soundUnit } from "./sound.js";
 import { sessionTarget, systemTarget } from "./targets.js";
 import { virtiofsdUnit } from "./virtiofsd.js";
 import { vmUnit } from "./vm.js";
+import { balloondUnit, hasBalloond } from "./balloond.js";
 import { firewallUnit, linkUnit, vfioBindUnit } from "./network.js";
 
 /** Every unit of the tree, one family per module in this directory. */
@@ -37,6 +38,7 @@ export function renderUnits(model: Model, t: Tools): Units {
   for (const l of model.links) if (l.unit !== null) system.push(linkUnit(model, l, t));
   if (model.links.length) system.push(firewallUnit(model, t));
   if (model.config.isolatedPciDevices.length) system.push(vfioBindUnit(model, t));
+  if (hasBalloond(model)) system.push(balloondUnit(model, t));
   system.push(systemTarget(model, t));
   user.push(sessionTarget(model));
   return { system, user };
