@@ -99,6 +99,7 @@ static struct {
 };
 
 static struct vm vms[MAX_VMS];
+static int64_t started_ms;
 static int nvms;
 static volatile sig_atomic_t stopping;
 static void on_term(int sig) {
@@ -552,7 +553,7 @@ static int poll_once(void) {
   /* The spare memory each guest keeps: the bias when the host is calm, down to the critical level under pressure. */
   uint64_t slack = critical ? opt.critical_guest : (uint64_t)((double)opt.bias - (double)(opt.bias > opt.critical_guest ? opt.bias - opt.critical_guest : 0) * p);
   int busy = critical;
-  logf_(L_DEBUG, "host total=%llu avail=%llu psi=%.2f critical=%d slack=%llu", (unsigned long long)h.total, (unsigned long long)h.avail, h.psi, critical, (unsigned long long)slack);
+  logf_(L_DEBUG, "poll t=%lld host total=%llu avail=%llu psi=%.2f critical=%d slack=%llu", (long long)(now_ms() - started_ms), (unsigned long long)h.total, (unsigned long long)h.avail, h.psi, critical, (unsigned long long)slack);
   for (int i = 0; i < nvms; i++) {
     struct vm *v = &vms[i];
     struct stats s;
@@ -667,6 +668,7 @@ int main(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   if (load_manifest() < 0) return 1;
+  started_ms = now_ms();
   logf_(L_INFO, "%d VMs with a balloon; poll every %lld ms (%lld ms under pressure)", nvms, (long long)opt.poll_ms, (long long)opt.min_poll_ms);
   while (!stopping) {
     int busy = poll_once();
