@@ -39,7 +39,7 @@ const MIB = 1024 * 1024;
 
 /** One chart: per VM, the balloon (solid) and the guest's available memory (dashed), in MiB over seconds; critical host time shaded. */
 export function balloonSvg(run: BalloonRun, title: string): string {
-  const W = 760, H = 360, L = 60, R = 150, T = 40, B = 40;
+  const W = 780, H = 360, L = 60, R = 180, T = 40, B = 40;
   const names = Object.keys(run.vms).sort();
   const all = names.flatMap((n) => run.vms[n]!.samples);
   const tMax = Math.max(1, ...all.map((s) => s.t), ...run.host.map((h) => h.t)) / 1000;
