@@ -5,6 +5,7 @@
 #   bin/vmsilo-share-bind                      host, runs each root virtiofsd on its share's directory,
 #                                              bound without following links
 #   bin/vmsilo-console-log                     host, writes a console relay's console.log, bounded
+#   bin/vmsilo-balloond                        host, the one balloon daemon (docs/balloon.md)
 # Output `wayland`, linked with libwayland-client (kept apart so that guests, which run
 # vmsilo-agent from `out`, do not carry it):
 #   bin/vmsilo-wayland-seccontext              host, one per GPU VM: its Wayland security context
@@ -87,6 +88,9 @@ stdenv.mkDerivation {
     : > "$log"
     echo console | "$out/bin/vmsilo-console-log" "$log"
     [ "$(cat "$log")" = console ] || { echo "vmsilo-console-log wrote: $(cat "$log")" >&2; exit 1; }
+    # Without its manifest the balloon daemon says so and exits 1.
+    status=0; "$out/bin/vmsilo-balloond" --manifest "$TMPDIR/none" --once 2> /dev/null || status=$?
+    [ "$status" = 1 ] || { echo "vmsilo-balloond without a manifest: status $status, expected 1" >&2; exit 1; }
 
     # One round trip over the agent's unix-socket transport: argv byte-exact, stdin, the status.
     sock="$TMPDIR/agent.sock"

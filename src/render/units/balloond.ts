@@ -42,6 +42,8 @@ export function balloondUnit(model: Model, t: Tools): UnitFile {
   const qmp = model.vms.some((vm) => vm.balloonFloor !== null && vm.config.hypervisor === "qemu");
   harden(u, { caps: qmp ? ["CAP_DAC_OVERRIDE"] : [] });
   add(u, s, "PrivateUsers", !qmp);
+  // ProtectSystem=strict leaves /run writable: the daemon writes nowhere, and connect() needs no write access to the mount.
+  add(u, s, "ReadOnlyPaths", "/run");
   add(u, s, "MemoryMax", "64M");
   return u;
 }
