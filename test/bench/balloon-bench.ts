@@ -34,8 +34,8 @@ for (let i = 0; i < 30; i++) {
   await sleep(1000);
   rss = Math.max(rss, rssKiB(pid));
 }
-const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-const cpuMs = ((Number(stat[11]) + Number(stat[12])) * 1000) / 100;
+// Time on a CPU in nanoseconds (schedstat's first field): finer than the clock ticks of /proc/<pid>/stat.
+const cpuMs = Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
 const run = parseBalloonLog(daemon.err);
 await daemon.stop();
 await guests.stop();
@@ -49,4 +49,4 @@ for (const n of names) {
 }
 const polls = run.host.length;
 console.log(`balloon: idle guests' available memory returned within 30 s: ${((100 * held) / Math.max(1, free)).toFixed(1)} % (${(held / 2 ** 20).toFixed(0)} of ${(free / 2 ** 20).toFixed(0)} MiB; goal >= 60 %)`);
-console.log(`balloon: vmsilo-balloond resident ${rss} KiB (budget 16384), CPU ${(cpuMs / Math.max(1, polls)).toFixed(2)} ms per poll over ${polls} polls of ${names.length} VMs`);
+console.log(`balloon: vmsilo-balloond resident ${rss} KiB (budget 16384), CPU ${(cpuMs / Math.max(1, polls)).toFixed(3)} ms per poll over ${polls} polls of ${names.length} VMs`);
