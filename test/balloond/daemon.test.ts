@@ -9,11 +9,15 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import http from "node:http";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { tempDir } from "../support/harness.js";
 import { buildAgent } from "../vmrun/support.js";
 
 const MIB = 1024 * 1024;
+/** The daemon's arguments of the latest setup() (spawnAsync runs them). */
+let lastArgs: string[] | undefined;
 const build = buildAgent(["all", "test-binaries"]);
 const daemon = join(build.dir, "vmsilo-balloond");
 
@@ -24,8 +28,12 @@ function setup(floor: number, memoryMiB = 1024) {
   writeFileSync(manifest, JSON.stringify({ vms: { cv: { id: 5, balloon: { control: "crosvm", socket, memory: memoryMiB, floor } }, off: { balloon: null } } }));
   writeFileSync(join(dir, "meminfo"), "MemTotal:       16000000 kB\nMemFree:         7000000 kB\nMemAvailable:    8000000 kB\n");
   writeFileSync(join(dir, "psi"), "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
-  const once = (...extra: string[]) =>
-    spawnSync(daemon, ["--manifest", manifest, "--meminfo-path", join(dir, "meminfo"), "--psi-path", join(dir, "psi"), "--guest-available-bias", "256M", "--critical-guest-available", "96M", "--once", "--log-level", "debug", ...extra], { encoding: "utf8", timeout: 10000 });
+  const args = (extra: string[]) => ["--manifest", manifest, "--meminfo-path", join(dir, "meminfo"), "--psi-path", join(dir, "psi"), "--guest-available-bias", "256M", "--critical-guest-available", "96M", "--once", "--log-level", "debug", ...extra];
+  const once = (...extra: string[]) => {
+    lastArgs = args(extra);
+    return spawnSync(daemon, lastArgs, { encoding: "utf8", timeout: 10000 });
+  };
+  lastArgs = args([]);
   return { dir, socket, manifest, once };
 }
 
@@ -107,3 +115,90 @@ test("refused: bad option values (exit 2, a usage line) and a manifest entry vms
   assert.equal(r.status, 1);
   assert.match(r.stderr, /not JSON within the limits/);
 });
+
+/** A QMP server (stream socket, lines of JSON): the greeting, then answers as qemu gives them; `hostile` sends a line without end instead of query-balloon's answer. */
+function qmpPeer(socket: string, hostile: boolean) {
+  const got: string[] = [];
+  const server = createServer((c) => {
+    c.write('{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}}, "capabilities": []}}\r\n');
+    let buf = "";
+    c.on("data", (d) => {
+      buf += d;
+      for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        got.push(line);
+        const cmd = JSON.parse(line).execute as string;
+        if (cmd === "query-balloon" && hostile) c.write("{".padEnd(300 * 1024, " "));
+        else if (cmd === "query-balloon") c.write('{"event": "BALLOON_CHANGE", "data": {"actual": 1073741824}, "timestamp": {"seconds": 1, "microseconds": 2}}\r\n{"return": {"actual": 1073741824}}\r\n');
+        else if (cmd === "qom-get") c.write('{"return": {"stats": {"stat-available-memory": 838860800, "stat-free-memory": 18446744073709551615}, "last-update": 1700000001}}\r\n');
+        else c.write('{"return": {}}\r\n');
+      }
+    });
+    c.on("error", () => {});
+  });
+  return new Promise<{ got: string[]; close(): void }>((resolve) => server.listen(socket, () => resolve({ got, close: () => server.close() })));
+}
+
+test("qemu: QMP capabilities, the guest's statistics every second, then the balloon's target as the guest's new size; an endless line moves nothing", async () => {
+  for (const hostile of [false, true]) {
+    const { dir, manifest } = setup(256);
+    const socket = join(dir, "qmp.socket");
+    writeFileSync(manifest, JSON.stringify({ vms: { qe: { balloon: { control: "qmp", socket, memory: 1024, floor: 256 } } } }));
+    const p = await qmpPeer(socket, hostile);
+    try {
+      const res = await spawnAsync();
+      assert.equal(res.status, 0, res.stderr);
+      assert.deepEqual(p.got.slice(0, 2).map((l) => JSON.parse(l).execute), ["qmp_capabilities", "qom-set"]);
+      assert.equal(JSON.parse(p.got[1]!).arguments.property, "guest-stats-polling-interval");
+      if (hostile) {
+        assert.ok(!p.got.some((l) => l.includes('"balloon"')), p.got.join("\n"));
+        assert.match(res.stderr, /a QMP line longer than 262144 bytes|not answering|QMP sent a line/);
+      } else {
+        // 800 MiB available, 256 MiB bias: a balloon of 544 MiB, so the guest keeps 480 MiB.
+        assert.ok(p.got.includes(`{"execute":"balloon","arguments":{"value":${480 * MIB}}}`), p.got.join("\n"));
+      }
+    } finally {
+      p.close();
+    }
+  }
+});
+
+test("cloud-hypervisor: vm.info read, the balloon grown only when the host is critical (no guest statistics), through vm.resize", async () => {
+  const { dir, manifest } = setup(256, 512);
+  const socket = join(dir, "api.socket");
+  writeFileSync(manifest, JSON.stringify({ vms: { ch: { balloon: { control: "cloud-hypervisor", socket, memory: 512, floor: 128 } } } }));
+  const got: string[] = [];
+  const server = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      got.push(`${req.method} ${req.url} ${body}`);
+      const text = req.url === "/api/v1/vm.info" ? JSON.stringify({ config: { memory: { size: 512 * MIB }, balloon: { size: 0 } }, state: "Running", memory_actual_size: 512 * MIB }) : "";
+      res.writeHead(req.url === "/api/v1/vm.info" ? 200 : 204, { "content-length": Buffer.byteLength(text) }).end(text);
+    });
+  });
+  await new Promise<void>((r) => server.listen(socket, () => r()));
+  try {
+    let res = await spawnAsync();
+    assert.equal(res.status, 0, res.stderr);
+    assert.deepEqual(got, ["GET /api/v1/vm.info "], "calm host: read, nothing moved");
+    writeFileSync(join(dir, "psi"), "some avg10=60.00 avg60=30.00 avg300=10.00 total=9\nfull avg10=40.00 avg60=20.00 avg300=5.00 total=6\n");
+    res = await spawnAsync();
+    assert.equal(res.status, 0, res.stderr);
+    assert.equal(got.at(-1), `PUT /api/v1/vm.resize {"desired_balloon":${64 * MIB}}`);
+  } finally {
+    server.close();
+  }
+});
+
+/** The daemon with the latest setup()'s arguments; spawnSync would block the event loop that serves the peers above. */
+function spawnAsync(): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const args = lastArgs!;
+    const c = spawn(daemon, args, { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    c.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    c.on("close", (status) => resolve({ status, stderr }));
+  });
+}
