@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -158,6 +159,13 @@ static int crosvm(int argc, char **argv) {
 		int wayland = connect_to(need(opt(argc, argv, i + 2, "--wayland-sock", known), "--wayland-sock"));
 		return serve(socket_path, wayland);
 	}
+	/* The Node half runs this binary again as the control socket's two ends (control_server, control_client). */
+	static char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		setenv("VMSILO_STANDIN_HELPER", exe, 1);
+	}
 	char *args[argc + 2];
 	args[0] = STANDIN_NODE;
 	args[1] = STANDIN_CROSVM_JS;
@@ -167,10 +175,58 @@ static int crosvm(int argc, char **argv) {
 	return 2;
 }
 
+/*
+ * crosvm's control socket is SOCK_SEQPACKET, one JSON message per packet (base::Tube), which Node
+ * cannot open. `vmsilo-standin-control-server SOCKET` listens there for the Node half: each request
+ * packet becomes a line on stdout, and the line it reads back on stdin is sent as the answer packet.
+ * `vmsilo-standin-control-client SOCKET JSON` is the other end, as crosvm's own subcommands are:
+ * one request, the answer printed; exit 1 when nobody answers.
+ */
+static int control_server(const char *path) {
+	struct sockaddr_un a = address(path);
+	unlink(path);
+	int l = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 16) < 0) die("cannot listen on %s", path);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	fprintf(stderr, "vmsilo-standin crosvm: control socket %s\n", path);
+	static char req[65536], line[65536];
+	FILE *in = stdin;
+	for (;;) {
+		int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0) continue;
+		ssize_t n;
+		while ((n = recv(c, req, sizeof req - 1, 0)) > 0) {
+			req[n] = '\0';
+			if (memchr(req, '\n', (size_t)n)) break;
+			printf("%s\n", req);
+			fflush(stdout);
+			if (!fgets(line, sizeof line, in)) return 0;
+			size_t len = strcspn(line, "\n");
+			if (send(c, line, len, MSG_NOSIGNAL) < 0) break;
+		}
+		close(c);
+	}
+}
+
+static int control_client(const char *path, const char *json) {
+	struct sockaddr_un a = address(path);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) die("cannot connect to the control socket %s", path);
+	if (send(fd, json, strlen(json), MSG_NOSIGNAL) < 0) die("cannot send to %s", path);
+	static char ans[65536];
+	ssize_t n = recv(fd, ans, sizeof ans - 1, 0);
+	if (n <= 0) die("no answer on %s", path);
+	ans[n] = '\0';
+	printf("%s\n", ans);
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	if (!strcmp(name, "crosvm")) return crosvm(argc, argv);
 	self = name;
+	if (!strcmp(name, "vmsilo-standin-control-server") && argc == 2) return control_server(argv[1]);
+	if (!strcmp(name, "vmsilo-standin-control-client") && argc == 3) return control_client(argv[1], argv[2]);
 	if (!strcmp(name, "vhost-device-sound")) {
 		static const char *const known[] = {"--socket", "--backend", "--streams", NULL};
 		const char *backend = need(opt(argc, argv, 1, "--backend", known), "--backend");
