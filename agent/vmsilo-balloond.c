@@ -68,7 +68,7 @@ struct vm {
   /* The balloon size last asked for (bytes), and whether the VM answered at the last poll. */
   uint64_t target;
   int running;
-  /* QMP: the connection, kept open; statistics set up on it; the guest's last stats timestamp. */
+  /* QMP: the connection of the current poll; the guest's last statistics timestamp. */
   int qmp_fd;
   uint64_t last_update;
 };
@@ -350,7 +350,6 @@ static int qmp_open(struct vm *v) {
   snprintf(cmd, sizeof cmd, "{\"execute\":\"qom-set\",\"arguments\":{\"path\":\"/machine/peripheral/balloon0\",\"property\":\"guest-stats-polling-interval\",\"value\":%lld}}\n",
            (long long)(opt.min_poll_ms >= 1000 ? opt.min_poll_ms / 1000 : 1));
   if (qmp_command(v, cmd, &j) < 0) goto fail;
-  v->last_update = 0;
   return 0;
 fail:
   qmp_close(v);
@@ -555,6 +554,9 @@ static int poll_once(void) {
   int busy = critical;
   logf_(L_DEBUG, "poll t=%lld host total=%llu avail=%llu psi=%.2f critical=%d slack=%llu", (long long)(now_ms() - started_ms), (unsigned long long)h.total, (unsigned long long)h.avail, h.psi, critical, (unsigned long long)slack);
   for (int i = 0; i < nvms; i++) {
+    /* qemu serves one QMP client at a time: the previous VM's connection goes before the next, and
+     * the last one after the poll, so the stop script's own client is never kept waiting. */
+    if (i > 0) qmp_close(&vms[i - 1]);
     struct vm *v = &vms[i];
     struct stats s;
     if (get_stats(v, &s) < 0) {
@@ -607,6 +609,7 @@ static int poll_once(void) {
     v->target = t;
     busy = 1;
   }
+  if (nvms > 0) qmp_close(&vms[nvms - 1]);
   return busy;
 }
 

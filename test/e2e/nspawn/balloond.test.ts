@@ -47,6 +47,8 @@ check balloond-rss-budget "[ $rss -lt 16384 ]"
 check balloond-alive "[ \"\$(systemctl show -P MainPID $d)\" = $pid ]"
 log >"$R/balloond.log"
 timeout 60 systemctl stop vmsilo-qb-vm.service vmsilo-cb-vm.service vmsilo-cv-vm.service
+# qemu serves one QMP client at a time: the daemon's must not keep the stop script's waiting.
+check qemu-graceful "! journalctl -q --no-pager -u vmsilo-qb-vm.service | grep -q 'did not shut down\|could not ask' && ! systemctl is-failed -q vmsilo-qb-vm.service"
 check crosvm-graceful "journalctl -q --no-pager -u vmsilo-cv-vm.service | grep -q 'control request: powerbtn'"
 check balloond-notices-stop "until_ 'log | grep -q \"qb: not answering\"' 20"
 `;
