@@ -88,6 +88,7 @@ let
     gpu = vm: vm.gpu != false;
     sound = vm: vm.sound.playback || vm.sound.capture;
     pciDevices = vm: vm.pciDevices != [ ];
+    usbDevices = vm: vm.usbDevices != [ ];
     vhostUser = vm: vm.vhostUser != [ ];
     additionalDisks = vm: vm.additionalDisks != [ ];
     sharedDirectories = vm: vm.sharedDirectories != { };
@@ -105,6 +106,7 @@ let
     "qemu.cpu" = vm: vm.qemu.cpu != null;
     "qemu.console" = vm: vm.qemu.console != "virtio";
     "qemu.vsock" = vm: !vm.qemu.vsock;
+    "qemu.usb" = vm: vm.qemu.usb;
     "qemu.bios" = vm: vm.qemu.bios != null;
     "qemu.shares9p" = vm: vm.qemu.shares9p != { };
     "qemu.extraArgs" = vm: vm.qemu.extraArgs != [ ];
@@ -310,6 +312,7 @@ let
       n = vm.network;
       subnet = if n.netvmSubnet == null then null else lib.splitString "/" n.netvmSubnet;
       lastOctet = s: lib.toInt (lib.last (lib.splitString "." s));
+      portList = lib.concatMapStringsSep ", " toString;
     in
     [
       {
@@ -320,6 +323,14 @@ let
         assertion = subnet == null || (n.netvm != null && builtins.elemAt subnet 1 == "31" && lib.mod (lastOctet (builtins.head subnet)) 2 == 0);
         message = "${at name}.network.netvmSubnet: must be the lower (even) address of a /31, like \"10.200.7.2/31\", on a VM with network.netvm set, got ${builtins.toJSON n.netvmSubnet}.";
       }
+      (noDuplicates "${at name}.network.hostServices.tcp" n.hostServices.tcp)
+      (noDuplicates "${at name}.network.hostServices.udp" n.hostServices.udp)
+    ]
+    ++ lib.mapAttrsToList (proto: ports: {
+      assertion = n.netvm == "host" || ports == [ ];
+      message = "${at name}.network.hostServices.${proto}: applies only to a VM whose gateway is the host (network.netvm = \"host\"), got ports ${portList ports} and netvm ${builtins.toJSON n.netvm}.";
+    }) { inherit (n.hostServices) tcp udp; }
+    ++ [
       {
         assertion = n.netvm == null || !(n.interfaces ? upstream);
         message = "${at name}.network.interfaces.upstream: is the interface network.netvm (${builtins.toJSON n.netvm}) gives this VM; rename it.";

@@ -13,6 +13,7 @@ let
     "qemu.cpu" = "applies to qemu only";
     "qemu.console" = "applies to qemu only";
     "qemu.vsock" = "applies to qemu only";
+    "qemu.usb" = "applies to qemu only";
     "qemu.bios" = "applies to qemu only";
     "qemu.shares9p" = "applies to qemu only";
     "qemu.extraArgs" = "applies to qemu only";
@@ -37,6 +38,7 @@ in
     package = "cloudHypervisor";
     unsupported = {
       vhostUser = "these are crosvm `--vhost-user` devices; cloud-hypervisor VMs get GPU, sound and shares from their own options";
+      usbDevices = "cloud-hypervisor has no USB passthrough; use crosvm or qemu for this VM";
       "crosvm.logLevel" = "a crosvm option; set cloudHypervisor.logLevel";
       "crosvm.extraArgs" = "crosvm options; use cloudHypervisor.extraArgs";
       "crosvm.extraRunArgs" = "crosvm options; use cloudHypervisor.extraArgs or cloudHypervisor.extraConfig";
@@ -46,6 +48,8 @@ in
   qemu = {
     description = "qemu";
     package = "qemu";
+    # The VMM runs as the VM's own system user, which the module declares (wiring.nix).
+    unprivilegedVmm = true;
     unsupported = {
       gpu = "vmsilo's GPU is crosvm's vhost-user virtio-gpu backend, which qemu cannot attach";
       sound = "vhost-device-sound needs a vhost-user sound device";

@@ -132,6 +132,14 @@ let
       re = "${pciBdf}|${absPath}";
       text = ''a PCI address like "0000:01:00.0" or "01:00.0", or an absolute sysfs path'';
     };
+    usbId = {
+      re = "[0-9A-Fa-f]{4}";
+      text = ''four hexadecimal digits like "046d" (any case)'';
+    };
+    usbSerial = {
+      re = "[A-Za-z0-9!#&'()+,./:;<=>@^_`{}~-]{1,126}";
+      text = "a USB serial: 1–126 printable ASCII characters other than space, '\"', '\\', '*', '?', '[', ']', '|', '%' and '$'";
+    };
     idMap = {
       re = "[A-Za-z0-9:_-]+";
       text = ''a virtiofsd id mapping like ":0:1000:1:" or "guest:1000:1001"'';
@@ -258,6 +266,8 @@ in
     pciDevice = grammarType "pciDevice";
     pciBdf = grammarType "pciBdf";
     idMap = grammarType "idMap";
+    usbId = grammarType "usbId";
+    usbSerial = grammarType "usbSerial";
     color = grammarType "color";
     userName = grammarType "userName";
     diskId = grammarType "diskId";

@@ -712,6 +712,37 @@ let
         description = doc "Guest audio input." "vhost-device-sound `--streams input`";
       };
     };
+    usbDevices = mkOption {
+      type = types.listOf (
+        types.submodule {
+          options = honoured "usbDevices.<name>" {
+            vendorId = mkOption {
+              type = vt.usbId;
+              example = "046d";
+              description = doc "Vendor id (idVendor, as lsusb prints it), any case." "udev `ATTR{idVendor}` match (lower case)";
+            };
+            productId = mkOption {
+              type = vt.usbId;
+              example = "c52b";
+              description = doc "Product id (idProduct), any case." "udev `ATTR{idProduct}` match (lower case)";
+            };
+            serial = mkOption {
+              type = types.nullOr vt.usbSerial;
+              default = null;
+              description = doc "Serial number, matched exactly; null: any device with these ids." "udev `ATTR{serial}` match";
+            };
+          };
+        }
+      );
+      default = [ ];
+      example = [
+        {
+          vendorId = "046d";
+          productId = "c52b";
+        }
+      ];
+      description = doc "USB devices attached when the VM starts and whenever one is plugged in while it runs; a device already in another VM is left there. Move devices by hand with `vmsilo-usb`." "`vmsilo-<vm>-usb.service` (the USB broker's `persist`), a udev rule in `lib/udev/rules.d/70-vmsilo-usb.rules`";
+    };
     pciDevices = mkOption {
       type = types.listOf (
         types.submodule {
@@ -783,7 +814,12 @@ let
         type = types.listOf vt.ip;
         default = [ ];
         example = [ "10.20.0.1" ];
-        description = doc "DNS servers (no duplicates)." "kernel `nameserver=`";
+        description = doc ''
+          DNS servers (no duplicates). Empty on a client of a network VM (`netvm = "<vm>"`): that
+          network VM, which answers DNS on its side of the link and forwards to its own resolver.
+          Empty with `netvm = "host"`: the host's `networking.nameservers` (loopback ones left out,
+          the VM cannot reach them), none when the host has none configured.
+        '' "kernel `nameserver=`";
       };
       netvm = mkOption {
         type = types.nullOr (types.either (types.enum [ "host" ]) vt.vmName);
@@ -801,6 +837,27 @@ let
           sends to the host itself (replies excepted) or to other such VMs; IPv4 forwarding is
           turned on.
         '' "interface `upstream` (kernel `ip=`, `rd.route=0.0.0.0/0:…`), the network VM's interface `vc-…`, a link unit `vmsilo-<vm>-uplink.service` (the bridge) or rules in `vmsilo-firewall.service`, `Wants=`/`After=` the network VM's service";
+      };
+      hostServices = {
+        tcp = mkOption {
+          type = types.listOf (types.ints.between 1 65535);
+          default = [ ];
+          example = [ 631 ];
+          description = doc ''
+            With `netvm = "host"` only: TCP ports of the host this VM may connect to on its gateway
+            address (no duplicates); every other connection to the host stays dropped. The service
+            must listen on that address (or on all addresses).
+          '' "`tcp dport { … } accept` on the gateway address in the host's `inet vmsilo` table";
+        };
+        udp = mkOption {
+          type = types.listOf (types.ints.between 1 65535);
+          default = [ ];
+          example = [ 53 ];
+          description = doc ''
+            With `netvm = "host"` only: UDP ports of the host this VM may send to on its gateway
+            address (no duplicates), like `tcp`.
+          '' "`udp dport { … } accept` on the gateway address in the host's `inet vmsilo` table";
+        };
       };
       netvmSubnet = mkOption {
         type = types.nullOr vt.cidr4;
@@ -857,6 +914,11 @@ let
         ];
         default = "virtio";
         description = doc "The guest console: a virtio console (`hvc0`, as crosvm gives) or the serial port (`ttyS0`); either is wired to the console relay." "qemu `-device virtconsole` or `-serial`";
+      };
+      usb = mkOption {
+        type = types.bool;
+        default = false;
+        description = doc "Give the guest a USB controller (qemu-xhci) so that `vmsilo-usb` can attach host devices (implied by `usbDevices`); needs a PC machine (q35 or pc)." "qemu `-device qemu-xhci,id=vmsilo-xhci`";
       };
       vsock = mkOption {
         type = types.bool;
@@ -1279,6 +1341,10 @@ in
         types.submodule {
           options.description = mkOption { type = types.str; };
           options.package = mkOption { type = types.str; };
+          options.unprivilegedVmm = mkOption {
+            type = types.bool;
+            default = false;
+          };
           options.unsupported = mkOption {
             type = types.attrsOf types.str;
             default = { };
@@ -1288,7 +1354,7 @@ in
       internal = true;
       visible = false;
       default = { };
-      description = "The hypervisor table of hypervisors.nix (features each refuses), defined below so tests can add to it.";
+      description = "The hypervisor table of hypervisors.nix (features each refuses, whether its VMM runs without root), defined below so tests can add to it.";
     };
 
     build =

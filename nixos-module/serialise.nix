@@ -164,11 +164,19 @@ let
       sharedDirectories = byName "tag" share vm.sharedDirectories;
       gpu = gpu vm.gpu;
       sound = { inherit (vm.sound) playback capture; };
+      usbDevices = map (d: { inherit (d) vendorId productId serial; }) vm.usbDevices;
       pciDevices = map (d: { inherit (d) path options; }) vm.pciDevices;
       vhostUser = map (v: { inherit (v) type socket options; }) vm.vhostUser;
       network = {
         interfaces = byName "name" iface vm.network.interfaces;
-        inherit (vm.network) nameservers netvm netvmSubnet;
+        inherit (vm.network) netvm netvmSubnet;
+        # A VM whose gateway is the host asks the host's nameservers (those it can reach).
+        nameservers =
+          if vm.network.netvm == "host" && vm.network.nameservers == [ ] then
+            lib.filter (ns: !(lib.hasPrefix "127." ns) && ns != "::1") config.networking.nameservers
+          else
+            vm.network.nameservers;
+        hostServices = { inherit (vm.network.hostServices) tcp udp; };
       };
       crosvm = { inherit (vm.crosvm) logLevel extraArgs extraRunArgs; };
       cloudHypervisor = { inherit (vm.cloudHypervisor) logLevel extraArgs extraConfig; };
@@ -178,6 +186,7 @@ let
           accel
           cpu
           console
+          usb
           vsock
           bios
           extraArgs

@@ -10,8 +10,8 @@ let
   cfg = config.programs.vmsilo;
   out = cfg.build.generated;
   vlib = import ./lib.nix { inherit lib; };
-  # qemu runs as its VM's own system user, without root (docs/qemu.md, "Confinement").
-  vmmUsers = map vlib.vmmUser (lib.attrNames (lib.filterAttrs (_: vm: vm.hypervisor == "qemu") cfg.nixosVms));
+  # A VMM that runs without root runs as its VM's own system user (docs/qemu.md, "Confinement").
+  vmmUsers = map vlib.vmmUser (lib.attrNames (lib.filterAttrs (_: vm: cfg.internal.hypervisors.${vm.hypervisor}.unprivilegedVmm) cfg.nixosVms));
   hostGateway = lib.any (vm: vm.network.netvm == "host") (builtins.attrValues cfg.nixosVms);
 in
 {
@@ -24,6 +24,8 @@ in
     # (share/bash-completion, share/zsh/site-functions, share/fish/vendor_completions.d), which
     # NixOS links into the system path with man and each shell's completion enabled.
     environment.systemPackages = [ out ];
+    # lib/udev/rules.d/70-vmsilo-usb.rules: a VM's usbDevices plugged in start its USB unit.
+    services.udev.packages = [ out ];
 
     users.users = lib.genAttrs vmmUsers (user: {
       isSystemUser = true;

@@ -15,6 +15,7 @@ import { renderPolkit } from "./render/polkit.js";
 import { renderSharedScripts, renderUserClis, renderVmScripts } from "./render/scripts.js";
 import { renderTmpfiles } from "./render/tmpfiles.js";
 import { renderFirewall } from "./render/firewall.js";
+import { renderUsb } from "./render/usb.js";
 import { renderUnits } from "./render/units/index.js";
 
 /** Bad input: every issue, each with its JSON path. The CLI prints them and exits 2. */
@@ -62,12 +63,13 @@ export function generate(input: unknown, options: GenerateOptions): FileTree {
   files.push(...units.system.map(unitText(OUT.systemUnits)), ...units.user.map(unitText(OUT.userUnits)));
   for (const vm of model.vms) files.push(...renderVmScripts(model, vm, t));
   files.push(...renderSharedScripts(t, model), ...renderUserClis(model, t, units), renderTmpfiles(model), renderPolkit(model));
+  files.push(...renderUsb(model, t));
   const firewall = renderFirewall(model);
   if (firewall) files.push(firewall);
 
   if (issues.length) throw new ConfigError(issues);
   const clis = CLI_NAMES.filter((n) => files.some((f) => f.path === `${OUT.bin}/${n}`)).map(cliUsage);
-  for (const cli of clis) files.push(renderManPage(cli, clis), ...renderCompletions(cli, model.vms.map((v) => v.name)));
+  for (const cli of clis) files.push(renderManPage(cli, clis.map((c) => c.name).filter((n) => n !== cli.name)), ...renderCompletions(cli, model.vms.map((v) => v.name)));
   const definitions = vmDefinitions(
     model,
     [...units.system.map((unit) => ({ dir: OUT.systemUnits, unit })), ...units.user.map((unit) => ({ dir: OUT.userUnits, unit }))],

@@ -1,67 +1,47 @@
 /**
  * isolatedPciDevices: the generated vfio-bind, run for real against a fake /sys/bus/pci that a
- * private mount namespace lays over the real one, with a stand-in for the kernel's side (it serves
- * the drivers' `unbind` and `bind` files, moving the device's `driver` link as the kernel does).
+ * private mount namespace lays over the real one, with a stand-in for the kernel's side
+ * (./support/fake-pci.ts). Its unit under systemd: e2e/nspawn/vfio.test.ts.
  * It runs in a pid namespace of its own, so the stand-in ends with it. Needs root and unshare; prints
  * SKIP otherwise.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { example, have, render, tempDir, writeTree } from "./support/harness.js";
+import { BDF, fakePciBus, type FakePciOptions, KERNEL_SIDE } from "./support/fake-pci.js";
 
 const canRun = process.getuid?.() === 0 && have("unshare") && have("mkfifo") && existsSync("/sys/bus/pci");
-const BDF = "0000:03:00.0";
 
 interface Fake {
   root: string;
   run(args: string[]): { status: number | null; stdout: string; stderr: string };
 }
 
-/** A rendered tree and a fake PCI bus: the Wi-Fi card bound to iwlwifi, its interface `wlp3s0`. */
-function fake(o: { up?: boolean; vfioLoaded?: boolean } = {}): Fake {
+/** A rendered tree and the fake PCI bus of ./support/fake-pci.ts. */
+function fake(o: FakePciOptions = {}): Fake {
   const dir = tempDir("vfio");
   const config = example("minimal") as any;
   config.programs = { ...config.programs, bash: "/usr", coreutils: "/usr" };
   config.isolatedPciDevices = [BDF];
   writeTree(render(config, join(dir, "out")), join(dir, "out"));
   const root = join(dir, "pci");
-  const dev = join(root, "devices", BDF);
-  mkdirSync(join(dev, "net", "wlp3s0"), { recursive: true });
-  writeFileSync(join(dev, "net", "wlp3s0", "flags"), o.up ? "0x1003\n" : "0x1002\n");
-  writeFileSync(join(dev, "class"), "0x028000\n");
-  writeFileSync(join(dev, "driver_override"), "(null)\n");
-  for (const d of ["iwlwifi", ...(o.vfioLoaded === false ? [] : ["vfio-pci"])]) mkdirSync(join(root, "drivers", d), { recursive: true });
-  symlinkSync("../../drivers/iwlwifi", join(dev, "driver"));
+  fakePciBus(root, o);
   const bind = join(dir, "out", "libexec/vmsilo/vfio-bind");
   return {
     root,
     run(args) {
-      // The kernel's side: a write to a driver's unbind removes the device's driver link; one to
-      // vfio-pci's bind (with driver_override set to it) makes the link point there.
       const script = String.raw`
         set -u
         mount --bind "$1" /sys/bus/pci
         pci=/sys/bus/pci
-        [ -p "$pci/drivers/iwlwifi/unbind" ] || mkfifo "$pci/drivers/iwlwifi/unbind"
-        [ ! -d "$pci/drivers/vfio-pci" ] || [ -p "$pci/drivers/vfio-pci/bind" ] || mkfifo "$pci/drivers/vfio-pci/bind"
-        ( while b=$(cat "$pci/drivers/iwlwifi/unbind"); do rm -f "$pci/devices/$b/driver"; done ) </dev/null >/dev/null 2>&1 &
-        k1=$!
-        k2=
-        if [ -p "$pci/drivers/vfio-pci/bind" ]; then
-          ( while b=$(cat "$pci/drivers/vfio-pci/bind"); do
-              # (after the unbind, which the loop above may still be finishing)
-              while [ -L "$pci/devices/$b/driver" ]; do sleep 0.01; done
-              [ "$(cat "$pci/devices/$b/driver_override")" = vfio-pci ] && ln -sfn ../../drivers/vfio-pci "$pci/devices/$b/driver"
-            done ) </dev/null >/dev/null 2>&1 &
-          k2=$!
-        fi
+        ${KERNEL_SIDE}
         shift
         "$@"
         status=$?
-        kill $k1 $k2 2>/dev/null
+        kill $pci_kernel 2>/dev/null
         # (the stand-in's last cat goes with this namespace's pid 1)
         exit $status`;
       const r = spawnSync("unshare", ["--mount", "--propagation", "private", "--pid", "--fork", "bash", "-c", script, "vfio", root, bind, ...args], { encoding: "utf8", timeout: 30000 });

@@ -8,18 +8,9 @@
 }:
 {
   networking.hostName = lib.mkDefault "";
-  systemd.services.vmsilo-hostname = {
+  systemd.services.vmsilo-hostname = import ./early-oneshot.nix lib {
     description = "Set the hostname from vmsilo.hostname=";
-    wantedBy = [ "sysinit.target" ];
-    before = [
-      "sysinit.target"
-      "systemd-networkd.service"
-    ];
-    unitConfig.DefaultDependencies = false;
-    serviceConfig = {
-      Type = "oneshot";
-      RemainAfterExit = true;
-    };
+    before = [ "systemd-networkd.service" ];
     path = [
       pkgs.coreutils
       pkgs.gnugrep

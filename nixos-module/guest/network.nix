@@ -6,9 +6,13 @@
 # test/nix/guest-protocol.test.ts runs these scripts over the generator's kernel command lines.
 {
   config,
+  lib,
   pkgs,
   ...
 }:
+let
+  earlyOneshot = import ./early-oneshot.nix lib;
+in
 {
   networking.useNetworkd = true;
   networking.useDHCP = false;
@@ -19,22 +23,13 @@
   # initrd). Read from /proc/cmdline, systemd drops every rd.* option outside the initrd, so
   # rd.route= would be lost: the networking options are handed over as arguments instead, which
   # the generator reads as written.
-  systemd.services.vmsilo-network-generator = {
+  systemd.services.vmsilo-network-generator = earlyOneshot {
     description = "Generate network units from the kernel command line (ip=, rd.route=, nameserver=)";
-    wantedBy = [ "sysinit.target" ];
-    wants = [ "network-pre.target" ];
     before = [
-      "sysinit.target"
       "network-pre.target"
       "systemd-udevd.service"
       "systemd-networkd.service"
     ];
-    conflicts = [ "shutdown.target" ];
-    unitConfig.DefaultDependencies = false;
-    serviceConfig = {
-      Type = "oneshot";
-      RemainAfterExit = true;
-    };
     script = ''
       read -r -a words < /proc/cmdline
       args=()
@@ -47,22 +42,19 @@
         exec ${config.systemd.package}/lib/systemd/systemd-network-generator -- "''${args[@]}"
       fi
     '';
+  }
+  // {
+    wants = [ "network-pre.target" ];
+    conflicts = [ "shutdown.target" ];
   };
 
-  systemd.services.vmsilo-ifnames = {
+  systemd.services.vmsilo-ifnames = earlyOneshot {
     description = "Name network interfaces by MAC from vmsilo.ifname=";
-    wantedBy = [ "sysinit.target" ];
     before = [
-      "sysinit.target"
       "systemd-udevd.service"
       "systemd-udev-trigger.service"
       "systemd-networkd.service"
     ];
-    unitConfig.DefaultDependencies = false;
-    serviceConfig = {
-      Type = "oneshot";
-      RemainAfterExit = true;
-    };
     path = [
       pkgs.coreutils
       pkgs.gnugrep

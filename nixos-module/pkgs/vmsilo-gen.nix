@@ -1,5 +1,6 @@
 # vmsilo-gen, the generator, built with buildNpmPackage: `npm run build` (tsc), `npm test` as
-# the check phase, the CLI installed as bin/vmsilo-gen. Dependencies: npm-deps.nix.
+# the check phase, the CLI installed as bin/vmsilo-gen with its man page and completions.
+# Dependencies: npm-deps.nix.
 {
   lib,
   buildNpmPackage,
@@ -54,6 +55,11 @@ buildNpmPackage {
     runHook preCheck
     npm test
     runHook postCheck
+  '';
+
+  # vmsilo-gen's man page and bash, zsh and fish completions, made from its command line.
+  postInstall = ''
+    node dist/src/own-docs.js "$out"
   '';
 
   passthru = {

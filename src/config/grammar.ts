@@ -102,6 +102,13 @@ export const durationProblem = (s: string): string | null => (DURATION.test(s) &
 /** The bytes of a SIZE string. */
 export const sizeBytes = (s: string): bigint => BigInt(s.replace(/[KMGT]$/, "")) * SIZE_UNITS[/[KMGT]$/.test(s) ? s.slice(-1) : ""]!;
 
+/** USB ids as lsusb and sysfs print them (any case here; sysfs writes lower case, vmsilo compares lower case). */
+export const USB_ID = /^[0-9A-Fa-f]{4}$/;
+export const USB_ID_TEXT = "four hexadecimal digits like \"046d\" (any case)";
+/** A USB serial vmsilo can match exactly, in a udev rule too: printable ASCII without space, quotes,
+ * backslash, udev's glob characters (* ? [ ] |) and substitution characters (% $). */
+export const USB_SERIAL = /^[A-Za-z0-9!#&'()+,./:;<=>@^_`{}~-]{1,126}$/;
+export const USB_SERIAL_TEXT = "a USB serial: 1–126 printable ASCII characters other than space, '\"', '\\', '*', '?', '[', ']', '|', '%' and '$'";
 export const MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
 export const MAC_TEXT = "a lower-case MAC address like \"02:00:00:00:00:01\"";
 

@@ -308,6 +308,21 @@ const vm = object(
       },
       { doc: "Sound through vhost-device-sound." },
     ),
+    usbDevices: list(
+      object(
+        {
+          vendorId: str(g.USB_ID, g.USB_ID_TEXT, { doc: "Vendor id (idVendor), any case.", produces: "udev `ATTR{idVendor}` match (lower case)" }),
+          productId: str(g.USB_ID, g.USB_ID_TEXT, { doc: "Product id (idProduct), any case.", produces: "udev `ATTR{idProduct}` match (lower case)" }),
+          serial: nullable(str(g.USB_SERIAL, g.USB_SERIAL_TEXT, { doc: "" }), { doc: "Serial number, matched exactly; null: any device with these ids.", default: null, produces: "udev `ATTR{serial}` match" }),
+        },
+        { doc: "A USB device given to this VM whenever both are present." },
+      ),
+      {
+        doc: "USB devices attached when the VM starts and whenever one is plugged in while it runs (crosvm and qemu; not cloud-hypervisor). A device already in another VM is left there.",
+        default: [],
+        produces: "`vmsilo-<vm>-usb.service` (the USB broker's `persist`), a udev rule in `lib/udev/rules.d/70-vmsilo-usb.rules`",
+      },
+    ),
     pciDevices: list(
       object(
         {
@@ -332,12 +347,19 @@ const vm = object(
     network: object(
       {
         interfaces: record(g.IFNAME, g.IFNAME_TEXT, iface, { doc: "Guest interfaces by name.", default: {}, maxKeys: 16, produces: "crosvm `--net`, taps, kernel network parameters" }),
-        nameservers: list(str(g.IP, g.IP_TEXT, { doc: "" }), { doc: "DNS servers.", default: [], unique: true, produces: "kernel `nameserver=`" }),
+        nameservers: list(str(g.IP, g.IP_TEXT, { doc: "" }), { doc: 'DNS servers. Empty with `netvm` naming a network VM: that network VM, which answers DNS on its address of the link (forwarding to its own resolver). Empty otherwise (also with `netvm = "host"`): none (the NixOS module fills in the host\'s `networking.nameservers` for a VM whose gateway is the host).', default: [], unique: true, produces: "kernel `nameserver=`" }),
         netvm: nullable(str(g.VM_NAME, `${g.VM_NAME_TEXT}, or "host"`, { doc: "" }), {
           doc: 'The VM this one reaches the network through (a network VM), "host" for the host itself as its gateway, or null for no such link. The link is a /31 from `netvmRange` (or `netvmSubnet`): this VM gets interface `upstream` with the lower address and a default route to the upper one; the network VM gets interface `vc-<this VM>` (a hash when the name is too long) with the upper one, both taps on a bridge of their own that has no host address. With "host", the host holds the upper address on the tap and a firewall table of its own forwards and masquerades this VM\'s traffic, dropping what it sends to the host itself or to other such VMs.',
           default: null,
           produces: "interface `upstream` (kernel `ip=`, `rd.route=0.0.0.0/0:…`), the netvm's interface `vc-…`, a link unit `vmsilo-<vm>-uplink.service` (bridge) or host rules in `vmsilo-firewall.service`, `Wants=`/`After=` the netvm's VM service",
         }),
+        hostServices: object(
+          {
+            tcp: list(int(1, 65535, { doc: "" }), { doc: "TCP ports.", default: [], unique: true, produces: "`tcp dport { … } accept` on the gateway address in the host's `inet vmsilo` table" }),
+            udp: list(int(1, 65535, { doc: "" }), { doc: "UDP ports.", default: [], unique: true, produces: "`udp dport { … } accept` on the gateway address in the host's `inet vmsilo` table" }),
+          },
+          { doc: 'With `netvm = "host"` only: host services this VM may reach on its gateway address (the host side of its link), by port; every other connection to the host stays dropped. A service must listen on that address (or on all addresses) to answer.' },
+        ),
         netvmSubnet: nullable(str(g.CIDR4, g.CIDR4_TEXT, { doc: "" }), {
           doc: "This VM's address on its netvm link, given explicitly instead of derived: the lower (even) address of a /31, like \"10.200.7.2/31\"; the gateway is the next address. It must overlap no other link and no static address.",
           default: null,
@@ -376,6 +398,7 @@ const vm = object(
           default: "virtio",
           produces: "qemu `-device virtconsole` or `-serial`",
         }),
+        usb: bool({ doc: "Give the guest a USB controller (qemu-xhci) so that vmsilo-usb can attach host devices (implied by `usbDevices`); needs a PC machine (q35 or pc).", default: false, produces: "qemu `-device qemu-xhci,id=vmsilo-xhci`" }),
         vsock: bool({ doc: "Give the guest vhost-vsock with the VM's id as CID (vm-run and vm-shell --ssh need it; false only for a VM that must have no host channel).", default: true, produces: "qemu `-device vhost-vsock-*,guest-cid=`" }),
         bios: optPath("Firmware image (qemu-vm.nix `bios`, e.g. qboot's `bios.bin`); null: qemu's default for the machine.", "qemu `-bios`"),
         shares9p: record(g.SHARE_TAG, g.SHARE_TAG_TEXT, share9p, {

@@ -73,6 +73,8 @@ export const crosvm: HypervisorDriver = {
   forceStopArgv: (vm, model) => [bin(model), "stop", vm.paths.controlSocket],
   ownSockets: (vm) => [vm.paths.controlSocket],
   balloonControl: (vm) => ({ control: "crosvm", socket: vm.paths.controlSocket }),
+  // crosvm always has its xHCI controller; `crosvm usb attach` goes through the control socket.
+  usbSocket: (_vm, paths) => paths.controlSocket,
   refusals(name, vm) {
     const at = `nixosVms.${name}.cloudHypervisor`;
     const c = vm.cloudHypervisor;

@@ -2,6 +2,7 @@ import type { Argv, ArgvLines } from "../shell/quote.js";
 import type { Config, VmConfig } from "../config/schema.js";
 import type { Issue } from "../config/types.js";
 import type { Model, VmModel } from "../model/model.js";
+import type { VmPaths } from "../model/paths.js";
 import type { Tools } from "../render/context.js";
 
 /** How the host reaches a guest's vsock ports (the command agent, sshd): SPEC §2. */
@@ -68,6 +69,9 @@ export interface HypervisorDriver {
    * Absent: the VMM keeps root's capabilities (crosvm and cloud-hypervisor build their own jails).
    */
   readonly unprivileged?: boolean;
+  /** The socket the USB broker attaches devices through (crosvm's control socket, qemu's QMP), or
+   * null when this VM has no USB controller; absent: the hypervisor has no USB passthrough. */
+  usbSocket?(vm: VmConfig, paths: VmPaths): string | null;
   /** Options this hypervisor cannot honour, each issue naming the VM's option (D11); absent: none. */
   refusals?(name: string, vm: VmConfig, config: Config): Issue[];
 }

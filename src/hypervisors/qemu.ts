@@ -122,6 +122,8 @@ function launchCommand(vm: VmModel, model: Model): ArgvLines {
   add("-chardev", qemuOpts("socket", [["id", "qmp"], ["path", p.qmpSocket], ["server", true], ["wait", false]]));
   add("-mon", qemuOpts(null, [["chardev", "qmp"], ["mode", "control"]]));
 
+  // The controller the USB broker's `device_add usb-host` plugs into (its bus is vmsilo-xhci.0).
+  if (vm.usb !== null) add("-device", qemuOpts("qemu-xhci", [["id", "vmsilo-xhci"]]));
   if (q.bus === "pci") for (const sysfs of vm.pciSysfsPaths) add("-device", qemuOpts("vfio-pci", [["sysfsdev", sysfs]]));
 
   for (const i of vm.interfaces) {
@@ -179,6 +181,7 @@ function refusals(name: string, vm: VmConfig, config: Config): Issue[] {
     if (tag.length > NINEP_TAG_MAX) refuse(`qemu.shares9p.${tag}`, `tag must be at most ${NINEP_TAG_MAX} characters for 9p (qemu's mount_tag limit), got ${tag.length}`);
     if (Object.hasOwn(vm.sharedDirectories, tag) || (tag === "home" && vm.sharedHome !== false)) refuse(`qemu.shares9p.${tag}`, `tag ${JSON.stringify(tag)} is also a virtio-fs share of this VM; the guest could not tell them apart, rename one`);
   }
+  if ((vm.qemu.usb || vm.usbDevices.length) && q.machine === "microvm") refuse(vm.usbDevices.length ? "usbDevices" : "qemu.usb", `${why} on the microvm machine (its USB controller, qemu-xhci, needs a PCI bus); set qemu.machine = "q35"`);
   if (q.machine === "microvm") {
     const disks = 1 + vm.additionalDisks.length + (vm.rootOverlay.type === "raw" ? 1 : 0);
     const shares = Object.keys(vm.sharedDirectories).length + (vm.sharedHome !== false ? 1 : 0);
@@ -201,6 +204,7 @@ export function qemuOnlyRefusals(name: string, vm: VmConfig): Issue[] {
     [q.cpu !== null, "cpu"],
     [q.console !== "virtio", "console"],
     [!q.vsock, "vsock"],
+    [q.usb, "usb"],
     [q.bios !== null, "bios"],
     [Object.keys(q.shares9p).length > 0, "shares9p"],
     [q.extraArgs.length > 0, "extraArgs"],
@@ -221,6 +225,7 @@ export const qemu: HypervisorDriver = {
   forceStopArgv: (vm, _model, t) => qmp(vm, t, "quit"),
   ownSockets: (vm) => [vm.paths.qmpSocket],
   balloonControl: (vm) => ({ control: "qmp", socket: vm.paths.qmpSocket }),
+  usbSocket: (vm, paths) => (vm.qemu.usb || vm.usbDevices.length ? paths.qmpSocket : null),
   unprivileged: true,
   refusals,
 };

@@ -90,6 +90,16 @@ export interface VmModel {
   readonly vmmUser: string | null;
   /** The balloon's floor in MiB (the least memory vmsilo-balloond leaves the guest), or null without a balloon. */
   readonly balloonFloor: number | null;
+  /** USB passthrough: the socket the broker attaches devices through, or null (no USB controller). */
+  readonly usb: { readonly socket: string } | null;
+  /** `usbDevices` with the ids in lower case (as sysfs writes them). */
+  readonly usbDevices: readonly UsbDeviceModel[];
+}
+
+export interface UsbDeviceModel {
+  readonly vid: string;
+  readonly pid: string;
+  readonly serial: string | null;
 }
 
 export interface Model {
@@ -143,7 +153,9 @@ export function buildModel(config: Config): { model?: Model; issues: Issue[] } {
   const links = netvmLinks(config, issues);
   const added = linkInterfaces(links);
   const linkUnits = new Map(links.flatMap((l) => (l.bridge === null ? [] : [[l.bridge, l.unit!] as const])));
-  const vms = names.map((name) => buildVm(name, withLinks(name, config.nixosVms[name]!, added.get(name), issues), linkUnits, issues));
+  // A client of a network VM without nameservers of its own asks its network VM (which forwards DNS).
+  const dns = new Map(links.flatMap((l) => (l.bridge === null ? [] : [[l.client, l.gatewayAddress] as const])));
+  const vms = names.map((name) => buildVm(name, withLinks(name, config.nixosVms[name]!, added.get(name), dns.get(name), issues), linkUnits, issues));
   checkAcrossVms(vms, links, issues);
   checkPrograms(config, vms, links, issues);
   checkVmExec(config, issues);
@@ -164,7 +176,7 @@ function checkBalloond(config: Config, issues: Issue[]): void {
 
 /** The VM's configuration with the interfaces its netvm links add (`upstream`, `vc-…`), whose names no
  * interface of the user's may take. */
-function withLinks(name: string, vm: VmConfig, added: ReadonlyMap<string, VmConfig["network"]["interfaces"][string]> | undefined, issues: Issue[]): VmConfig {
+function withLinks(name: string, vm: VmConfig, added: ReadonlyMap<string, VmConfig["network"]["interfaces"][string]> | undefined, netvmDns: string | undefined, issues: Issue[]): VmConfig {
   const at = `nixosVms.${name}.network`;
   for (const ifName of Object.keys(vm.network.interfaces)) {
     if (ifName.startsWith(NETVM_IFNAME_PREFIX)) {
@@ -176,7 +188,8 @@ function withLinks(name: string, vm: VmConfig, added: ReadonlyMap<string, VmConf
   if (added === undefined) return vm;
   const interfaces = { ...vm.network.interfaces };
   for (const [ifName, c] of added) interfaces[ifName] = c;
-  return { ...vm, network: { ...vm.network, interfaces } };
+  const nameservers = vm.network.nameservers.length || netvmDns === undefined ? vm.network.nameservers : [netvmDns];
+  return { ...vm, network: { ...vm.network, interfaces, nameservers } };
 }
 
 function buildVm(name: string, vm: VmConfig, linkUnits: ReadonlyMap<string, string>, issues: Issue[]): VmModel {
@@ -303,11 +316,18 @@ function buildVm(name: string, vm: VmConfig, linkUnits: ReadonlyMap<string, stri
     pciSysfsPaths,
     vmmUser: driverFor(vm.hypervisor).unprivileged ? vmmUserName(name) : null,
     balloonFloor: vm.balloon.enable ? balloonFloor(vm) : null,
+    usb: usbOf(vm, paths),
+    usbDevices: vm.usbDevices.map((d) => ({ vid: d.vendorId.toLowerCase(), pid: d.productId.toLowerCase(), serial: d.serial })),
   };
 }
 
 /** The default floor: a quarter of the memory, at least 64 MiB, never more than the memory. */
 export const balloonFloor = (vm: VmConfig): number => vm.balloon.minMemory ?? Math.min(vm.memory, Math.max(64, Math.floor(vm.memory / 4)));
+
+function usbOf(vm: VmConfig, paths: VmPaths): VmModel["usb"] {
+  const socket = driverFor(vm.hypervisor).usbSocket?.(vm, paths) ?? null;
+  return socket === null ? null : { socket };
+}
 
 /**
  * What the guest mounts: every virtio-fs share (the shared home on /home/user), then, for qemu, every

@@ -82,6 +82,11 @@ export function netvmLinks(config: Config, issues: Issue[]): NetvmLink[] {
   for (const client of names) {
     const n = config.nixosVms[client]!.network;
     const at = `nixosVms.${client}.network`;
+    if (n.netvm !== HOST_NETVM) {
+      for (const proto of ["tcp", "udp"] as const) {
+        if (n.hostServices[proto].length) issues.push({ path: `${at}.hostServices.${proto}`, message: `applies only to a VM whose gateway is the host (network.netvm = "host"), got ports ${n.hostServices[proto].join(", ")} and netvm ${JSON.stringify(n.netvm)}` });
+      }
+    }
     if (n.netvm === null) {
       if (n.netvmSubnet !== null) issues.push({ path: `${at}.netvmSubnet`, message: `applies only to a VM with network.netvm set, got ${JSON.stringify(n.netvmSubnet)} and netvm null` });
       continue;

@@ -63,6 +63,8 @@ export const unitNames = (vm: string) => ({
   sessionBind: `vmsilo-${vm}-session-bind.service`,
   /** The bridge of the VM's netvm link (the VM is its client: one link per client). */
   uplink: `vmsilo-${vm}-uplink.service`,
+  /** Attaches the VM's `usbDevices` (at VM start, and when udev sees one plugged in). */
+  usb: `vmsilo-${vm}-usb.service`,
 });
 
 /** The host's firewall table for netvm links and host-gateway clients, and the unit that loads it. */
@@ -74,6 +76,12 @@ export const BALLOOND_UNIT = "vmsilo-balloond.service";
 export const VFIO_BIND_UNIT = "vmsilo-vfio-bind.service";
 /** The USB broker's record of which device is attached to which VM (vm-list reads it). */
 export const USB_STATE = `${RUN_ROOT}/usb-state.json`;
+/** The USB broker's flock and the directory of its results (`<attach|detach>-<vm>:<bus path>`), which vmsilo-usb prints. */
+export const USB_LOCK = `${RUN_ROOT}/usb-state.lock`;
+export const USB_RESULTS = `${RUN_ROOT}/usb-results`;
+/** The broker's templates; the instance is `<vm>:<bus path>` (neither has '/', '\\' or ':' of its own,
+ * so it needs no escaping and the unit takes it raw, `%i`). */
+export const USB_UNITS = { attach: "vmsilo-usb-attach@.service", detach: "vmsilo-usb-detach@.service" } as const;
 
 export const SYSTEM_TARGET = "vmsilo.target";
 export const SESSION_TARGET = "vmsilo-session.target";
@@ -92,6 +100,9 @@ export const OUT = {
   polkit: "share/polkit-1/rules.d/60-vmsilo.rules",
   manifest: "share/vmsilo/manifest.json",
   firewall: "share/vmsilo/firewall.nft",
+  /** The USB broker's configuration: the VMs it may act on and their devices. */
+  usbConfig: "share/vmsilo/usb.conf",
+  udevRules: "lib/udev/rules.d/70-vmsilo-usb.rules",
   man1: "share/man/man1",
   /** Where bash-completion, zsh and fish look for a package's completions. */
   bashCompletions: "share/bash-completion/completions",

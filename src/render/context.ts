@@ -32,6 +32,8 @@ export function toolPaths(model: Model, prefix: string) {
     shareBind: `${p.vmsiloTools}/bin/vmsilo-share-bind`,
     /** Appends stdin to a file, keeping it bounded: CONSOLE_LOG FILE */
     consoleLog: `${p.vmsiloTools}/bin/vmsilo-console-log`,
+    /** The USB broker (root through its units; `list` and `find` as the user): docs/usb.md. */
+    usbBroker: `${p.vmsiloTools}/bin/vmsilo-usb-broker`,
     ip: p.iproute2 === null ? null : `${p.iproute2}/bin/ip`,
     nft: p.nftables === null ? null : `${p.nftables}/bin/nft`,
     /** Binds PCI devices to vfio-pci: VFIO_BIND BDF… */

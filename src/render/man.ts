@@ -1,6 +1,6 @@
 import { OUT } from "../model/paths.js";
 import { type GeneratedFile, provenance } from "./files.js";
-import { type CliUsage, wrap } from "./usage.js";
+import { type CliCommand, type CliUsage, wrap } from "./usage.js";
 
 /** roff text: backslashes and hyphens escaped, a line never starting with a control character. */
 const roff = (text: string) => text.replace(/\\/g, "\\e").replace(/-/g, "\\-").replace(/^([.'])/gm, "\\&$1");
@@ -15,10 +15,21 @@ const optionHead = (o: CliUsage["options"][number]) =>
  * the same input). Update it with usage.ts. */
 const MAN_DATE = "2026-12-03";
 
-/** share/man/man1/<cli>.1: the man page of a user CLI, from the same usage as its --help. */
-export function renderManPage(cli: CliUsage, all: readonly CliUsage[]): GeneratedFile {
+/** A subcommand's entry in COMMANDS: its synopsis, summary and options, indented under it. */
+const commandEntry = (c: CliCommand) => [
+  ".TP",
+  `.B ${roff(c.name)}`,
+  ...text(c.summary),
+  ...(c.options.length ? [".RS", ...c.options.flatMap((o) => [".TP", optionHead(o), ...text(o.help)]), ".RE"] : []),
+];
+
+/**
+ * share/man/man1/<cli>.1: the man page of a CLI, from the same usage as its --help; `header` is its
+ * provenance comment, `seeAlso` the other pages it points to.
+ */
+export function renderManPage(cli: CliUsage, seeAlso: readonly string[], header: readonly string[] = provenance("programs.vmsilo (the CLI's usage)")): GeneratedFile {
   const lines = [
-    ...provenance("programs.vmsilo (the CLI's usage)").map((l) => `.\\" ${l}`),
+    ...header.map((l) => `.\\" ${l}`),
     `.TH ${roff(cli.name.toUpperCase())} 1 ${MAN_DATE} vmsilo "vmsilo manual"`,
     ".SH NAME",
     `${roff(cli.name)} \\- ${roff(cli.summary)}`,
@@ -26,15 +37,12 @@ export function renderManPage(cli: CliUsage, all: readonly CliUsage[]): Generate
     ...cli.synopsis.flatMap((s, i) => [...(i ? [".br"] : []), `.B ${roff(cli.name)}`, ...text(s)]),
     ".SH DESCRIPTION",
     ...cli.description.flatMap((p, i) => [...(i ? [".PP"] : []), ...text(p)]),
+    ...(cli.commands ? [".SH COMMANDS", ...cli.commands.flatMap(commandEntry)] : []),
     ".SH OPTIONS",
     ...cli.options.flatMap((o) => [".TP", optionHead(o), ...text(o.help)]),
     ".SH EXIT STATUS",
     ...cli.exitStatus.flatMap((l) => [".TP", `.B ${roff(l.slice(0, l.indexOf(" ")))}`, ...text(l.slice(l.indexOf(" ") + 1))]),
-    ".SH SEE ALSO",
-    all
-      .filter((c) => c.name !== cli.name)
-      .map((c, i, others) => `.BR ${roff(c.name)} (1)${i < others.length - 1 ? "," : ""}`)
-      .join("\n"),
+    ...(seeAlso.length ? [".SH SEE ALSO", ...seeAlso.map((name, i) => `.BR ${roff(name)} (1)${i < seeAlso.length - 1 ? "," : ""}`)] : []),
   ];
   return { path: `${OUT.man1}/${cli.name}.1`, mode: 0o644, content: lines.join("\n") + "\n" };
 }

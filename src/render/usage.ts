@@ -7,16 +7,29 @@ export interface CliOption {
   /** The long form, `--json`. */
   readonly flag: string;
   readonly short?: string;
-  /** The option's value, written `--lines=N` in help and `--lines N` accepted too where the script says so. */
+  /** The option's value, written `--lines=N` in help and `--lines N` accepted too where the script says so.
+   * FILE and DIR complete as paths. */
   readonly arg?: string;
+  /** The values it takes, for completion and the generator's checking. */
+  readonly choices?: readonly string[];
   readonly help: string;
+  /** The generator's subcommands: an option it cannot do without (shown unbracketed in the synopsis). */
+  readonly required?: boolean;
 }
 
 /**
  * What a CLI's operands are, for completion: one configured VM, several, a VM then a command line
- * (vm-run), a file (vm-exec's SCRIPT), or none.
+ * (vm-run), a file (vm-exec's SCRIPT), a subcommand (vmsilo-gen's `commands`), vmsilo-usb's command
+ * (list, attach, detach) then a VM, or none.
  */
-export type Operands = "vm" | "vms" | "vm-command" | "file" | "none";
+export type Operands = "vm" | "vms" | "vm-command" | "file" | "command" | "usb" | "none";
+
+/** A subcommand: its name, what it does and its own options. */
+export interface CliCommand {
+  readonly name: string;
+  readonly summary: string;
+  readonly options: readonly CliOption[];
+}
 
 export interface CliUsage {
   readonly name: string;
@@ -30,9 +43,11 @@ export interface CliUsage {
   readonly description: readonly string[];
   /** `STATUS meaning` lines. */
   readonly exitStatus: readonly string[];
+  /** With operands "command": the subcommands, each in the synopsis and the man page's COMMANDS. */
+  readonly commands?: readonly CliCommand[];
 }
 
-const HELP: CliOption = { flag: "--help", short: "-h", help: "print this help and exit" };
+export const HELP: CliOption = { flag: "--help", short: "-h", help: "print this help and exit" };
 
 const CLIS = {
   "vm-start": {
@@ -127,6 +142,20 @@ const CLIS = {
     description: ["SCRIPT runs as root with bash in the VM, with the host's store shared read-only and no stdin; its output is streamed here."],
     exitStatus: ["N SCRIPT's exit status", "125 the VM itself failed", "2 usage error (before any VM starts)"],
   },
+  "vmsilo-usb": {
+    name: "vmsilo-usb",
+    summary: "list USB devices, attach one to a VM or detach it",
+    synopsis: ["[list [--json]]", "attach <vm> <bus-path|vid:pid>", "detach <vm> <bus-path|vid:pid>"],
+    options: [{ flag: "--json", help: "list: print a JSON array, one object per device (fields below)" }, HELP],
+    operands: "usb",
+    description: [
+      "Without a command, or with list: every USB device plugged in (hubs included; root hubs not), with its VID:PID, bus path (like 1-3.2), serial, manufacturer, product and the VM it is attached to.",
+      "attach moves the device into the VM, detaching it from another VM first; detach gives it back to the host. A device is named by its bus path or by VID:PID in any case (every device with those ids). The VM must be running, with crosvm, or with qemu and a USB controller; cloud-hypervisor VMs have no USB passthrough.",
+      "The move is done by the USB broker, a root service that polkit lets the vmsilo user start from a local, active session; it checks the VM and the device itself, and its message is printed here.",
+      "JSON fields: vid, pid, devpath, serial, manufacturer, product (strings, empty when the device has none), vm (null when on the host).",
+    ],
+    exitStatus: ["0 listed, or every device named moved", "1 refused or failed (the reason is printed)", "2 usage error (unknown VM, command or option; a device that is neither a bus path nor VID:PID)"],
+  },
 } as const satisfies Record<string, CliUsage>;
 
 export type CliName = keyof typeof CLIS;
@@ -137,7 +166,11 @@ export const CLI_NAMES = Object.keys(CLIS) as CliName[];
 
 export const cliUsage = (name: CliName): CliUsage => CLIS[name];
 
-const optionWords = (o: CliOption) => [o.short, o.arg ? `${o.flag}=${o.arg}` : o.flag].filter((w) => w !== undefined).join(", ");
+export const optionWords = (o: CliOption) => [o.short, o.arg ? `${o.flag}=${o.arg}` : o.flag].filter((w) => w !== undefined).join(", ");
+
+/** A subcommand's synopsis: its required options as they are, the others in brackets. */
+export const commandSynopsis = (c: CliCommand) =>
+  [c.name, ...c.options.map((o) => (o.required ? optionWords(o) : `[${optionWords(o)}]`))].join(" ");
 
 /** The text `--help` prints and a usage error ends with. */
 export function usageText(cli: CliUsage): string {

@@ -53,7 +53,7 @@ export const VM_EXEC = {
 export function renderVmExec(model: Model, t: Tools): GeneratedFile[] {
   const x = model.config.vmExec;
   if (!x.enable) return [];
-  const q = qemuSettings({ qemu: { machine: x.machine, accel: x.accel, cpu: null, console: "serial", vsock: false, bios: null, shares9p: {}, extraArgs: [] } }, model.config);
+  const q = qemuSettings({ qemu: { machine: x.machine, accel: x.accel, cpu: null, console: "serial", usb: false, vsock: false, bios: null, shares9p: {}, extraArgs: [] } }, model.config);
   const qemu = required(t.qemuSystem, "programs.qemu");
   const virtiofsd = required(t.virtiofsd, "programs.virtiofsd");
   const lines: string[][] = [];

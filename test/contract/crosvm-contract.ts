@@ -708,8 +708,9 @@ function extractFirstWord(s: string, i: number): { word: string; next: number } 
   return { word, next: i };
 }
 
-/** Specifier expansion where only %% is expected. */
+/** Specifier expansion where only %% is expected, and a template's instance (`%i`) as a word of its own. */
 function specifiers(w: string): string {
+  if (w === "%i") return w;
   return w.replace(/%(.?)/gs, (_, c: string) => {
     if (c === "%") return "%";
     throw new Error(`specifier %${c} would be expanded in ${JSON.stringify(w)}`);

@@ -212,6 +212,9 @@ export const MODULE_SETS = {
   // Not a role: vsock's loopback transport (host↔guest vsock is missing here), which tests load
   // in the guest with insmod when they need it (vsock-ports.test.ts).
   vsock: ["vsock_loopback"],
+  // Not a role: what a network VM's table needs (conntrack, NAT, masquerade), loaded by the guest
+  // when it acts as one (vmsilo.test.netvm=1, netvm.test.ts).
+  netfilter: ["nf_tables", "nf_conntrack", "nf_nat", "nft_ct", "nft_chain_nat", "nft_masq"],
 } as const;
 export const COLDPLUG = ["virtio_pci", "virtio_rng", "virtio_input", "virtio_net", "virtio_console", "virtio_balloon", "uhci_hcd", "ehci_pci", "xhci_pci", "usbhid", "hid_generic", "ahci", "i2c_i801", "lpc_ich", "bochs"];
 
@@ -315,6 +318,36 @@ export function testInitramfs(k: Kernel): string {
     const c = spawnSync("sh", ["-c", "find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 > ../initramfs.cpio"], { cwd: r, encoding: "utf8" });
     if (c.status !== 0) throw new Error(`cpio failed: ${c.stderr}`);
     rmSync(r, { recursive: true, force: true });
+  });
+  return join(dir, "initramfs.cpio");
+}
+
+/** What a network VM's test guest adds from Debian: the real nft and dnsmasq (also in .ci/run-deps.txt). */
+export const NETVM_DEBS = ["nftables", "dnsmasq-base"] as const;
+const NETVM_PROGRAMS = ["/usr/sbin/nft", "/usr/sbin/dnsmasq"];
+
+/**
+ * The test initramfs with a network VM's programs appended: Debian's nft and dnsmasq with the
+ * libraries ldd lists, and `etc` (name → content) under /etc/vmsilo-netvm, which the guest's /init
+ * loads when it acts as a network VM. A second newc archive after the first: the kernel unpacks both.
+ */
+export function netvmInitramfs(k: Kernel, etc: Record<string, string>): string {
+  const base = testInitramfs(k);
+  const libs = [...new Set(NETVM_PROGRAMS.flatMap(libsOf))].sort();
+  const key = hash(base, ...[...NETVM_PROGRAMS, ...libs].map((f) => readFileSync(f)), JSON.stringify(etc));
+  const dir = cached(join(CACHE, `initramfs-netvm-${key}`), (tmp) => {
+    const r = join(tmp, "root");
+    for (const f of [...NETVM_PROGRAMS, ...libs]) {
+      mkdirSync(join(r, dirname(f)), { recursive: true });
+      copyFileSync(f, join(r, f));
+    }
+    mkdirSync(join(r, "etc", "vmsilo-netvm"), { recursive: true });
+    for (const [name, text] of Object.entries(etc)) writeFileSync(join(r, "etc", "vmsilo-netvm", name), text);
+    const c = spawnSync("sh", ["-c", "find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 > ../extra.cpio"], { cwd: r, encoding: "utf8" });
+    if (c.status !== 0) throw new Error(`cpio failed: ${c.stderr}`);
+    writeFileSync(join(tmp, "initramfs.cpio"), Buffer.concat([readFileSync(base), readFileSync(join(tmp, "extra.cpio"))]));
+    rmSync(r, { recursive: true, force: true });
+    rmSync(join(tmp, "extra.cpio"));
   });
   return join(dir, "initramfs.cpio");
 }

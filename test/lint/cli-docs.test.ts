@@ -9,9 +9,10 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { example, render, tempDir, TEST_PREFIX, writeTree } from "../support/harness.js";
+import { CLI, example, render, ROOT, tempDir, TEST_PREFIX, writeTree } from "../support/harness.js";
 import { ensureDebs, skip } from "../e2e/support.js";
 import { CLI_NAMES, cliUsage, usageText } from "../../src/render/usage.js";
+import { GENERATOR_USAGE } from "../../src/cli-usage.js";
 
 const VMS = ["banking", "dev", "net", "work"];
 /** examples/desktop.json with vm-exec: every CLI but vm-run is a script of the tree. */
@@ -25,6 +26,13 @@ function tree(): string {
   return writeTree(render(config, TEST_PREFIX), join(tempDir("cli-docs"), "out"));
 }
 const out = tree();
+/** vmsilo-gen's own pages, written as its package's postInstall does. */
+const own = (() => {
+  const dir = tempDir("own-docs");
+  const r = spawnSync(process.execPath, [join(ROOT, "dist/src/own-docs.js"), dir], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  return dir;
+})();
 const sh = (cmd: string, args: string[], cwd = out) => spawnSync(cmd, args, { encoding: "utf8", cwd, timeout: 60_000 });
 
 test("every user CLI of the tree has a man page and completions for bash, zsh and fish", () => {
@@ -49,7 +57,7 @@ test("--help prints the usage the man page is made from", () => {
 test("man pages: mandoc -T lint finds nothing, not even style", (t) => {
   const why = ensureDebs(["mandoc"]);
   if (why) return skip(t, why);
-  const pages = readdirSync(join(out, "share/man/man1")).map((p) => join(out, "share/man/man1", p));
+  const pages = [...readdirSync(join(out, "share/man/man1")).map((p) => join(out, "share/man/man1", p)), join(own, "share/man/man1/vmsilo-gen.1")];
   const r = sh("mandoc", ["-T", "lint", "-W", "style", ...pages]);
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.equal(r.stdout + r.stderr, "");
@@ -59,8 +67,35 @@ test("man pages: mandoc -T lint finds nothing, not even style", (t) => {
   assert.match(text, /--running\n +only VMs that are running/);
 });
 
-/** Candidates bash offers for the words typed (the last one is being completed). */
-function bashComplete(words: string[]): string[] {
+test("vmsilo-gen: its man page, completions and every subcommand's --help come from one usage", (t) => {
+  assert.deepEqual(
+    ["share/man/man1/vmsilo-gen.1", "share/bash-completion/completions/vmsilo-gen", "share/zsh/site-functions/_vmsilo-gen", "share/fish/vendor_completions.d/vmsilo-gen.fish"].filter((f) => !readFileSync(join(own, f), "utf8").includes("src/cli-usage.ts")),
+    [],
+  );
+  const page = readFileSync(join(own, "share/man/man1/vmsilo-gen.1"), "utf8");
+  for (const c of GENERATOR_USAGE.commands!) {
+    const help = spawnSync(process.execPath, [CLI, c.name, "--help"], { encoding: "utf8" });
+    assert.equal(help.status, 0, c.name);
+    const flat = help.stdout.replace(/\s+/g, " ");
+    assert.ok(flat.includes(c.summary), `${c.name} --help has its summary`);
+    assert.ok(page.includes(`.B ${c.name.replace(/-/g, "\\-")}`), `the page has ${c.name}`);
+    for (const o of c.options) {
+      assert.ok(flat.includes(o.flag) && flat.includes(o.help.slice(0, 20)), `${c.name} --help documents ${o.flag}`);
+      assert.ok(page.includes(o.flag.replace(/-/g, "\\-")), `the page documents ${c.name} ${o.flag}`);
+    }
+  }
+  // The package installs them (a build here has no Nix to run it).
+  assert.match(readFileSync(join(ROOT, "nixos-module/pkgs/vmsilo-gen.nix"), "utf8"), /node dist\/src\/own-docs\.js "\$out"/);
+  const why = ensureDebs(["mandoc"]);
+  if (why) return skip(t, why);
+  const text = sh("mandoc", ["-T", "utf8", join(own, "share/man/man1/vmsilo-gen.1")]).stdout.replace(/.\x08/g, "");
+  assert.match(text, /vmsilo-gen render --config=FILE --out=DIR \[--prefix=DIR\] \[--dry-run\]/);
+  assert.match(text, /COMMANDS\n +render +render the whole tree/);
+});
+
+/** Candidates bash offers for the words typed (the last one is being completed), from the
+ * completions under `share`. */
+function bashComplete(words: string[], share = join(out, "share")): string[] {
   const cmd = words[0]!;
   const script = [
     // bash-completion's own loader finds the file under XDG_DATA_DIRS, as on NixOS.
@@ -71,7 +106,7 @@ function bashComplete(words: string[]): string[] {
     `$(complete -p ${cmd} | sed -n 's/.*-F \\([^ ]*\\) .*/\\1/p') ${cmd} '${words.at(-1)}' '${words.at(-2)}'`,
     'printf "%s\\n" "${COMPREPLY[@]}"',
   ].join("\n");
-  const r = spawnSync("bash", ["--norc", "--noprofile", "-c", script], { encoding: "utf8", cwd: tempDir("bash-complete"), env: { ...process.env, XDG_DATA_DIRS: join(out, "share") } });
+  const r = spawnSync("bash", ["--norc", "--noprofile", "-c", script], { encoding: "utf8", cwd: tempDir("bash-complete"), env: { ...process.env, XDG_DATA_DIRS: share } });
   assert.equal(r.status, 0, r.stderr);
   const [spec, ...candidates] = r.stdout.split("\n").filter(Boolean);
   assert.equal(spec, `complete -F _vmsilo_${cmd.replace(/-/g, "_")} ${cmd}`);
@@ -96,8 +131,19 @@ test("bash: complete -p and compgen give the options and the configured VMs", (t
   assert.deepEqual(bashComplete(["vm-exec", "--q"]), ["--quiet"]);
 });
 
+test("bash: vmsilo-gen completes its subcommands, then their options and values", (t) => {
+  const why = ensureDebs(["bash-completion"]);
+  if (why) return skip(t, why);
+  const gen = (...words: string[]) => bashComplete(["vmsilo-gen", ...words], join(own, "share"));
+  assert.deepEqual(gen(""), ["--help", "-h", "graph", "options-doc", "render", "schema-doc", "validate"]);
+  assert.deepEqual(gen("re"), ["render"]);
+  assert.deepEqual(gen("render", "--"), ["--config", "--dry-run", "--help", "--out", "--prefix"]);
+  assert.deepEqual(gen("graph", "--format", ""), ["dot", "svg"]);
+  assert.deepEqual(gen("validate", "--"), ["--config", "--help"]);
+});
+
 /** What zsh's completion system prints for a line, typed with Tab in a pseudo-terminal. */
-function zshComplete(line: string): string {
+function zshComplete(line: string, functions = join(out, "share/zsh/site-functions")): string {
   const script = String.raw`
 zmodload zsh/zpty
 zpty z zsh -f -i
@@ -111,7 +157,7 @@ zpty -r z out '*END*'
 zpty -d z
 print -r -- "$out"
 `;
-  const r = spawnSync("timeout", ["30", "zsh", "-f", "-c", script, "zsh", join(out, "share/zsh/site-functions"), line], { encoding: "utf8", cwd: tempDir("zsh-complete") });
+  const r = spawnSync("timeout", ["30", "zsh", "-f", "-c", script, "zsh", functions, line], { encoding: "utf8", cwd: tempDir("zsh-complete") });
   assert.equal(r.status, 0, r.stderr);
   // What the terminal shows, without its control sequences.
   return r.stdout.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/.\x08/g, "");
@@ -127,13 +173,16 @@ test("zsh: the completion system completes VM names and lists options", (t) => {
   assert.match(options, /--running +-- only VMs that are running/);
   assert.match(zshComplete("vm-status --lines=3 wo"), /vm-status --lines=3 work /);
   assert.match(zshComplete("vm-run de"), /vm-run dev /);
+  const gen = (line: string) => zshComplete(line, join(own, "share/zsh/site-functions"));
+  assert.match(gen("vmsilo-gen va"), /vmsilo-gen validate /);
+  assert.match(gen("vmsilo-gen render --d"), /vmsilo-gen render --dry-run /);
+  assert.match(gen("vmsilo-gen graph --format="), /dot +svg/);
 });
 
 test("fish: complete -C gives the options and the configured VMs", (t) => {
   const why = ensureDebs(["fish"]);
   if (why) return skip(t, why);
-  const complete = (line: string) => {
-    const dir = join(out, "share/fish/vendor_completions.d");
+  const complete = (line: string, dir = join(out, "share/fish/vendor_completions.d")) => {
     const r = sh("fish", ["--no-config", "-c", `source ${dir}/${line.split(" ")[0]}.fish; complete -C ${JSON.stringify(line)}`], tempDir("fish-complete"));
     assert.equal(r.status, 0, r.stderr);
     return r.stdout.split("\n").filter(Boolean).sort();
@@ -144,4 +193,8 @@ test("fish: complete -C gives the options and the configured VMs", (t) => {
   assert.deepEqual(complete("vm-list "), []);
   assert.deepEqual(complete("vm-run b"), ["banking\tVM"]);
   assert.ok(complete("vm-run banking ech").some((l) => l.startsWith("echo")), "then a command");
+  const gen = (line: string) => complete(line, join(own, "share/fish/vendor_completions.d"));
+  assert.deepEqual(gen("vmsilo-gen gr"), ["graph\tprint the topology of a configuration (VMs, network VMs, bridges, shares, devices) as Graphviz DOT or SVG"]);
+  assert.deepEqual(gen("vmsilo-gen graph --format ").map((l) => l.split("\t")[0]), ["dot", "svg"]);
+  assert.deepEqual(gen("vmsilo-gen validate --c"), ["--config\tthe vmsilo.json to read (the NixOS module writes it)"]);
 });

@@ -64,13 +64,20 @@ test("nft -c: the network VM's guest table, as the guest module evaluates it", (
   const evalGuest = (netvm: boolean) => {
     const r = nixEval(join(NIX_DIR, "guest-system.nix"), { lib: libArg(), guest: `{ netvm = ${netvm}; }` }, { hostRoot: "/usr" });
     assert.equal(r.status, 0, r.stderr);
-    return (JSON.parse(r.stdout) as { netvm: { forwarding: unknown; nftables: unknown; table: { family: string; content: string } | null } }).netvm;
+    return (JSON.parse(r.stdout) as { netvm: { forwarding: unknown; nftables: unknown; table: { family: string; content: string } | null; dnsmasq: unknown } }).netvm;
   };
   const net = evalGuest(true);
+  const dns = net.dnsmasq as { enable: boolean; resolveLocalQueries: boolean; settings: { "conf-file": string[] } };
+  assert.equal(dns.enable, true);
+  assert.equal(dns.resolveLocalQueries, false, "the network VM's own lookups stay with its resolver");
+  // (evaluated read-only: the store path is named, not written) nixos-module/guest/netvm-dns.conf
+  assert.match(dns.settings["conf-file"][0]!, /^\/nix\/store\/[a-z0-9]{32}-netvm-dns\.conf$/);
+  assert.match(readFileSync(join(ROOT, "nixos-module", "guest", "netvm-dns.conf"), "utf8"), /^interface=vc-\*$/m, "dnsmasq answers on the client interfaces only");
+  assert.match(net.table!.content, /iifname "vc-\*" meta l4proto \{ tcp, udp \} th dport 53 accept/);
   assert.equal(net.forwarding, true);
   assert.equal(net.nftables, true);
   assert.equal(net.table?.family, "inet");
   assert.match(net.table!.content, /iifname "vc-\*" oifname != "vc-\*" masquerade/);
   assert.equal(nftCheck(`table inet vmsilo-netvm {\n${net.table!.content}\n}\n`), "");
-  assert.deepEqual(evalGuest(false), { forwarding: null, nftables: null, table: null }, "a VM that is no network VM gets none of it");
+  assert.deepEqual(evalGuest(false), { forwarding: null, nftables: null, table: null, dnsmasq: null }, "a VM that is no network VM gets none of it");
 });

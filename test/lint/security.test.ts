@@ -12,7 +12,7 @@ import { resolve } from "../../src/generate.js";
 import { EXAMPLES, ROOT, example, skipWithoutTool, render } from "../support/harness.js";
 import { type StubRoot, buildStubRoot, userManagerEnv } from "./stub-root.js";
 
-const KINDS = ["prep", "vm-crosvm", "vm-cloud-hypervisor", "vm-qemu", "console-relay", "virtiofsd", "proxy", "shared-home", "sound", "wayland-seccontext", "gpu", "session-bind", "uplink", "firewall", "vfio-bind", "balloond"] as const;
+const KINDS = ["prep", "vm-crosvm", "vm-cloud-hypervisor", "vm-qemu", "console-relay", "virtiofsd", "proxy", "shared-home", "sound", "wayland-seccontext", "gpu", "session-bind", "uplink", "firewall", "vfio-bind", "balloond", "usb-broker"] as const;
 type Kind = (typeof KINDS)[number];
 
 /**
@@ -98,6 +98,11 @@ const KIND: Record<Kind, { scope: "system" | "user"; target: number; note: strin
     target: 1.4,
     note: "crosvm's GPU device as the user in an empty root (TemporaryFileSystem=/) with only the store, the GPU's sysfs, /dev/dri, /dev/udmabuf and its sockets bound in; its syscall allowlist is crosvm's own and includes some @privileged and @resources calls.",
   },
+  "usb-broker": {
+    scope: "system",
+    target: 2.4,
+    note: "The USB broker and the persistent-devices unit: root oneshots that read sysfs and device nodes, hand a qemu VM's node to its user (CAP_CHOWN, CAP_FOWNER) and connect to VMM sockets in the VMs' users' directories (CAP_DAC_OVERRIDE); only /run/vmsilo writable, AF_UNIX only, no network. Not PrivateDevices: crosvm's client opens the device node.",
+  },
   "session-bind": {
     scope: "user",
     target: 6.4,
@@ -135,6 +140,7 @@ function classify(config: unknown, root: StubRoot): Array<{ kind: Kind; unit: st
           [u.seccontext, "wayland-seccontext"],
           [u.gpu, "gpu"],
           [u.sessionBind, "session-bind"],
+          [u.usb, "usb-broker"],
           ...vm.shares.map((s) => [u.virtiofsd(s.tag), "virtiofsd"] as [string, Kind]),
         ];
         kind ??= byName.find(([n]) => n === name)?.[1];
@@ -143,6 +149,7 @@ function classify(config: unknown, root: StubRoot): Array<{ kind: Kind; unit: st
       if (name === "vmsilo-firewall.service") kind = "firewall";
       if (name === "vmsilo-vfio-bind.service") kind = "vfio-bind";
       if (name === "vmsilo-balloond.service") kind = "balloond";
+      if (name === "vmsilo-usb-attach@.service" || name === "vmsilo-usb-detach@.service") kind = "usb-broker";
       assert.ok(kind, `${name}: a generated service of no known kind; add its kind, target and note to test/lint/security.test.ts`);
       assert.equal(KIND[kind].scope, scope, `${name}: a ${kind} unit in the ${scope} scope`);
       out.push({ kind, unit: name.replace(/@\.service$/, "@1.service"), scope });

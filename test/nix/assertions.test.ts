@@ -268,6 +268,16 @@ const ASSERTIONS: AssertionCase[] = [
     expected: ['programs.vmsilo.nixosVms.work.network.interfaces.upstream: is the interface network.netvm ("host") gives this VM; rename it.'],
   },
   {
+    what: "hostServices on a VM whose gateway is not the host",
+    module: vm("work", `{ network.hostServices.tcp = [ 22 631 ]; }`),
+    expected: ['programs.vmsilo.nixosVms.work.network.hostServices.tcp: applies only to a VM whose gateway is the host (network.netvm = "host"), got ports 22, 631 and netvm null.'],
+  },
+  {
+    what: "a hostServices port twice",
+    module: vm("work", `{ network.netvm = "host"; network.hostServices.udp = [ 53 53 ]; }`),
+    expected: ['programs.vmsilo.nixosVms.work.network.hostServices.udp: lists 53 more than once.'],
+  },
+  {
     what: "an interface with the prefix vc-",
     module: vm("work", `{ network.interfaces.vc-lan = { }; }`),
     expected: ['programs.vmsilo.nixosVms.work.network.interfaces.vc-lan: names an interface with the prefix "vc-", which is for the interfaces a network VM gets towards its clients (network.netvm); rename it.'],

@@ -17,8 +17,9 @@ import { join, relative } from "node:path";
 import { validate } from "../../src/config/validate.js";
 import { isLink } from "../../src/render/files.js";
 import { vmmUserName } from "../../src/model/derive.js";
+import { driverFor } from "../../src/hypervisors/index.js";
 import { CLI, example, EXAMPLES, render, ROOT, runCli, skipWithoutTool, tempDir } from "../support/harness.js";
-import { NIX_DIR, evalModule, libArg, nixEval, skipWithoutLib } from "./support.js";
+import { NIX_DIR, evalModule, libArg, nixEval, skipWithoutLib, skipWithoutNix } from "./support.js";
 
 const VMSILO_TOOLS = "/nix/store/dt9x7e2c5w3z6q8f0gr9i1d3y5k7m8n0-vmsilo-tools-0.1.0";
 const fixturePath = (name: string) => join(ROOT, "test", "nix", "fixtures", `${name}.json`);
@@ -54,13 +55,14 @@ for (const name of EXAMPLES) {
   });
 }
 
-test("the wiring puts the generated tree into systemd, tmpfiles, the system path and polkit, and loads vhost_vsock", (t) => {
+test("the wiring puts the generated tree into systemd, tmpfiles, udev, the system path and polkit, and loads vhost_vsock", (t) => {
   if (skipWithoutLib(t)) return;
   const { wiring } = evalModule("minimal");
   const generated = "/nix/store/22222222222222222222222222222222-vmsilo-host";
   assert.deepStrictEqual(wiring, {
     systemdPackages: [generated],
     tmpfilesPackages: [generated],
+    udevPackages: [generated],
     systemPackages: [generated],
     polkitRules: `${generated}/share/polkit-1/rules.d/60-vmsilo.rules`,
     polkit: true,
@@ -90,6 +92,14 @@ test("every qemu VM gets its own system user and group, as the generator names t
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), names.map(vmmUserName));
   assert.ok(names.map(vmmUserName).every((n) => n.length <= 31));
+});
+
+test("hypervisors.nix and the generator's drivers agree on which VMMs run without root", (t) => {
+  if (skipWithoutNix(t)) return;
+  const r = spawnSync("nix-instantiate", ["--eval", "--strict", "--json", "-E", `builtins.mapAttrs (_: h: h.unprivilegedVmm or false) (import ${join(ROOT, "nixos-module/hypervisors.nix")})`], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const hypervisors = ["crosvm", "cloud-hypervisor", "qemu"] as const;
+  assert.deepEqual(JSON.parse(r.stdout), Object.fromEntries(hypervisors.map((h) => [h, driverFor(h).unprivileged === true])));
 });
 
 test("generate.nix's build script, run as the build would run it, renders the module's vmsilo.json into $out", (t) => {
@@ -154,6 +164,7 @@ test("a disabled module sets nothing and asserts nothing", (t) => {
   assert.deepStrictEqual(r.wiring, {
     systemdPackages: [],
     tmpfilesPackages: [],
+    udevPackages: [],
     systemPackages: [],
     polkitRules: null,
     polkit: false,

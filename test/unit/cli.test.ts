@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { CLI, example, EXAMPLES, fileAt, regularFiles, render, ROOT, runCli, tempDir } from "../support/harness.js";
 import { isLink } from "../../src/render/files.js";
 import { describe } from "../../src/config/types.js";
+import { GENERATOR_USAGE } from "../../src/cli-usage.js";
 
 const USAGE_HINT = "Run 'vmsilo-gen --help' for usage.\n";
 /** The hint after a subcommand's usage error names that subcommand's help. */
@@ -29,13 +30,14 @@ function withTemp(label: string, body: (dir: string) => void): void {
   }
 }
 
-test("--help exits 0 and lists render and validate", () => {
+test("--help exits 0 and lists every subcommand with its summary", () => {
   const r = runCli(["--help"]);
   assert.equal(r.status, 0);
   assert.equal(r.stderr, "");
   assert.match(r.stdout, /^vmsilo-gen <command>/);
   assert.match(r.stdout, /^ {2}vmsilo-gen render +render the whole tree into --out/m);
-  assert.match(r.stdout, /^ {2}vmsilo-gen validate +check vmsilo\.json and report every issue/m);
+  assert.match(r.stdout, /^ {2}vmsilo-gen validate +check a vmsilo\.json and report every issue/m);
+  for (const c of GENERATOR_USAGE.commands!) assert.match(r.stdout, new RegExp(`^ {2}vmsilo-gen ${c.name} `, "m"), c.name);
 });
 
 test("-h is --help; a usage error points at the help of the subcommand it was in", () => {
@@ -43,7 +45,7 @@ test("-h is --help; a usage error points at the help of the subcommand it was in
   assert.equal(h.status, 0);
   assert.equal(h.stdout, runCli(["--help"]).stdout);
   assert.match(runCli(["render", "-h"]).stdout, /--dry-run/);
-  for (const [args, hint] of [[["render", "--config", "x.json"], "vmsilo-gen render --help"], [["validate"], "vmsilo-gen validate --help"], [[], "vmsilo-gen --help"], [["bogus"], "vmsilo-gen --help"]] as const) {
+  for (const [args, hint] of [[["render", "--config", "x.json"], "vmsilo-gen render --help"], [["validate"], "vmsilo-gen validate --help"], [["graph", "--format", "png", "--config", "x.json"], "vmsilo-gen graph --help"], [["options-doc"], "vmsilo-gen options-doc --help"], [[], "vmsilo-gen --help"], [["bogus"], "vmsilo-gen --help"]] as const) {
     const r = runCli([...args]);
     assert.equal(r.status, 2, args.join(" "));
     assert.ok(r.stderr.endsWith(`Run '${hint}' for usage.\n`), r.stderr);

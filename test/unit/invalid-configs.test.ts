@@ -42,7 +42,7 @@ const TOP_KEYS = "schemaVersion, user, programs, schedulerIsolation, startTimeou
 const USER_KEYS = "name, uid, gid, group, home, runtimeDir";
 const PROGRAM_KEYS = "bash, coreutils, systemd, vmsiloTools, socat, crosvm, cloudHypervisor, qemu, virtiofsd, openssh, jq, iproute2, nftables, vhostDeviceSound, waylandSeccontext, vulkanLoader";
 const VM_KEYS =
-  "hypervisor, id, memory, cpus, autoStart, dependsOn, color, autoShutdown, kernel, initramfs, init, rootDisk, additionalDisks, rootOverlay, kernelParams, sharedDirectories, sharedHome, gpu, sound, pciDevices, vhostUser, network, crosvm, cloudHypervisor, qemu";
+  "hypervisor, id, memory, cpus, autoStart, dependsOn, color, autoShutdown, kernel, initramfs, init, rootDisk, additionalDisks, rootOverlay, kernelParams, sharedDirectories, sharedHome, gpu, sound, usbDevices, pciDevices, vhostUser, network, crosvm, cloudHypervisor, qemu";
 const SHARE_KEYS =
   "path, mountPoint, threadPoolSize, inodeFileHandles, cache, logLevel, xattr, posixAcl, readonly, allowMmap, enableReaddirplus, writeback, allowDirectIo, killprivV2, preserveNoatime, uidMap, gidMap, translateUid, translateGid";
 const IFACE_KEYS = "type, forwardPorts, restrictNetwork, macAddress, tap, dhcp, addresses, routes, v6Addresses, v6Routes";
@@ -287,7 +287,7 @@ const rows: Row[] = [
   { what: "unknown tap key", mutate: (c) => void (eth0(c).tap = { mac: "02:00:00:00:00:01" }), expected: ["nixosVms.work.network.interfaces.eth0.tap.mac: unknown option (known: name, bridge, hostAddress)"] },
   { what: "unknown route key", mutate: (c) => void (eth0(c).routes = { "0.0.0.0/0": { via: "10.0.0.1", metric: 10 } }), expected: ['nixosVms.work.network.interfaces.eth0.routes."0.0.0.0/0".metric: unknown option (known: via)'] },
   { what: "unknown GPU key", base: "desktop", mutate: (c) => void (c.nixosVms.work.gpu = { virgl: true }), expected: ["nixosVms.work.gpu.virgl: unknown option (known: wayland, opengl, vulkan, allowWX, logLevel, seccompPolicy)"] },
-  { what: "unknown network key", mutate: (c) => void (work(c).network = { dns: [] }), expected: ["nixosVms.work.network.dns: unknown option (known: interfaces, nameservers, netvm, netvmSubnet)"] },
+  { what: "unknown network key", mutate: (c) => void (work(c).network = { dns: [] }), expected: ["nixosVms.work.network.dns: unknown option (known: interfaces, nameservers, netvm, hostServices, netvmSubnet)"] },
   { what: "unknown rootDisk key", mutate: (c) => void (work(c).rootDisk.readonly = true), expected: ["nixosVms.work.rootDisk.readonly: unknown option (known: path, ro, id, options, format, createSize)"] },
   { what: "unknown autoShutdown key", mutate: (c) => void (work(c).autoShutdown = { enable: true, delay: 5 }), expected: ["nixosVms.work.autoShutdown.delay: unknown option (known: enable, after)"] },
 
@@ -697,6 +697,10 @@ const rows: Row[] = [
     mutate: (c) => void (netvm(c, "net"), addVm(c, "a", { network: { netvm: "net" } }), addVm(c, "b", { network: { netvm: "host" } }), (c.netvmRange = "10.200.0.0/30")),
     expected: ["netvmRange: holds 2 /31 links, but 3 VMs need a derived one (a, b, work); choose a larger pool or set network.netvmSubnet on some"],
   },
+  { what: "hostServices behind a network VM", mutate: (c) => void (netvm(c, "net").hostServices = { tcp: [22] }), expected: ['nixosVms.work.network.hostServices.tcp: applies only to a VM whose gateway is the host (network.netvm = "host"), got ports 22 and netvm "net"'] },
+  { what: "hostServices without a netvm", mutate: (c) => void (work(c).network = { hostServices: { udp: [53, 5353] } }), expected: ['nixosVms.work.network.hostServices.udp: applies only to a VM whose gateway is the host (network.netvm = "host"), got ports 53, 5353 and netvm null'] },
+  { what: "hostServices port out of range", mutate: (c) => void (netvm(c, "host").hostServices = { tcp: [0] }), expected: ["nixosVms.work.network.hostServices.tcp[0]: must be an integer from 1 to 65535, got 0"] },
+  { what: "hostServices port twice", mutate: (c) => void (netvm(c, "host").hostServices = { tcp: [22, 22] }), expected: ["nixosVms.work.network.hostServices.tcp[1]: duplicates an earlier entry 22"] },
   { what: "a netvm cycle", mutate: (c) => void (netvm(c, "net"), (c.nixosVms.net.network = { netvm: "work" })), expected: ["nixosVms.net.network.netvm: forms a cycle: net -> work -> net"] },
   { what: "a netvm and dependsOn cycle", mutate: (c) => void (netvm(c, "net"), (c.nixosVms.net.dependsOn = ["work"])), expected: ["nixosVms.net.dependsOn: forms a cycle: net -> work -> net"] },
   { what: "a user bridge taking a link's bridge", mutate: (c) => void (netvm(c, "net"), addVm(c, "web", { network: { interfaces: { eth0: { tap: { bridge: linkBridge("net", "work") } } } } })), expected: [`nixosVms.web.network.interfaces.eth0.tap.bridge: bridge "${linkBridge("net", "work")}" is the bridge vmsilo creates for the link net → work (nixosVms.work.network.netvm); choose another bridge`] },

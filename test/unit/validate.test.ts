@@ -60,7 +60,9 @@ test("defaults are filled at every level", () => {
   assert.equal(w.sharedHome, false);
   assert.equal(w.gpu, false);
   assert.deepEqual(w.sound, { playback: false, capture: false });
-  assert.deepEqual(w.network, { interfaces: {}, nameservers: [], netvm: null, netvmSubnet: null });
+  assert.deepEqual(w.network, { interfaces: {}, nameservers: [], netvm: null, netvmSubnet: null, hostServices: { tcp: [], udp: [] } });
+  assert.deepEqual(w.usbDevices, []);
+  assert.equal(w.qemu.usb, false);
   assert.deepEqual(w.crosvm, { logLevel: null, extraArgs: [], extraRunArgs: [] });
   assert.deepEqual([w.sharedDirectories, w.pciDevices, w.vhostUser, w.additionalDisks, w.kernelParams], [{}, [], [], [], []]);
 });

@@ -12,6 +12,7 @@ import { virtiofsdUnit } from "./virtiofsd.js";
 import { vmUnit } from "./vm.js";
 import { balloondUnit, hasBalloond } from "./balloond.js";
 import { firewallUnit, linkUnit, vfioBindUnit } from "./network.js";
+import { usbUnits } from "./usb.js";
 
 /** Every unit of the tree, one family per module in this directory. */
 export interface Units {
@@ -39,6 +40,7 @@ export function renderUnits(model: Model, t: Tools): Units {
   if (model.links.length) system.push(firewallUnit(model, t));
   if (model.config.isolatedPciDevices.length) system.push(vfioBindUnit(model, t));
   if (hasBalloond(model)) system.push(balloondUnit(model, t));
+  system.push(...usbUnits(model, t));
   system.push(systemTarget(model, t));
   user.push(sessionTarget(model));
   return { system, user };

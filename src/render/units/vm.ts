@@ -10,6 +10,7 @@ import { baseHardening, confineProcess, settingWord } from "./common.js";
 import { HOST_NETVM } from "../../model/netvm.js";
 import { FIREWALL_UNIT, unitNames, VFIO_BIND_UNIT } from "../../model/paths.js";
 import { isolatedSysfsPaths } from "./network.js";
+import { usbCleanup } from "./usb.js";
 
 export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   const u = unitFile(vm.units.vm, vmSource(vm.name));
@@ -19,6 +20,8 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   const plan = launchPlanOf(driver, vm, model);
   add(u, "Unit", "Description", `vmsilo VM ${vm.name}`);
   if (relayAfterVmm) add(u, "Unit", "Wants", vm.units.consoleRelay);
+  // The persistent USB devices, attached once the VMM is up (the unit is ordered after this one).
+  if (vm.usb !== null && vm.usbDevices.length) add(u, "Unit", "Wants", vm.units.usb);
   const backends = [
     vm.units.prep,
     ...(relayAfterVmm ? [] : [vm.units.consoleRelay]),
@@ -55,7 +58,7 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   }
   const s = "Service";
   // A preparation or clean-up step: with `+`, it keeps root's privileges when the VMM itself runs without them.
-  const step = (argv: string[], prefix = "") => exec(argv, prefix + (driver.unprivileged ? "+" : ""));
+  const step = (argv: string[], prefix = "") => exec(argv, prefix + (vm.vmmUser !== null ? "+" : ""));
   if (plan.kind === "api") {
     // Ready once booted (the launcher's systemd-notify), so what is ordered after it finds the
     // VMM's sockets: the console relay, the command proxy.
@@ -99,6 +102,8 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   // The recorded definition is root's, in the VM's own directory.
   add(u, s, "ExecStopPost", step([t.rm, "-f", "--", vm.paths.definition]));
   for (const i of vm.interfaces) add(u, s, "ExecStopPost", step([ip, "link", "delete", "dev", i.tap], "-"));
+  // Whatever way the VMM ended, its USB devices are no longer in it.
+  add(u, s, "ExecStopPost", usbCleanup(vm, t) ?? undefined);
   add(u, s, "KillMode", "mixed");
   add(u, s, "TimeoutStopSec", model.config.stopTimeout + 15);
   baseHardening(u);
@@ -125,7 +130,8 @@ function confineVmm(u: UnitFile, vm: VmModel, user: string): void {
   confineProcess(u);
   add(u, s, "ProtectHome", "read-only");
   add(u, s, "RestrictNamespaces", true);
-  add(u, s, "RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6");
+  // qemu's usb-host finds and watches host devices through libusb, whose udev monitor is a netlink socket.
+  add(u, s, "RestrictAddressFamilies", `AF_UNIX AF_INET AF_INET6${vm.usb !== null ? " AF_NETLINK" : ""}`);
   const writable = [...vm.disks.filter((d) => !d.ro && d.path !== vm.paths.ephemeralDisk).map((d) => d.path), ...Object.values(vm.config.qemu.shares9p).filter((p) => !p.readonly).map((p) => p.path)];
   // `-`: a disk created at first start does not exist yet when the unit is loaded. (The overlay
   // disk is in the StateDirectory=: a file bound on its own could not be removed at stop.)

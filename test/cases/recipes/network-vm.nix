@@ -5,6 +5,7 @@
 ## assert-file-contains libexec/vmsilo/net/launch "vmsilo.ifname=vc-work,"
 ## assert-file-contains libexec/vmsilo/net/launch "vmsilo.ifname=vc-banking,"
 ## assert-unit-key vmsilo-work-vm.service Unit Requires vmsilo-work-uplink.service
+## assert-file-contains libexec/vmsilo/work/launch "nameserver=10.200."
 { pkgs, ... }:
 {
   programs.vmsilo = {
@@ -25,14 +26,8 @@
       };
     };
 
-    # The VMs behind it.
-    nixosVms.work = {
-      network.netvm = "net";
-      network.nameservers = [ "9.9.9.9" ];
-    };
-    nixosVms.banking = {
-      network.netvm = "net";
-      network.nameservers = [ "9.9.9.9" ];
-    };
+    # The VMs behind it (their DNS goes to net, which forwards it).
+    nixosVms.work.network.netvm = "net";
+    nixosVms.banking.network.netvm = "net";
   };
 }

@@ -32,7 +32,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ROOT, TEST_PREFIX, render, writeTree } from "../../support/harness.js";
-import { vmmUserName } from "../../../src/model/derive.js";
+import { resolve } from "../../../src/generate.js";
 import { VMM_DIR, checkCrosvmArgv, loadCrosvmCli, parseSystemdExec } from "../../contract/crosvm-contract.js";
 import { CACHE, ensureDebs, have, readOr, unitValues, virtiofsdStandIn, vmsiloToolsPackage } from "../support.js";
 import { REPO_IN_CONTAINER, STAGE, VMM_IN_CONTAINER, standIns } from "../standins/index.js";
@@ -113,6 +113,10 @@ const SETUP = String.raw`
 set -u
 . "$STAGE_RUN/env"
 . "$STAGE_RUN/common.sh"
+# Directories laid over the container's own mounts (nspawn's /sys/bus would cover a bind of its own).
+while read -r source target; do
+  check "late-bind:$target" "mount --bind $source $target"
+done <"$STAGE_RUN/late-binds"
 install_tree "$TREE"
 check tmpfiles-applied "test -d /run/vmsilo && test -d /var/lib/vmsilo"
 for u in "$VMSILO_USER" "$OTHER_USER"; do
@@ -183,6 +187,9 @@ export interface NspawnOptions {
   files?: Record<string, string> | ((out: string) => Record<string, string>);
   /** Trees rendered besides the main one (e.g. the configuration after a switch). */
   extraTrees?: ExtraTree[];
+  /** `[host, container]` directories bound writable over what the container has mounted there by
+   * the time the driver runs (a fake /sys/bus/pci), before the tree is installed. */
+  lateBinds?: Array<[string, string]>;
   timeoutS?: number;
 }
 
@@ -276,8 +283,8 @@ const bridgesOf = (config: Record<string, any>) =>
 /** A user of the container: programs.vmsilo.user, and another one the polkit rule must refuse. */
 function sysusers(config: Record<string, any>): string {
   const u = config.user;
-  // qemu VMs' own system users, as the NixOS module declares them (nixos-module/wiring.nix).
-  const vmm = Object.entries(config.nixosVms as Record<string, any>).filter(([, vm]) => vm.hypervisor === "qemu").map(([name]) => `u ${vmmUserName(name)} - "vmsilo VMM" - -`);
+  // The VMM users the model names, as the NixOS module declares them (nixos-module/wiring.nix).
+  const vmm = resolve(config).vms.flatMap((vm) => (vm.vmmUser === null ? [] : [`u ${vm.vmmUser} - "vmsilo VMM" - -`]));
   return [`g ${u.group} ${u.gid}`, `u ${u.name} ${u.uid}:${u.gid} "vmsilo user" ${u.home} /bin/bash`, `u mallory ${u.uid + 1}:${u.gid} "another user" /home/mallory /bin/bash`, ...(vmm.length ? ["g kvm -", ...vmm] : []), ""].join("\n");
 }
 
@@ -314,6 +321,7 @@ export function bootNspawn(o: NspawnOptions): NspawnRun {
     "share-dirs": vms.flatMap((vm) => Object.values((vm.sharedDirectories ?? {}) as Record<string, any>).map((s) => `${s.path}\n`)).join(""),
     disks: vms.flatMap((vm) => ((vm.additionalDisks ?? []) as any[]).filter((d) => !d.createSize).map((d) => `${d.path}\n`)).join(""),
     sysusers: sysusers(o.config),
+    "late-binds": (o.lateBinds ?? []).map(([, c], i) => `${STAGE}/late/${i} ${c}\n`).join(""),
     "e2e-driver.service": ["[Unit]", "Description=vmsilo e2e driver", "After=basic.target", "", "[Service]", "Type=oneshot", `Environment=STAGE_RUN=${STAGE_RUN}`, `ExecStart=/bin/bash ${STAGE_RUN}/run.sh`, `ExecStopPost=/bin/bash ${STAGE_RUN}/finish.sh`, "StandardOutput=journal", ""].join("\n"),
     ...(typeof o.files === "function" ? o.files(out) : o.files),
   };
@@ -332,6 +340,7 @@ export function bootNspawn(o: NspawnOptions): NspawnRun {
     `--bind-ro=${join(run, "sysusers")}:/etc/sysusers.d/vmsilo-e2e.conf`,
     `--bind-ro=${join(run, "e2e-driver.service")}:/etc/systemd/system/e2e-driver.service`,
     ...binds.map(([h, c]) => `--bind-ro=${h}:${c}`),
+    ...(o.lateBinds ?? []).map(([h], i) => `--bind=${h}:${STAGE}/late/${i}`),
     "--boot", "--", "systemd.unit=e2e-driver.service", "systemd.firstboot=off",
   ];
   const r = spawnSync("timeout", args, { encoding: "utf8", maxBuffer: 64 << 20, env: { ...process.env, SYSTEMD_NSPAWN_API_VFS_WRITABLE: "1" } });

@@ -10,7 +10,9 @@
  *    vmsilo.standin.panic it prints a kernel panic instead and exits 1); it creates its control socket
  *    (`--socket`), crosvm's own: SOCK_SEQPACKET, one JSON VmRequest per packet, served through
  *    helper.c (Node has no SEQPACKET), answering `Exit` (exit at once), `Powerbtn` (the guest powers
- *    off: exit 0) and the balloon's `Stats` and `Adjust` (its size kept, unless `--no-balloon`);
+ *    off: exit 0), the balloon's `Stats` and `Adjust` (its size kept, unless `--no-balloon`), and
+ *    `usb attach/detach/list` requests from helper.c's native `crosvm usb` client (one text request
+ *    per packet there: the stand-in's own, not crosvm's), keeping real port state (usbRequest below);
  *  - `stop` / `powerbtn` / `balloon_stats <socket>`, `balloon SIZE <socket>`: send that request to a
  *    running crosvm (through helper.c's client end), exit 1 when none answers.
  *
@@ -82,6 +84,35 @@ function request(verb: string): void {
   const answer: unknown = JSON.parse(r.stdout);
   if (verb === "balloon_stats") process.stdout.write(`${JSON.stringify(answer)}\n`);
   else if (answer !== "Ok") fail(`unexpected response: ${r.stdout.trim()}`);
+}
+
+/** The guest's USB ports (crosvm's xHCI backend): port → the device in it. A request is a line from
+ * helper.c's `crosvm usb` client; the answer is upstream's UsbControlResult as crosvm prints it. */
+const USB_PORTS = 8;
+const usbPorts = new Map<number, { vid: string; pid: string; rdev: string }>();
+function usbRequest(words: string[]): string {
+  const [verb, ...rest] = words;
+  if (verb === "attach" && rest.length === 4) {
+    const [vid, pid, rdev] = rest as [string, string, string];
+    if ([...usbPorts.values()].some((d) => d.rdev === rdev)) return "failed_to_open_device";
+    for (let port = 1; port <= USB_PORTS; port++) {
+      if (usbPorts.has(port)) continue;
+      usbPorts.set(port, { vid, pid, rdev });
+      log(`usb: ${vid}:${pid} (device ${rdev}) attached on port ${port}`);
+      return `ok ${port}`;
+    }
+    return "no_available_port";
+  }
+  if (verb === "detach" && rest.length === 1) {
+    const port = Number(rest[0]);
+    if (!usbPorts.delete(port)) return "no_such_port";
+    log(`usb: port ${port} detached`);
+    return `ok ${port}`;
+  }
+  if (verb === "list" && rest.length === 0) {
+    return ["devices", ...[...usbPorts].sort(([a], [b]) => a - b).map(([port, d]) => `${port} ${d.vid} ${d.pid}`)].join(" ");
+  }
+  return "error unknown usb request";
 }
 
 async function run(): Promise<void> {
@@ -165,7 +196,7 @@ async function run(): Promise<void> {
         req = null;
       }
       log(`control request: ${typeof req === "string" ? req.toLowerCase() : line}`);
-      const a = answer(req);
+      const a = line.startsWith("usb ") ? { text: usbRequest(line.split(" ").slice(1)) } : answer(req);
       server.stdin!.write(`${a.text}\n`, () => a.then?.());
     }
   });

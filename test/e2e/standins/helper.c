@@ -9,6 +9,13 @@
  *       STANDIN_CROSVM_JS), which checks it against upstream's CLI definition and behaves as the
  *       VMM; a `device gpu` command line is accepted only when it is one of the files under
  *       <package>/share/vmsilo-e2e/accepted/ (written by the harness after that check passed).
+ *   crosvm usb attach BUS:ADDR:VID:PID DEV_PATH SOCKET | usb detach PORT SOCKET | usb list SOCKET
+ *       upstream's positional arguments (../../../../shared/vmm/README.md), checked here; DEV_PATH must
+ *       be a character device (crosvm opens it and hands the fd over; a fake node cannot be opened,
+ *       so its device number travels instead). The request goes to the running stand-in's control
+ *       socket, which keeps the ports (crosvm.ts); its answer is printed as upstream prints
+ *       UsbControlResult ("ok 1", "no_available_port", "devices 1 046d c52b", …), exit 0. Native,
+ *       as the real client is, so the attach latency measured on it is not a Node start-up.
  *   vhost-device-sound --socket P --backend null|pipewire|alsa [--streams input,output]
  *       listens on P (upstream's clap definition: --socket and --backend required).
  *
@@ -16,6 +23,7 @@
  * unit's journal), prefixed "vmsilo-standin".
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +35,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -148,6 +157,42 @@ static int accepted(int argc, char **argv) {
 	return found;
 }
 
+static int hexes(const char *s, size_t n) {
+	for (size_t k = 0; k < n; k++)
+		if (!isxdigit((unsigned char)s[k])) return 0;
+	return s[n] == 0 || s[n] == ':';
+}
+
+/* `crosvm usb …`: one request line to the VMM's control socket, its one-line answer printed. */
+static int control_client(const char *path, const char *json);
+
+static int usb(int argc, char **argv) {
+	self = "crosvm usb";
+	char req[512];
+	const char *socket_path;
+	if (argc == 4 && !strcmp(argv[0], "attach")) {
+		unsigned bus, addr;
+		char *colon = strrchr(argv[1], ':');
+		if (sscanf(argv[1], "%u:%u:", &bus, &addr) != 2 || !colon || colon - argv[1] < 7 || !hexes(colon - 4, 4) || !hexes(colon + 1, 4)) die("BUS_ID:ADDR:VID:PID expected, got %s", argv[1]);
+		struct stat st;
+		if (stat(argv[2], &st) < 0 || !S_ISCHR(st.st_mode)) die("usb device path %s: not a character device", argv[2]);
+		snprintf(req, sizeof req, "usb attach %.4s %s %u:%u %s\n", colon - 4, colon + 1, major(st.st_rdev), minor(st.st_rdev), argv[2]);
+		socket_path = argv[3];
+	} else if (argc == 3 && !strcmp(argv[0], "detach")) {
+		char *end;
+		unsigned long port = strtoul(argv[1], &end, 10);
+		if (*end || end == argv[1] || port > 255) die("PORT (a number) expected, got %s", argv[1]);
+		snprintf(req, sizeof req, "usb detach %lu\n", port);
+		socket_path = argv[2];
+	} else if (argc == 2 && !strcmp(argv[0], "list")) {
+		snprintf(req, sizeof req, "usb list\n");
+		socket_path = argv[1];
+	} else die("%s", "usage: crosvm usb attach BUS_ID:ADDR:VID:PID DEV_PATH SOCKET | detach PORT SOCKET | list SOCKET");
+	/* One packet each way on the control socket (SOCK_SEQPACKET, control_server below), without the newline. */
+	req[strcspn(req, "\n")] = '\0';
+	return control_client(socket_path, req);
+}
+
 static int crosvm(int argc, char **argv) {
 	int i = 1;
 	while (i < argc && (!strncmp(argv[i], "--log-level=", 12) || !strcmp(argv[i], "--no-syslog"))) i++;
@@ -159,6 +204,7 @@ static int crosvm(int argc, char **argv) {
 		int wayland = connect_to(need(opt(argc, argv, i + 2, "--wayland-sock", known), "--wayland-sock"));
 		return serve(socket_path, wayland);
 	}
+	if (i < argc && !strcmp(argv[i], "usb")) return usb(argc - i - 1, argv + i + 1);
 	/* The Node half runs this binary again as the control socket's two ends (control_server, control_client). */
 	static char exe[4096];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -197,7 +243,7 @@ static int control_server(const char *path) {
 		ssize_t n;
 		while ((n = recv(c, req, sizeof req - 1, 0)) > 0) {
 			req[n] = '\0';
-			if (memchr(req, '\n', (size_t)n)) break;
+			if (memchr(req, '\n', (size_t)n)) break; /* one line each way to the Node half */
 			printf("%s\n", req);
 			fflush(stdout);
 			if (!fgets(line, sizeof line, in)) return 0;

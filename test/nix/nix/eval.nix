@@ -27,6 +27,7 @@ in
       {
         systemdPackages = map toString config.systemd.packages;
         tmpfilesPackages = map toString config.systemd.tmpfiles.packages;
+        udevPackages = map toString config.services.udev.packages;
         systemPackages = map toString config.environment.systemPackages;
         polkitRules = config.environment.etc."polkit-1/rules.d/60-vmsilo.rules".source or null;
         polkit = config.security.polkit.enable;

@@ -61,6 +61,8 @@ in
     forwarding = eval.config.boot.kernel.sysctl."net.ipv4.conf.all.forwarding" or null;
     table = eval.config.networking.nftables.tables.vmsilo-netvm or null;
     nftables = eval.config.networking.nftables.enable or null;
+    # Its clients' DNS: dnsmasq with netvm-dns.conf.
+    dnsmasq = eval.config.services.dnsmasq or null;
   };
   kernelModules = {
     initrd = eval.config.boot.initrd.kernelModules;

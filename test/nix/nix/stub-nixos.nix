@@ -78,8 +78,16 @@ in
       # NixOS reads lib/tmpfiles.d from each package's lib output if it has one.
       apply = map lib.getLib;
     };
+    services.udev.packages = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+    };
     systemd.targets = loose;
     systemd.network.netdevs = loose;
+    networking.nameservers = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+    };
     networking.bridges = mkOption {
       default = { };
       type = types.attrsOf (

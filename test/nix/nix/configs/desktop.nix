@@ -4,18 +4,10 @@
 stubs:
 { ... }:
 {
-  users.users.alice = {
-    isNormalUser = true;
-    uid = 1000;
-    group = "users";
-    home = "/home/alice";
-  };
-  users.groups.users.gid = 100;
+  imports = [ ./host-user.nix ];
   networking.bridges.br-lan.interfaces = [ ];
 
   programs.vmsilo = {
-    enable = true;
-    user = "alice";
     schedulerIsolation = "vm";
     guestBuilder = { name, ... }: stubs.guests.desktop.${name};
     isolatedPciDevices = [ "0000:03:00.0" ];
@@ -38,6 +30,13 @@ stubs:
       autoStart = true;
       color = "#3465a4";
       sharedHome = true;
+      # The security key: in the work VM whenever both are there.
+      usbDevices = [
+        {
+          vendorId = "1050";
+          productId = "0407";
+        }
+      ];
       sharedDirectories.projects = {
         path = "/home/alice/Projects";
         xattr = true;
@@ -99,6 +98,7 @@ stubs:
       };
       network.netvm = "host";
       network.nameservers = [ "9.9.9.9" ];
+      network.hostServices.tcp = [ 631 ];
       gpu.vulkan = true;
       sound = {
         playback = true;

@@ -4,16 +4,5 @@
 stubs:
 { ... }:
 {
-  users.users.alice = {
-    isNormalUser = true;
-    uid = 1000;
-    group = "users";
-    home = "/home/alice";
-  };
-  users.groups.users.gid = 100;
-
-  programs.vmsilo = {
-    enable = true;
-    user = "alice";
-  };
+  imports = [ ./host-user.nix ];
 }

@@ -6,17 +6,9 @@ let
   vmName = i: "vm${lib.fixedWidthNumber 2 i}";
 in
 {
-  users.users.alice = {
-    isNormalUser = true;
-    uid = 1000;
-    group = "users";
-    home = "/home/alice";
-  };
-  users.groups.users.gid = 100;
+  imports = [ ./host-user.nix ];
 
   programs.vmsilo = {
-    enable = true;
-    user = "alice";
     packages.openssh = null;
     guestBuilder = { name, ... }: stubs.guestNamed name;
     templates = {
