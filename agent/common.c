@@ -227,6 +227,25 @@ int buf_send(struct buf *b, int fd) {
   return 0;
 }
 
+int vsock_bind_privileged(int fd, const char *who, char *why, size_t whylen) {
+  const unsigned n = VMR_FIRST_UNPRIVILEGED_PORT - 1;
+  unsigned start = (unsigned)getpid() % n;
+  for (unsigned i = 0; i < n; i++) {
+    struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = 1 + (start + i) % n};
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0) return 0;
+    if (errno != EADDRINUSE) {
+      int err = errno;
+      snprintf(why, whylen, "bind to the privileged vsock port %u: %s%s%s%s", sa.svm_port, strerror(err), err == EACCES ? " (" : "", err == EACCES ? who : "",
+               err == EACCES ? " needs CAP_NET_BIND_SERVICE)" : "");
+      errno = err;
+      return -1;
+    }
+  }
+  snprintf(why, whylen, "bind: every privileged vsock port (1 to %u) is in use", n);
+  errno = EADDRINUSE;
+  return -1;
+}
+
 int unix_listen(const char *path) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   if (strlen(path) >= sizeof sa.sun_path) {

@@ -72,6 +72,13 @@ ssize_t buf_read(struct buf *b, int fd, size_t max);
 int buf_send(struct buf *b, int fd);
 
 void *xmalloc(size_t n);
+/*
+ * Bind the AF_VSOCK socket fd to a privileged port (below 1024), which a guest daemon requires of
+ * host peers: each such port is tried once, from a point that differs per process, so that
+ * concurrent callers rarely meet. 0, or -1 with errno and why (`who` names the caller in the hint
+ * that binding needs CAP_NET_BIND_SERVICE); errno EADDRINUSE when every port is taken right now.
+ */
+int vsock_bind_privileged(int fd, const char *who, char *why, size_t whylen);
 /* A listening unix stream socket at path (a stale socket there is replaced); says why on failure
  * and returns -2 when the path is too long, -1 on any other error. */
 int unix_listen(const char *path);

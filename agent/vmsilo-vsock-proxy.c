@@ -170,22 +170,10 @@ static void handshake(struct attempt *a, int64_t deadline) {
  * port below 1024 once from a point that differs per process, so that concurrent proxies rarely meet.
  */
 static int bind_privileged(struct attempt *a) {
-  const unsigned n = VMR_FIRST_UNPRIVILEGED_PORT - 1;
-  unsigned start = (unsigned)getpid() % n;
-  for (unsigned i = 0; i < n; i++) {
-    struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = 1 + (start + i) % n};
-    if (bind(a->fd, (struct sockaddr *)&sa, sizeof sa) == 0) return 0;
-    if (errno != EADDRINUSE) {
-      a->err = errno;
-      a->fatal = 1;
-      snprintf(a->what, sizeof a->what, "bind to the privileged vsock port %u: %s%s", sa.svm_port, strerror(errno),
-               errno == EACCES ? " (the proxy needs CAP_NET_BIND_SERVICE)" : "");
-      return -1;
-    }
-  }
-  /* Every privileged port is taken by other connections right now: they end, so try again. */
-  a->err = EADDRINUSE;
-  snprintf(a->what, sizeof a->what, "bind: every privileged vsock port (1 to %u) is in use", n);
+  if (vsock_bind_privileged(a->fd, "the proxy", a->what, sizeof a->what) == 0) return 0;
+  a->err = errno;
+  /* Every privileged port taken by other connections right now: they end, so try again. */
+  a->fatal = errno != EADDRINUSE;
   return -1;
 }
 

@@ -87,6 +87,7 @@ let
   features = {
     gpu = vm: vm.gpu != false;
     sound = vm: vm.sound.playback || vm.sound.capture;
+    "tray.enable" = vm: vm.tray.enable;
     pciDevices = vm: vm.pciDevices != [ ];
     usbDevices = vm: vm.usbDevices != [ ];
     vhostUser = vm: vm.vhostUser != [ ];
@@ -146,6 +147,7 @@ let
       (needPackage "iproute2" "the network interfaces" (vm: vm.network.interfaces != { } || vm.network.netvm != null))
       (needPackage "nftables" "the host firewall of network.netvm" (vm: vm.network.netvm != null))
       (needPackage "vhostDeviceSound" "the sound" (vm: vm.sound.playback || vm.sound.capture))
+      (needPackage "vmsiloTray" "the tray (the `tray` output of packages.vmsiloTools)" (vm: vm.tray.enable))
       (
         needPackage "waylandSeccontext" "the GPU (vmsilo-wayland-seccontext, the `wayland` output of packages.vmsiloTools)" (
           vm: vm.gpu != false
@@ -261,6 +263,11 @@ let
     {
       option = "sound.capture";
       value = vm.sound.capture;
+    }
+    {
+      # The guest's tray daemon (guest/tray.nix).
+      option = "tray.enable";
+      value = vm.tray.enable;
     }
     {
       # A GPU that carries Wayland gives the guest its display proxy (guest/wayland.nix).

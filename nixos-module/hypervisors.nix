@@ -38,6 +38,7 @@ in
     package = "cloudHypervisor";
     unsupported = {
       vhostUser = "these are crosvm `--vhost-user` devices; cloud-hypervisor VMs get GPU, sound and shares from their own options";
+      "tray.enable" = "the tray daemon listens on a guest vsock port that only kernel vsock reaches from the host, not cloud-hypervisor's hybrid vsock socket; use crosvm or qemu";
       usbDevices = "cloud-hypervisor has no USB passthrough; use crosvm or qemu for this VM";
       "crosvm.logLevel" = "a crosvm option; set cloudHypervisor.logLevel";
       "crosvm.extraArgs" = "crosvm options; use cloudHypervisor.extraArgs";

@@ -700,6 +700,11 @@ let
       };
       description = doc "GPU: false, true (the defaults below), or settings. Off unless asked for: a GPU VM needs a Wayland compositor with the security-context protocol and runs with the graphical session, not from boot; its guest gets a Wayland display (`waylandProxy`) and its windows the compositor's security context named after the VM (`color`)." "GPU backend units (crosvm's `device gpu`); crosvm `--vhost-user type=gpu`, cloud-hypervisor `generic_vhost_user` (virtio type 16); a Wayland security-context unit";
     };
+    tray.enable = mkOption {
+      type = types.bool;
+      default = false;
+      description = doc "Show the guest's tray icons (StatusNotifierItems) on the host's desktop, titled with the VM's name and tinted with its `color`; clicks, scrolling and menus go back to the guest. The guest runs a tray daemon in its user session on vsock port 5001, which only kernel vsock reaches (not cloud-hypervisor's hybrid vsock)." "`vmsilo-<vm>-tray.service` (vmsilo-tray-host, as `user`, on the user's session bus); the guest's tray daemon";
+    };
     sound = {
       playback = mkOption {
         type = types.bool;
@@ -1044,6 +1049,17 @@ in
       extraRunArgs = argList "Extra `run` options for every VM." "crosvm `run` options";
     };
 
+    vmsilo-tray.logLevel = mkOption {
+      type = types.enum [
+        "error"
+        "warn"
+        "info"
+        "debug"
+      ];
+      default = "info";
+      description = doc "Log level of the tray daemons of the VMs with `tray.enable`: the host's per VM and the guest's." "vmsilo-tray-host and vmsilo-tray-guest `--log-level`";
+    };
+
     "cloud-hypervisor" = honoured "cloudHypervisor" {
       logLevel = mkOption {
         type = types.enum chLogLevels;
@@ -1288,6 +1304,13 @@ in
         default = config.programs.vmsilo.packages.vmsiloTools.wayland or null;
         defaultText = "config.programs.vmsilo.packages.vmsiloTools.wayland";
         neededFor = "required when a VM has a GPU (its `bin/vmsilo-wayland-seccontext` creates the VM's Wayland security context)";
+      };
+      vmsiloTray = packageOption {
+        name = "vmsiloTray";
+        # Its `tray` output; null when a package given as vmsiloTools has none.
+        default = config.programs.vmsilo.packages.vmsiloTools.tray or null;
+        defaultText = "config.programs.vmsilo.packages.vmsiloTools.tray";
+        neededFor = "required when a VM has `tray.enable` (its `bin/vmsilo-tray-host` on the host, `bin/vmsilo-tray-guest` in the guest)";
       };
       vulkanLoader = packageOption {
         name = "vulkanLoader";

@@ -164,6 +164,7 @@ let
       sharedDirectories = byName "tag" share vm.sharedDirectories;
       gpu = gpu vm.gpu;
       sound = { inherit (vm.sound) playback capture; };
+      tray = { inherit (vm.tray) enable; };
       usbDevices = map (d: { inherit (d) vendorId productId serial; }) vm.usbDevices;
       pciDevices = map (d: { inherit (d) path options; }) vm.pciDevices;
       vhostUser = map (v: { inherit (v) type socket options; }) vm.vhostUser;
@@ -225,10 +226,12 @@ let
       nftables = ifUsed (anyVm (vm: vm.network.netvm != null)) cfg.packages.nftables;
       vhostDeviceSound = ifUsed (anyVm (vm: vm.sound.playback || vm.sound.capture)) cfg.packages.vhostDeviceSound;
       waylandSeccontext = ifUsed (anyVm (vm: vm.gpu != false)) cfg.packages.waylandSeccontext;
+      vmsiloTray = ifUsed (anyVm (vm: vm.tray.enable)) cfg.packages.vmsiloTray;
       vulkanLoader = ifUsed (anyVm (vm: vm.gpu != false)) cfg.packages.vulkanLoader;
     };
     inherit (cfg) schedulerIsolation startTimeout stopTimeout;
     crosvm = { inherit (cfg.crosvm) logLevel extraArgs extraRunArgs; };
+    tray = { inherit (cfg.vmsilo-tray) logLevel; };
     cloudHypervisor = {
       inherit (cfg."cloud-hypervisor") logLevel extraArgs;
       # Read (and so the package evaluated) only when a VM uses cloud-hypervisor.

@@ -12,6 +12,7 @@
     ./auto-shutdown.nix
     ./sound.nix
     ./wayland.nix
+    ./tray.nix
     ./command-agent.nix
   ];
 }

@@ -41,6 +41,29 @@ in
         description = "Guest audio input through virtio-snd.";
       };
     };
+    tray = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Whether the guest user's session runs the tray daemon (tray.nix): the session's StatusNotifierWatcher, serving the items to the host on vsock port 5001.";
+      };
+      logLevel = mkOption {
+        type = types.enum [
+          "error"
+          "warn"
+          "info"
+          "debug"
+        ];
+        default = "info";
+        description = "The tray daemon's log level (`programs.vmsilo.vmsilo-tray.logLevel` on the host).";
+      };
+      package = mkOption {
+        type = types.nullOr types.package;
+        default = config.vmsilo.guest.vmsiloTools.tray or null;
+        defaultText = lib.literalExpression "config.vmsilo.guest.vmsiloTools.tray";
+        description = "The tray daemons (vmsilo-tools' `tray` output); the guest runs its `bin/vmsilo-tray-guest`. The host passes its own `programs.vmsilo.packages.vmsiloTray`, so both ends speak the same protocol version.";
+      };
+    };
     netvm = mkOption {
       type = types.bool;
       default = false;

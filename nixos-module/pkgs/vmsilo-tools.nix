@@ -9,8 +9,12 @@
 # Output `wayland`, linked with libwayland-client (kept apart so that guests, which run
 # vmsilo-agent from `out`, do not carry it):
 #   bin/vmsilo-wayland-seccontext              host, one per GPU VM: its Wayland security context
-# The host's vmsilo.json carries `out` as `programs.vmsiloTools` and `wayland` as
-# `programs.waylandSeccontext`; every guest runs its vmsilo-agent (guest/command-agent.nix). The protocol tests (test/vmrun/) run in vmsilo-gen's
+# Output `tray`, linked with libsystemd (sd-bus), likewise kept apart:
+#   bin/vmsilo-tray-host                       host, one per VM with tray.enable: its tray items
+#                                              on the user's session bus
+#   bin/vmsilo-tray-guest                      guest, in the user's session: collects the tray items
+# The host's vmsilo.json carries `out` as `programs.vmsiloTools`, `wayland` as
+# `programs.waylandSeccontext` and `tray` as `programs.vmsiloTray`; every guest runs its vmsilo-agent (guest/command-agent.nix). The protocol tests (test/vmrun/) run in vmsilo-gen's
 # check phase; the install check here is a smoke test of the binaries this toolchain built.
 {
   lib,
@@ -19,6 +23,7 @@
   wayland,
   wayland-protocols,
   wayland-scanner,
+  systemdLibs,
 }:
 let
   root = ../..;
@@ -39,6 +44,7 @@ stdenv.mkDerivation {
   outputs = [
     "out"
     "wayland"
+    "tray"
   ];
 
   strictDeps = true;
@@ -52,6 +58,8 @@ stdenv.mkDerivation {
   buildInputs = [
     wayland
     wayland-protocols
+    # sd-bus and sd-event for the tray daemons, found through pkg-config.
+    systemdLibs
   ];
 
   # stdenv's compiler wrapper adds its own hardening flags (fortify, stack protector, PIE, relro,
@@ -64,14 +72,17 @@ stdenv.mkDerivation {
   buildFlags = [
     "all"
     "wayland"
+    "tray"
   ];
   installTargets = [
     "install"
     "install-wayland"
+    "install-tray"
   ];
   installFlags = [
     "PREFIX=${placeholder "out"}"
     "WAYLAND_PREFIX=${placeholder "wayland"}"
+    "TRAY_PREFIX=${placeholder "tray"}"
   ];
 
   doInstallCheck = true;
@@ -81,6 +92,8 @@ stdenv.mkDerivation {
     "$out/bin/vmsilo-vsock-proxy" --help > /dev/null
     "$out/bin/vm-run" --help > /dev/null
     "$wayland/bin/vmsilo-wayland-seccontext" --help > /dev/null
+    "$tray/bin/vmsilo-tray-host" --help > /dev/null
+    "$tray/bin/vmsilo-tray-guest" --help > /dev/null
     # No compositor in the build sandbox: it must say so and fail, not hang or crash.
     status=0; "$wayland/bin/vmsilo-wayland-seccontext" --wayland-socket "$TMPDIR/none" --app-id a --instance-id i --socket-path "$TMPDIR/s" 2> /dev/null || status=$?
     [ "$status" = 1 ] || { echo "vmsilo-wayland-seccontext without a compositor: status $status, expected 1" >&2; exit 1; }

@@ -24,6 +24,11 @@ let
           hybridVsock = vm.hypervisor == "cloud-hypervisor";
           netvm = vm.network.isNetvm;
           sound = { inherit (vm.sound) playback capture; };
+          tray = {
+            inherit (vm.tray) enable;
+            inherit (cfg.vmsilo-tray) logLevel;
+            package = cfg.packages.vmsiloTray;
+          };
           # A display when the GPU carries Wayland (its cross-domain context).
           wayland = {
             enable = vm.gpu == true || (vm.gpu != false && vm.gpu.wayland);

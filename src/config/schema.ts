@@ -98,6 +98,7 @@ const programs = object(
     vhostDeviceSound: optProgram("Store path of vhost-device-sound; required when a VM has sound.", "the sound backend unit"),
     waylandSeccontext: optProgram("Store path of vmsilo-wayland-seccontext; required when a VM has a GPU.", "the Wayland security-context unit"),
     vulkanLoader: optProgram("Store path of vulkan-loader; required when a VM has a GPU.", "`LD_LIBRARY_PATH` of the GPU backend"),
+    vmsiloTray: optProgram("Store path of the tray daemons (vmsilo-tools' `tray` output: bin/vmsilo-tray-host); required when a VM has `tray.enable`.", "the tray unit `vmsilo-<vm>-tray.service`"),
   },
   { doc: "Every program the generated artifacts call, as store paths (no `PATH` lookups)." },
 );
@@ -301,6 +302,16 @@ const vm = object(
       produces: "GPU backend units, crosvm `--vhost-user type=gpu`",
       expected: "true, false or an object of GPU settings",
     }),
+    tray: object(
+      {
+        enable: bool({
+          doc: "Show the guest's tray icons (StatusNotifierItems) on the host's desktop, titled with the VM's name and tinted with its `color`; clicks, scrolling and menus go back to the guest. The guest runs a tray daemon in its user session on vsock port 5001; crosvm and qemu only (cloud-hypervisor's hybrid vsock does not reach it).",
+          default: false,
+          produces: "`vmsilo-<vm>-tray.service` (vmsilo-tray-host, as the user, on the user's session bus), the guest's tray daemon",
+        }),
+      },
+      { doc: "Tray icons of the guest." },
+    ),
     sound: object(
       {
         playback: bool({ doc: "Guest audio output.", default: false, produces: "vhost-device-sound `--streams output`" }),
@@ -513,6 +524,16 @@ export const configSchema = object(
       { doc: "vmsilo-balloond, the host's one balloon daemon (NixOS: `programs.vmsilo.\"vmsilo-balloond\"`); it runs when a VM has `balloon.enable` (docs/balloon.md)." },
     ),
 
+    tray: object(
+      {
+        logLevel: oneOf(["error", "warn", "info", "debug"] as const, {
+          doc: "Log level of the tray daemons, the host's per VM and the guest's (NixOS: `programs.vmsilo.vmsilo-tray.logLevel`).",
+          default: "info",
+          produces: "vmsilo-tray-host `--log-level`",
+        }),
+      },
+      { doc: "Tray settings for every VM with `tray.enable`." },
+    ),
     netvmRange: str(g.CIDR4, g.CIDR4_TEXT, {
       doc: "The IPv4 pool netvm links are taken from: a network address with a prefix of at most /30, split into /31 links. Each (netvm, client) pair gets the /31 a hash of the two names picks, so adding or removing another VM moves no address; two pairs picking the same /31 is an error that names both (set `netvmSubnet` on one). Keep the pool large (the default holds 32768 links) and out of the networks the host and the network VMs reach.",
       default: DEFAULT_NETVM_RANGE,

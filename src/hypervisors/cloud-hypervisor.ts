@@ -126,6 +126,7 @@ function refusals(name: string, vm: VmConfig, config: Config): Issue[] {
       if (!(CH_DISK_OPTION_KEYS as readonly string[]).includes(k)) refuse(`${where}.options.${k}`, `a crosvm \`--block\` key; cloud-hypervisor VMs take only ${CH_DISK_OPTION_KEYS.join(" and ")} here, anything else through cloudHypervisor.extraConfig`);
     }
   }
+  if (vm.tray.enable) refuse("tray.enable", "the tray daemon listens on a guest vsock port that only kernel vsock reaches from the host, not cloud-hypervisor's hybrid vsock socket; use crosvm or qemu");
   if (vm.usbDevices.length) refuse("usbDevices", "cloud-hypervisor has no USB passthrough; use crosvm or qemu for this VM");
   if (vm.crosvm.logLevel !== null) refuse("crosvm.logLevel", "a crosvm option; set cloudHypervisor.logLevel");
   if (vm.crosvm.extraArgs.length) refuse("crosvm.extraArgs", "crosvm options; use cloudHypervisor.extraArgs");

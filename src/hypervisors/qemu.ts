@@ -181,6 +181,7 @@ function refusals(name: string, vm: VmConfig, config: Config): Issue[] {
     if (tag.length > NINEP_TAG_MAX) refuse(`qemu.shares9p.${tag}`, `tag must be at most ${NINEP_TAG_MAX} characters for 9p (qemu's mount_tag limit), got ${tag.length}`);
     if (Object.hasOwn(vm.sharedDirectories, tag) || (tag === "home" && vm.sharedHome !== false)) refuse(`qemu.shares9p.${tag}`, `tag ${JSON.stringify(tag)} is also a virtio-fs share of this VM; the guest could not tell them apart, rename one`);
   }
+  if (vm.tray.enable && !vm.qemu.vsock) refuse("tray.enable", "needs qemu.vsock: the tray reaches the guest on vsock");
   if ((vm.qemu.usb || vm.usbDevices.length) && q.machine === "microvm") refuse(vm.usbDevices.length ? "usbDevices" : "qemu.usb", `${why} on the microvm machine (its USB controller, qemu-xhci, needs a PCI bus); set qemu.machine = "q35"`);
   if (q.machine === "microvm") {
     const disks = 1 + vm.additionalDisks.length + (vm.rootOverlay.type === "raw" ? 1 : 0);

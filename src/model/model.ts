@@ -682,4 +682,5 @@ function checkPrograms(config: Config, vms: readonly VmModel[], links: readonly 
   need("vhostDeviceSound", "sound", vms.find((v) => v.soundStreams !== null));
   need("waylandSeccontext", "the GPU", vms.find((v) => v.gpu !== null));
   need("vulkanLoader", "the GPU", vms.find((v) => v.gpu !== null));
+  need("vmsiloTray", "tray.enable", vms.find((v) => v.config.tray.enable));
 }

@@ -61,6 +61,7 @@ export const unitNames = (vm: string) => ({
   seccontext: `vmsilo-${vm}-wayland-seccontext.service`,
   gpu: `vmsilo-${vm}-gpu.service`,
   sessionBind: `vmsilo-${vm}-session-bind.service`,
+  tray: `vmsilo-${vm}-tray.service`,
   /** The bridge of the VM's netvm link (the VM is its client: one link per client). */
   uplink: `vmsilo-${vm}-uplink.service`,
   /** Attaches the VM's `usbDevices` (at VM start, and when udev sees one plugged in). */

@@ -263,6 +263,19 @@ export function vmsiloToolsPackage(): string {
   });
 }
 
+/** The tray daemons as vmsilo-tools' `tray` output lays them out (bin/vmsilo-tray-host, bin/vmsilo-tray-guest). */
+export function vmsiloTrayPackage(): string {
+  const src = join(ROOT, "agent");
+  const inputs = readdirSync(src)
+    .filter((f) => /\.(c|h)$|^Makefile$/.test(f))
+    .sort()
+    .map((f) => readFileSync(join(src, f)));
+  return cached(join(CACHE, `vmsilo-tray-${hash(...inputs)}`), (tmp) => {
+    const r = sh("make", ["-s", "-C", src, `BUILD=${tmp}/build`, `TRAY_PREFIX=${tmp}`, "install-tray"]);
+    if (r.status !== 0) throw new Error(`make -C agent install-tray failed: ${r.stderr}`);
+  });
+}
+
 /** Shared libraries a dynamic program needs (ldd), loader included. */
 function libsOf(program: string): string[] {
   const r = sh("ldd", [program]);

@@ -9,8 +9,9 @@ import { join } from "node:path";
 import { have, tempDirRemovedAtExit } from "../support/harness.js";
 import { argvPayload, frame, PREAMBLE, T } from "../vmrun/support.js";
 import { AGENT_SRC } from "../vmrun/support.js";
+import { PREAMBLE as TRAY_PREAMBLE, T as TRAY, frame as trayFrame, itemPayload, menuPayload } from "../tray/support.js";
 
-export const FUZZERS = ["fuzz-agent-request", "fuzz-client-answer", "fuzz-proxy-handshake", "fuzz-json"] as const;
+export const FUZZERS = ["fuzz-agent-request", "fuzz-client-answer", "fuzz-proxy-handshake", "fuzz-tray-frame", "fuzz-json"] as const;
 export type Fuzzer = (typeof FUZZERS)[number];
 
 /** Why the harnesses cannot be built here, or null. */
@@ -46,6 +47,17 @@ const SEEDS: Record<Fuzzer, Buffer[]> = {
     Buffer.concat([Buffer.from([0]), PREAMBLE, frame(T.ERROR, "\x02cmd: command not found\x1b")]),
   ],
   "fuzz-proxy-handshake": [Buffer.from("OK 1073741824\nVMR\x01"), Buffer.from("ERR no listener\n")],
+  // The first byte picks the side: 1, the host reading the guest's frames; 0, the guest reading the host's.
+  "fuzz-tray-frame": [
+    Buffer.concat([
+      Buffer.from([1]),
+      TRAY_PREAMBLE,
+      trayFrame(TRAY.ITEM, itemPayload({ title: "Mail \u00e9", tooltipText: "a\nb", width: 2, height: 2 })),
+      trayFrame(TRAY.MENU, menuPayload(1, [{ id: 1, label: "Open" }, { id: 2, flags: 0x23, label: "More" }, { id: 3, parent: 1, flags: 0x17, label: "Deeper" }])),
+      trayFrame(TRAY.REMOVE, Buffer.from([0, 0, 0, 1])),
+    ]),
+    Buffer.concat([Buffer.from([0]), TRAY_PREAMBLE, trayFrame(0x81, Buffer.alloc(12, 1)), trayFrame(0x84, Buffer.from([0, 0, 0, 1, 0, 0, 0, 3, 1])), trayFrame(0x85, Buffer.from([0, 0, 0, 1, 0, 0, 0, 3, 3]))]),
+  ],
 };
 
 /** A fresh corpus directory holding the harness's seeds. */

@@ -12,7 +12,7 @@ import { resolve } from "../../src/generate.js";
 import { EXAMPLES, ROOT, example, skipWithoutTool, render } from "../support/harness.js";
 import { type StubRoot, buildStubRoot, userManagerEnv } from "./stub-root.js";
 
-const KINDS = ["prep", "vm-crosvm", "vm-cloud-hypervisor", "vm-qemu", "console-relay", "virtiofsd", "proxy", "shared-home", "sound", "wayland-seccontext", "gpu", "session-bind", "uplink", "firewall", "vfio-bind", "balloond", "usb-broker"] as const;
+const KINDS = ["prep", "vm-crosvm", "vm-cloud-hypervisor", "vm-qemu", "console-relay", "virtiofsd", "proxy", "shared-home", "sound", "wayland-seccontext", "gpu", "session-bind", "tray", "uplink", "firewall", "vfio-bind", "balloond", "usb-broker"] as const;
 type Kind = (typeof KINDS)[number];
 
 /**
@@ -98,6 +98,11 @@ const KIND: Record<Kind, { scope: "system" | "user"; target: number; note: strin
     target: 1.4,
     note: "crosvm's GPU device as the user in an empty root (TemporaryFileSystem=/) with only the store, the GPU's sysfs, /dev/dri, /dev/udmabuf and its sockets bound in; its syscall allowlist is crosvm's own and includes some @privileged and @resources calls.",
   },
+  tray: {
+    scope: "system",
+    target: 1.8,
+    note: "The tray proxy runs as the user with CAP_NET_BIND_SERVICE alone (ambient, to bind the privileged vsock port the guest's tray daemon requires), AF_VSOCK and AF_UNIX only, in the host's network namespace (AF_VSOCK needs it), on a read-only system with the user's files read-only (its session bus socket is in /run/user); what remains is that network namespace and the user's session bus, which it exists to talk to.",
+  },
   "usb-broker": {
     scope: "system",
     target: 2.4,
@@ -140,6 +145,7 @@ function classify(config: unknown, root: StubRoot): Array<{ kind: Kind; unit: st
           [u.seccontext, "wayland-seccontext"],
           [u.gpu, "gpu"],
           [u.sessionBind, "session-bind"],
+          [u.tray, "tray"],
           [u.usb, "usb-broker"],
           ...vm.shares.map((s) => [u.virtiofsd(s.tag), "virtiofsd"] as [string, Kind]),
         ];
@@ -177,7 +183,15 @@ function scoredConfigs(): Array<{ name: string; config: unknown }> {
   const onQemu = structuredClone(example("minimal")) as Record<string, any>;
   onQemu.programs = { ...onQemu.programs, qemu: "/nix/store/7q3ma1k6lq7w0b4j5b5n7m5ax9w5q2yz-qemu-10.1.2" };
   for (const vm of Object.values(onQemu.nixosVms) as Array<Record<string, unknown>>) vm.hypervisor = "qemu";
-  return [...EXAMPLES.map((name) => ({ name: `examples/${name}.json`, config: example(name) })), { name: "examples/minimal.json on qemu", config: onQemu }];
+  // Neither example shows tray icons.
+  const withTray = structuredClone(example("minimal")) as Record<string, any>;
+  withTray.programs = { ...withTray.programs, vmsiloTray: "/nix/store/8t4r2a7y1n3s5v9b0c6d2e4f1g3h5j7k-vmsilo-tools-0.1.0-tray" };
+  for (const vm of Object.values(withTray.nixosVms) as Array<Record<string, unknown>>) vm.tray = { enable: true };
+  return [
+    ...EXAMPLES.map((name) => ({ name: `examples/${name}.json`, config: example(name) })),
+    { name: "examples/minimal.json on qemu", config: onQemu },
+    { name: "examples/minimal.json with tray.enable", config: withTray },
+  ];
 }
 
 function scoreConfig(name: string, config: unknown, edit?: (root: StubRoot) => void): Score[] {

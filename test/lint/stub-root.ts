@@ -47,6 +47,7 @@ export const PACKAGE_CONTENTS: { readonly [K in keyof Programs]-?: { bin?: reado
   nftables: { bin: ["nft"] },
   vhostDeviceSound: { bin: ["vhost-device-sound"] },
   waylandSeccontext: { bin: ["vmsilo-wayland-seccontext"] },
+  vmsiloTray: { bin: ["vmsilo-tray-guest", "vmsilo-tray-host"] },
   vulkanLoader: { dirs: ["lib"] },
 };
 

@@ -284,15 +284,15 @@ test("the default guest builder (rootfs/) builds the VM's guest and serialise wr
     stubs = import ${JSON.stringify(join(NIX_DIR, "stubs.nix"))};
     guest = import ${JSON.stringify(join(ROOT, "nixos-module", "rootfs"))} { inherit lib; pkgs = stubs.pkgs; } {
       name = "work";
-      vm = { hypervisor = "cloud-hypervisor"; network.isNetvm = true; rootOverlay.type = "raw"; sharedHome = "/srv/home"; sound = { playback = false; capture = true; }; gpu = { wayland = true; }; waylandProxy = "sommelier"; guestPrograms = [ stubs.pkgs.socat ]; guestConfig = { marker = true; }; };
-      cfg = { packages.vmsiloTools = stubs.pkgs.coreutils; };
+      vm = { hypervisor = "cloud-hypervisor"; network.isNetvm = true; rootOverlay.type = "raw"; sharedHome = "/srv/home"; sound = { playback = false; capture = true; }; tray.enable = true; gpu = { wayland = true; }; waylandProxy = "sommelier"; guestPrograms = [ stubs.pkgs.socat ]; guestConfig = { marker = true; }; };
+      cfg = { packages.vmsiloTools = stubs.pkgs.coreutils; packages.vmsiloTray = stubs.pkgs.vmsilo-tools.tray; vmsilo-tray.logLevel = "debug"; };
     };
     modules = guest.nixos.args.modules;
     settings = builtins.elemAt modules 1;
   in {
     system = guest.nixos.args.system;
     guestModules = toString (builtins.elemAt modules 0);
-    vmsilo = settings.vmsilo.guest;
+    vmsilo = settings.vmsilo.guest // { tray = settings.vmsilo.guest.tray // { package = toString settings.vmsilo.guest.tray.package; }; };
     packages = map toString settings.environment.systemPackages;
     guestConfig = builtins.elemAt modules 2;
     pkgsIsHost = settings.nixpkgs.pkgs.content == stubs.pkgs;
@@ -306,7 +306,7 @@ test("the default guest builder (rootfs/) builds the VM's guest and serialise wr
     guestModules: join(ROOT, "nixos-module", "guest"),
     // The host's vm-run programs become the guest's agent; behind cloud-hypervisor's hybrid vsock it
     // accepts any peer port.
-    vmsilo: { name: "work", rootOverlay: "raw", sharedHome: true, hybridVsock: true, netvm: true, sound: { playback: false, capture: true }, wayland: { enable: true, proxy: "sommelier" }, vmsiloTools: "/nix/store/1f4m7i0c5h3dg2yqvbqvnxhy04d8v5bx-coreutils-9.8" },
+    vmsilo: { name: "work", rootOverlay: "raw", sharedHome: true, hybridVsock: true, netvm: true, sound: { playback: false, capture: true }, tray: { enable: true, logLevel: "debug", package: "/nix/store/8t4r2a7y1n3s5v9b0c6d2e4f1g3h5j7k-vmsilo-tools-0.1.0-tray" }, wayland: { enable: true, proxy: "sommelier" }, vmsiloTools: "/nix/store/1f4m7i0c5h3dg2yqvbqvnxhy04d8v5bx-coreutils-9.8" },
     packages: ["/nix/store/3cz0gcrc4xks9r1jycm3ypxjqh8qz9j8-socat-1.8.0.3"],
     guestConfig: { marker: true },
     pkgsIsHost: true,

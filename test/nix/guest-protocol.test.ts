@@ -20,6 +20,7 @@ import { example, have, tempDir } from "../support/harness.js";
 import { skip, vmsiloToolsPackage } from "../e2e/support.js";
 import { parseSystemdExec } from "../contract/crosvm-contract.js";
 import { NIX_DIR, libArg, nixEval, skipWithoutLib } from "./support.js";
+import { TRAY_VSOCK_PORT } from "../../src/render/units/tray.js";
 
 const NETWORK_GENERATOR = "/usr/lib/systemd/systemd-network-generator";
 
@@ -364,4 +365,21 @@ test("guest protocol: a vm-run command of a GPU VM sees WAYLAND_DISPLAY, XDG_RUN
   } finally {
     agent.kill();
   }
+});
+
+test("guest protocol: with tray.enable the guest user's session runs the tray daemon on the vsock port the host's tray unit connects to", (t) => {
+  if (skipWithoutLib(t)) return;
+  const s = guestDisplay({ tray: { enable: true, logLevel: "debug" } });
+  const tray = s.userServices["vmsilo-tray"] as (GuestDisplay["userServices"][string] & { requires: string[]; after: string[] }) | undefined;
+  assert.ok(tray, JSON.stringify(Object.keys(s.userServices)));
+  assert.equal(tray.serviceConfig.ExecStart, `"${HOST}/bin/vmsilo-tray-guest" "--listen-vsock" "${TRAY_VSOCK_PORT}" "--log-level" "debug"`);
+  assert.deepEqual(tray.wantedBy, ["default.target"]);
+  assert.deepEqual([tray.requires, tray.after], [["dbus.socket"], ["dbus.socket"]]);
+  assert.equal(tray.unitConfig.ConditionUser, "user");
+  assert.deepEqual(tray.serviceConfig.RestrictAddressFamilies, ["AF_UNIX", "AF_VSOCK"]);
+  // The user's manager, and so its session bus and the daemon, run from boot.
+  assert.equal(s.linger, true);
+  assert.ok(s.kernelModules.system.includes("vmw_vsock_virtio_transport"));
+  // Without it, nothing of the tray is in the guest.
+  assert.equal(guestDisplay({}).userServices["vmsilo-tray"], undefined);
 });

@@ -43,6 +43,7 @@ interface Package {
   sourceFiles: string[];
   outPlaceholder: string;
   waylandPlaceholder: string;
+  trayPlaceholder: string;
 }
 
 function evalPackage(): Package {
@@ -62,12 +63,13 @@ test("vmsilo-tools: agent/'s sources only, make install PREFIX=$out with stdenv'
   assert.deepEqual(p.sourceFiles, ["Makefile", "common.c", "common.h", "protocol.h", "vmsilo-agent.c", "vmsilo-test-accept.c"]);
   assert.deepEqual(p.makeFlags, ["CC=cc", "HARDEN_CFLAGS=", "HARDEN_LDFLAGS="]);
   // The security-context helper goes to its own output, with libwayland-client and the protocol's XML.
-  assert.deepEqual(p.outputs, ["out", "wayland"]);
-  assert.deepEqual(p.buildFlags, ["all", "wayland"]);
-  assert.deepEqual(p.installTargets, ["install", "install-wayland"]);
-  assert.deepEqual(p.installFlags, [`PREFIX=${p.outPlaceholder}`, `WAYLAND_PREFIX=${p.waylandPlaceholder}`]);
+  // So do the tray daemons, with libsystemd's sd-bus.
+  assert.deepEqual(p.outputs, ["out", "wayland", "tray"]);
+  assert.deepEqual(p.buildFlags, ["all", "wayland", "tray"]);
+  assert.deepEqual(p.installTargets, ["install", "install-wayland", "install-tray"]);
+  assert.deepEqual(p.installFlags, [`PREFIX=${p.outPlaceholder}`, `WAYLAND_PREFIX=${p.waylandPlaceholder}`, `TRAY_PREFIX=${p.trayPlaceholder}`]);
   assert.deepEqual(p.nativeBuildInputs, ["pkg-config", "wayland-scanner"]);
-  assert.deepEqual(p.buildInputs, ["wayland", "wayland-protocols"]);
+  assert.deepEqual(p.buildInputs, ["wayland", "wayland-protocols", "systemd-minimal-libs"]);
   assert.equal(p.strictDeps, true);
   assert.equal(p.enableParallelBuilding, true);
   assert.equal(p.doInstallCheck, true);
@@ -83,17 +85,18 @@ test("vmsilo-tools: every program the Makefile installs is one the package promi
   assert.match(makefile, /^PROGRAMS = vmsilo-run vmsilo-agent vmsilo-vsock-proxy vmsilo-share-bind vmsilo-console-log vmsilo-usb-broker vmsilo-balloond$/m);
   assert.match(makefile, /ln -sf vmsilo-run \$\(DESTDIR\)\$\(PREFIX\)\/bin\/vm-run/);
   assert.match(makefile, /^WAYLAND_PROGRAMS = vmsilo-wayland-seccontext$/m);
+  assert.match(makefile, /^TRAY_PROGRAMS = vmsilo-tray-guest vmsilo-tray-host$/m);
 });
 
 /** Runs the package's install check against its outputs the way stdenv would (set -eu, pipefail). */
-function installCheck(phase: string, out: string, wayland: string): { status: number | null; stderr: string } {
+function installCheck(phase: string, out: string, wayland: string, tray: string): { status: number | null; stderr: string } {
   const tmp = tempDir("vmsilo-tools-check");
   // The check starts an agent in the background; a failing check exits before it stops it.
   const script = `runHook() { :; }\ntrap 'kill "\${agent:-}" 2>/dev/null || true' EXIT\n${phase}`;
   const r = spawnSync("bash", ["-eu", "-o", "pipefail", "-c", script], {
     encoding: "utf8",
     cwd: tmp,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", out, wayland, TMPDIR: tmp },
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", out, wayland, tray, TMPDIR: tmp },
     timeout: 60_000,
   });
   return { status: r.status, stderr: r.stderr };
@@ -113,7 +116,8 @@ test("vmsilo-tools: the install check passes for the programs built as the packa
   const dir = tempDir("vmsilo-tools-build");
   const out = join(dir, "out");
   const wayland = join(dir, "wayland");
-  const flags = p.installFlags.map((f) => f.replace(p.outPlaceholder, out).replace(p.waylandPlaceholder, wayland));
+  const tray = join(dir, "tray");
+  const flags = p.installFlags.map((f) => f.replace(p.outPlaceholder, out).replace(p.waylandPlaceholder, wayland).replace(p.trayPlaceholder, tray));
   // As stdenv runs them: the build phase with buildFlags, then the install targets.
   const make = (args: string[]) => spawnSync("make", ["-s", "-C", join(ROOT, "agent"), `BUILD=${join(dir, "build")}`, `SECURITY_CONTEXT_XML=${securityContextXml()}`, ...p.makeFlags, ...args], { encoding: "utf8" });
   for (const args of [p.buildFlags, [...p.installTargets, ...flags]]) {
@@ -123,8 +127,9 @@ test("vmsilo-tools: the install check passes for the programs built as the packa
   for (const b of ["vmsilo-run", "vm-run", "vmsilo-agent", "vmsilo-vsock-proxy", "vmsilo-share-bind", "vmsilo-console-log", "vmsilo-usb-broker", "vmsilo-balloond"]) assert.ok(existsSync(join(out, "bin", b)), `bin/${b} not installed`);
   assert.ok(existsSync(join(wayland, "bin", "vmsilo-wayland-seccontext")), "bin/vmsilo-wayland-seccontext not installed in the wayland output");
   assert.ok(!existsSync(join(out, "bin", "vmsilo-wayland-seccontext")), "vmsilo-wayland-seccontext is in out, which guests carry");
+  for (const b of ["vmsilo-tray-host", "vmsilo-tray-guest"]) assert.ok(existsSync(join(tray, "bin", b)), `bin/${b} not installed in the tray output`);
 
-  const good = installCheck(p.installCheckPhase, out, wayland);
+  const good = installCheck(p.installCheckPhase, out, wayland, tray);
   assert.equal(good.status, 0, `the install check failed:\n${good.stderr}`);
 
   // A client that prints something else must fail the check.
@@ -132,7 +137,7 @@ test("vmsilo-tools: the install check passes for the programs built as the packa
   cpSync(out, broken, { recursive: true, verbatimSymlinks: true });
   writeFileSync(join(broken, "bin", "vmsilo-run"), "#!/bin/sh\necho wrong\n");
   chmodSync(join(broken, "bin", "vmsilo-run"), 0o755);
-  const bad = installCheck(p.installCheckPhase, broken, wayland);
+  const bad = installCheck(p.installCheckPhase, broken, wayland, tray);
   assert.notEqual(bad.status, 0, "the install check accepted a vmsilo-run that prints the wrong thing");
   assert.match(bad.stderr, /vmsilo-run printed: wrong/);
 });

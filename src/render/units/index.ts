@@ -8,6 +8,7 @@ import { prepUnit } from "./prep.js";
 import { sharedHomeUnit } from "./shared-home.js";
 import { soundUnit } from "./sound.js";
 import { sessionTarget, systemTarget } from "./targets.js";
+import { trayUnit } from "./tray.js";
 import { virtiofsdUnit } from "./virtiofsd.js";
 import { vmUnit } from "./vm.js";
 import { balloondUnit, hasBalloond } from "./balloond.js";
@@ -29,6 +30,7 @@ export function renderUnits(model: Model, t: Tools): Units {
     if (vm.sharedHomePath !== null) running.push(sharedHomeUnit(model, vm, t, vm.sharedHomePath));
     if (vm.soundStreams !== null) running.push(soundUnit(model, vm, t, vm.soundStreams));
     if (vm.gpu) running.push(seccontextUnit(model, vm, t), gpuUnit(model, vm, t));
+    if (vm.config.tray.enable) running.push(trayUnit(model, vm));
     // nixos-rebuild switch leaves a running VM and its helpers alone when their definition changes
     // (switch-to-configuration honours this key): the new one applies at the VM's next start.
     for (const u of running) add(u, "Unit", "X-RestartIfChanged", "false");

@@ -20,6 +20,8 @@ export function vmUnit(model: Model, vm: VmModel, t: Tools): UnitFile {
   const plan = launchPlanOf(driver, vm, model);
   add(u, "Unit", "Description", `vmsilo VM ${vm.name}`);
   if (relayAfterVmm) add(u, "Unit", "Wants", vm.units.consoleRelay);
+  // The tray follows the VM (it is After= and BindsTo= it): a failing tray never holds the VM back.
+  if (vm.config.tray.enable) add(u, "Unit", "Wants", vm.units.tray);
   // The persistent USB devices, attached once the VMM is up (the unit is ordered after this one).
   if (vm.usb !== null && vm.usbDevices.length) add(u, "Unit", "Wants", vm.units.usb);
   const backends = [

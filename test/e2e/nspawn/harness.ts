@@ -10,7 +10,7 @@
  *    by systemd-tmpfiles, its polkit rule into /etc/polkit-1/rules.d;
  *  - `programs.*` keep their store paths: each is a bind mount of this machine's /usr (bash,
  *    coreutils, systemd, socat, iproute2, qemu), of Debian's C virtiofsd behind the Rust-flag
- *    stand-in, of the vmsilo-tools built from agent/ (its security-context helper too, talking to the
+ *    stand-in, of the vmsilo-tools built from agent/ (its tray daemons and security-context helper too, the latter talking to the
  *    test compositor of ../../wayland/, which runs as the user on $XDG_RUNTIME_DIR/wayland-0 and
  *    logs what it sees to /results/compositor.log), or of a behaving stand-in (../standins/) for
  *    what cannot run here; a VM's kernel, initrd and root image in the store are placeholders
@@ -18,7 +18,9 @@
  *  - real dbus, systemd-logind and polkitd (Debian's polkitd, libpam-systemd) run in the container;
  *    the user (programs.vmsilo.user) and another one exist (systemd-sysusers), and `as_user` runs
  *    a command in a new logind session of the user on seat0, local and active (PAM: runuser -l with
- *    pam_systemd), which the generated polkit rule requires;
+ *    pam_systemd), which the generated polkit rule requires; the user lingers, so its manager runs
+ *    from the start with the user's session bus on $XDG_RUNTIME_DIR/bus (dbus-user-session), as a
+ *    desktop session has it;
  *  - the bridges the VMs' units `BindsTo=` exist, and systemd sees their device units plugged: there
  *    is no udev in the container, so the harness writes the udev database entry (tag `systemd`) and
  *    reloads, which is what udev would have told systemd. /sys is writable for that
@@ -34,12 +36,12 @@ import { dirname, join } from "node:path";
 import { ROOT, TEST_PREFIX, render, writeTree } from "../../support/harness.js";
 import { resolve } from "../../../src/generate.js";
 import { VMM_DIR, checkCrosvmArgv, loadCrosvmCli, parseSystemdExec } from "../../contract/crosvm-contract.js";
-import { CACHE, ensureDebs, have, readOr, unitValues, virtiofsdStandIn, vmsiloToolsPackage } from "../support.js";
+import { CACHE, ensureDebs, have, readOr, unitValues, virtiofsdStandIn, vmsiloToolsPackage, vmsiloTrayPackage } from "../support.js";
 import { REPO_IN_CONTAINER, STAGE, VMM_IN_CONTAINER, standIns } from "../standins/index.js";
 import { WAYLAND_DEBS, waylandTools, type WaylandTools } from "../../wayland/support.js";
 
 /** What the harness installs from Debian (also in .ci/run-deps.txt). */
-export const NSPAWN_DEBS = ["systemd-container", "dbus", "polkitd", "libpam-systemd", "socat", "iproute2", "nftables", "qemu-system-common", "gcc", "libc6-dev", "jq", ...WAYLAND_DEBS] as const;
+export const NSPAWN_DEBS = ["systemd-container", "dbus", "dbus-user-session", "libsystemd-dev", "polkitd", "libpam-systemd", "socat", "iproute2", "nftables", "qemu-system-common", "gcc", "libc6-dev", "jq", ...WAYLAND_DEBS] as const;
 
 /** Programs that are this machine's own, at their store paths. */
 const HOST_USR = ["bash", "coreutils", "systemd", "socat", "iproute2", "qemu", "openssh", "jq"];
@@ -217,6 +219,8 @@ function programBinds(config: Record<string, any>, dir: string): Array<[string, 
   const w = wayland();
   if (typeof w === "string") throw new Error(w);
   const pkgs: Record<string, string> = { virtiofsd: virtiofsdStandIn(), vmsiloTools: vmsiloToolsPackage(), nftables: debianNftables(dir), ...standIns(), waylandSeccontext: w.prefix };
+  // Built only for a tree that has the tray (it needs libsystemd's headers).
+  if (config.programs.vmsiloTray) pkgs.vmsiloTray = vmsiloTrayPackage();
   const binds: Array<[string, string]> = [];
   for (const [key, path] of Object.entries(config.programs as Record<string, string>)) {
     if (!path.startsWith("/nix/store/")) continue;

@@ -42,7 +42,9 @@ let
           "wayland-proxy-virtwl"
           "sommelier"
           "xwayland"
-        ] (_: host);
+        ] (_: host)
+        # Its `tray` output (the tray daemons) is this machine's too.
+        // { vmsilo-tools = host // { tray = host; }; };
         vmsilo.guest = {
           name = "work";
         } // guest;

@@ -40,6 +40,7 @@ in
     # Its `wayland` output holds vmsilo-wayland-seccontext.
     vmsilo-tools = pkg "${s}dt9x7e2c5w3z6q8f0gr9i1d3y5k7m8n0-vmsilo-tools-0.1.0" // {
       wayland = pkg "${s}br6t4b9z2s0w3m5c7do6f8a0v2h4j5k7-vmsilo-wayland-seccontext-0.1.0";
+      tray = pkg "${s}8t4r2a7y1n3s5v9b0c6d2e4f1g3h5j7k-vmsilo-tools-0.1.0-tray";
     };
     # Both keep what a build would get, so tests can run it (eval.nix, `generate`).
     writeText = name: text: pkg "${s}00000000000000000000000000000000-${name}" // { inherit text; };

@@ -20,6 +20,7 @@ let
     wayland = named "wayland";
     wayland-protocols = named "wayland-protocols";
     wayland-scanner = named "wayland-scanner";
+    systemdLibs = named "systemd-minimal-libs";
   };
   # What lib.fileset.fileFilter gives its predicate for a regular file.
   file = name: {
@@ -65,4 +66,5 @@ in
   buildInputs = map (p: p.pname) drv.buildInputs;
   outPlaceholder = builtins.placeholder "out";
   waylandPlaceholder = builtins.placeholder "wayland";
+  trayPlaceholder = builtins.placeholder "tray";
 }
