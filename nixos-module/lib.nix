@@ -68,6 +68,10 @@ let
       re = "[1-9][0-9]{0,12}[KMGT]?";
       text = ''a size like "10G" (digits, then an optional K, M, G or T)'';
     };
+    duration = {
+      re = "[1-9][0-9]{0,7}(ms|s)";
+      text = ''a duration like "2s" or "250ms" (digits, then ms or s; at most a day)'';
+    };
     mac = {
       re = "[0-9a-f]{2}(:[0-9a-f]{2}){5}";
       text = ''a lower-case MAC address like "02:00:00:00:00:01"'';
@@ -251,6 +255,7 @@ in
     ifName = grammarType "ifName";
     mountPoint = grammarType "mountPoint";
     size = grammarType "size";
+    duration = grammarType "duration";
     mac = grammarType "mac";
     cidr4 = grammarType "cidr4";
     cidr6 = grammarType "cidr6";

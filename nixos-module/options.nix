@@ -606,6 +606,19 @@ let
         description = doc "How many slots are kept booted and idle, so that a disposable command starts without a boot; a used preloaded slot boots afresh when its command ends. At most `slots`." "`Wants=` of the first `preload` slots' VM services in `vmsilo.target` (or `vmsilo-session.target`)";
       };
     };
+    balloon = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = doc "A balloon device, through which vmsilo-balloond gives the guest's spare memory back to the host and returns it when the guest needs it (docs/balloon.md); the guest also hands back the pages it frees (free page reporting) and deflates the balloon itself before it would run out of memory." "crosvm's balloon (`--no-balloon` when false) with `--balloon-page-reporting`, cloud-hypervisor `balloon` with `deflate_on_oom` and `free_page_reporting`, qemu `-device virtio-balloon-*` with `free-page-reporting=on,deflate-on-oom=on`; the VM's entry in vmsilo-balloond's manifest";
+      };
+      minMemory = mkOption {
+        type = types.nullOr (types.ints.between 16 16777216);
+        default = null;
+        example = 512;
+        description = doc "The guest's floor in MiB: vmsilo-balloond never leaves it less memory than this; null: a quarter of `memory`, at least 64 MiB (never more than `memory`). At most `memory`." "`balloon.floor` in share/vmsilo/manifest.json, the largest balloon vmsilo-balloond sets";
+      };
+    };
     autoShutdown = {
       enable = mkOption {
         type = types.bool;
@@ -1167,6 +1180,50 @@ in
       type = types.bool;
       default = false;
       description = doc "Default of `nixosVms.<vm>.gpu.allowWX`." "`MemoryDenyWriteExecute=` of GPU backends";
+    };
+
+    "vmsilo-balloond" = {
+      logLevel = mkOption {
+        type = types.enum [
+          "error"
+          "warn"
+          "info"
+          "debug"
+        ];
+        default = "info";
+        description = doc "What the daemon logs: errors, warnings, each balloon change (info), or every poll's figures (debug)." "vmsilo-balloond `--log-level`";
+      };
+      pollInterval = mkOption {
+        type = vt.duration;
+        default = "2s";
+        description = doc "Time between two polls of the host and the guests while nothing is under pressure." "vmsilo-balloond `--poll-interval`";
+      };
+      minPollInterval = mkOption {
+        type = vt.duration;
+        default = "250ms";
+        description = doc "The shortest time between two polls: used while the host is in critical pressure, a guest is short of memory or a balloon is moving, and approached as the host's pressure rises towards `psiCeiling`; at most `pollInterval`." "vmsilo-balloond `--min-poll-interval`";
+      };
+      criticalHostPercent = mkOption {
+        type = types.ints.between 1 99;
+        default = 5;
+        description = doc "The host is in critical pressure when its available memory (MemAvailable) is below this percentage of its total: guests then keep only `criticalGuestAvailable` spare, and the daemon polls at `minPollInterval`." "vmsilo-balloond `--critical-host-percent`";
+      };
+      criticalGuestAvailable = mkOption {
+        type = vt.size;
+        default = "96M";
+        description = doc "A guest with less available memory than this is short of memory: its balloon gives back at once what takes it up to `guestAvailableBias`, whatever the host's state. It is also the least a guest keeps when the host is in critical pressure." "vmsilo-balloond `--critical-guest-available`";
+      };
+      guestAvailableBias = mkOption {
+        type = vt.size;
+        default = "256M";
+        description = doc "The available memory each guest keeps while the host is calm: the balloon takes what a guest has beyond it and gives back what it lacks. Under host pressure the amount falls linearly towards `criticalGuestAvailable` as the pressure approaches `psiCeiling`. At least `criticalGuestAvailable`." "vmsilo-balloond `--guest-available-bias`";
+      };
+      psiCeiling = mkOption {
+        type = types.ints.between 1 100;
+        default = 20;
+        description = doc "The host's memory pressure (PSI `some avg10`, the percentage of time some task waited for memory over the last 10 s) that counts as critical; below it, pressure scales the guests' spare memory and the poll interval between their calm and critical values." "vmsilo-balloond `--psi-ceiling`";
+      };
+      extraArgs = argList "Extra vmsilo-balloond options, after vmsilo's." "vmsilo-balloond options";
     };
 
     packages = {

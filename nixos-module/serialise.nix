@@ -139,6 +139,7 @@ let
         ;
       autoShutdown = { inherit (vm.autoShutdown) enable after; };
       disposable = { inherit (vm.disposable) enable slots preload; };
+      balloon = { inherit (vm.balloon) enable minMemory; };
       kernel = if vm.kernel != null then vm.kernel else guest.kernel;
       initramfs = if vm.initramfs != null then vm.initramfs else guest.initrd;
       # The built system's init only when the root is the built image; a root of your own
@@ -255,6 +256,18 @@ let
         ;
     };
     gpu = { inherit (cfg.gpu) allowWX; };
+    balloond = {
+      inherit (cfg."vmsilo-balloond")
+        logLevel
+        pollInterval
+        minPollInterval
+        criticalHostPercent
+        criticalGuestAvailable
+        guestAvailableBias
+        psiCeiling
+        extraArgs
+        ;
+    };
     inherit (cfg) netvmRange isolatedPciDevices;
     nixosVms = lib.listToAttrs (map (vm: lib.nameValuePair vm.name (vmJson vm)) vms);
   };

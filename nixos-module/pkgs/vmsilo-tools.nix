@@ -7,6 +7,7 @@
 #   bin/vmsilo-console-log                     host, writes a console relay's console.log, bounded
 #   bin/vmsilo-slot-use                        host, holds a disposable slot for one vm-run --disposable
 #   bin/vmsilo-copy-check                      host, checks a tar stream from a source VM (for vm-copy)
+#   bin/vmsilo-balloond                        host, the one balloon daemon (docs/balloon.md)
 # Output `wayland`, linked with libwayland-client (kept apart so that guests, which run
 # vmsilo-agent from `out`, do not carry it):
 #   bin/vmsilo-wayland-seccontext              host, one per GPU VM: its Wayland security context
@@ -102,6 +103,9 @@ stdenv.mkDerivation {
     : > "$log"
     echo console | "$out/bin/vmsilo-console-log" "$log"
     [ "$(cat "$log")" = console ] || { echo "vmsilo-console-log wrote: $(cat "$log")" >&2; exit 1; }
+    # Without its manifest the balloon daemon says so and exits 1.
+    status=0; "$out/bin/vmsilo-balloond" --manifest "$TMPDIR/none" --once 2> /dev/null || status=$?
+    [ "$status" = 1 ] || { echo "vmsilo-balloond without a manifest: status $status, expected 1" >&2; exit 1; }
 
     # One round trip over the agent's unix-socket transport: argv byte-exact, stdin, the status.
     sock="$TMPDIR/agent.sock"

@@ -94,6 +94,11 @@ export const SIZE_TEXT = "a size like \"10G\" (digits, then an optional K, M, G 
 /** Sizes stay below 1 EiB: no file system vmsilo runs on holds a larger file, and `truncate` refuses it. */
 export const SIZE_MAX_BYTES = 2n ** 60n;
 const SIZE_UNITS: Record<string, bigint> = { "": 1n, K: 2n ** 10n, M: 2n ** 20n, G: 2n ** 30n, T: 2n ** 40n };
+/** A duration of vmsilo-balloond: milliseconds or seconds, from 1 ms to a day. */
+export const DURATION = /^[1-9][0-9]{0,7}(ms|s)$/;
+export const DURATION_TEXT = 'a duration like "2s" or "250ms" (digits, then ms or s; at most a day)';
+export const durationMs = (s: string): number => Number(s.replace(/m?s$/, "")) * (s.endsWith("ms") ? 1 : 1000);
+export const durationProblem = (s: string): string | null => (DURATION.test(s) && durationMs(s) <= 86400000 ? null : DURATION_TEXT);
 /** The bytes of a SIZE string. */
 export const sizeBytes = (s: string): bigint => BigInt(s.replace(/[KMGT]$/, "")) * SIZE_UNITS[/[KMGT]$/.test(s) ? s.slice(-1) : ""]!;
 

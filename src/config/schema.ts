@@ -58,6 +58,8 @@ const jsonObject = (meta: { doc: string; default: Record<string, unknown>; produ
     return sorted(value) as Record<string, unknown>;
   },
 });
+/** vmsilo-balloond's `--log-level` values. */
+export const BALLOOND_LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
 const CH_VERBOSITY = "cloud-hypervisor `-v` (warn: none, info: 1, debug: 2, trace: 3)";
 
 const user = object(
@@ -266,6 +268,21 @@ const vm = object(
         preload: int(0, 16, { doc: "How many slots are kept booted and idle, so a disposable command starts without a boot; a used preloaded slot boots afresh when its command ends. At most `slots`.", default: 0, produces: "`Wants=` of the first `preload` slots' VM services in vmsilo.target (or vmsilo-session.target)" }),
       },
       { doc: "Disposable VMs (docs/disposables.md)." },
+    ),
+    balloon: object(
+      {
+        enable: bool({
+          doc: "A balloon device, through which vmsilo-balloond gives the guest's spare memory back to the host and returns it when the guest needs it (docs/balloon.md); the guest also hands back the pages it frees (free page reporting) and deflates the balloon itself before it would run out of memory.",
+          default: true,
+          produces: "crosvm's balloon (`--no-balloon` when false) with `--balloon-page-reporting`, cloud-hypervisor `balloon` with `deflate_on_oom` and `free_page_reporting`, qemu `-device virtio-balloon-*` with `free-page-reporting=on,deflate-on-oom=on`; the VM's entry in vmsilo-balloond's manifest",
+        }),
+        minMemory: nullable(int(16, 16777216, { doc: "", unit: "MiB" }), {
+          doc: "The guest's floor in MiB: vmsilo-balloond never leaves it less memory than this; null: a quarter of `memory`, at least 64 MiB (never more than `memory`).",
+          default: null,
+          produces: "`balloon.floor` in share/vmsilo/manifest.json, the largest balloon vmsilo-balloond sets",
+        }),
+      },
+      { doc: "Memory ballooning (docs/balloon.md)." },
     ),
     kernel: path("Kernel image (bzImage).", "crosvm KERNEL positional"),
     initramfs: path("Initial ramdisk.", "crosvm `--initrd`"),
@@ -482,6 +499,44 @@ export const configSchema = object(
       { doc: "`vm-exec`: run a script in a throwaway qemu VM that shares the host's store read-only (docs/vm-exec.md)." },
     ),
     gpu: object({ allowWX: bool({ doc: "Default for `gpu.allowWX`.", default: false, produces: "`MemoryDenyWriteExecute=` of GPU backends" }) }, { doc: "GPU defaults." }),
+    balloond: object(
+      {
+        logLevel: oneOf(BALLOOND_LOG_LEVELS, { doc: "What the daemon logs: errors, warnings, each balloon change (info), or every poll's figures (debug).", default: "info", produces: "vmsilo-balloond `--log-level`" }),
+        pollInterval: checkedStr(g.DURATION_TEXT, g.DURATION_TEXT, g.durationProblem, {
+          doc: "Time between two polls of the host and the guests while nothing is under pressure.",
+          default: "2s",
+          produces: "vmsilo-balloond `--poll-interval`",
+        }),
+        minPollInterval: checkedStr(g.DURATION_TEXT, g.DURATION_TEXT, g.durationProblem, {
+          doc: "The shortest time between two polls: used while the host is in critical pressure, a guest is short of memory or a balloon is moving, and approached as the host's pressure rises towards `psiCeiling`; at most `pollInterval`.",
+          default: "250ms",
+          produces: "vmsilo-balloond `--min-poll-interval`",
+        }),
+        criticalHostPercent: int(1, 99, {
+          doc: "The host is in critical pressure when its available memory (MemAvailable) is below this percentage of its total: guests then keep only `criticalGuestAvailable` spare, and the daemon polls at `minPollInterval`.",
+          default: 5,
+          produces: "vmsilo-balloond `--critical-host-percent`",
+        }),
+        criticalGuestAvailable: size({
+          doc: "A guest with less available memory than this is short of memory: its balloon gives back at once what takes it up to `guestAvailableBias`, whatever the host's state. It is also the least a guest keeps when the host is in critical pressure.",
+          default: "96M",
+          produces: "vmsilo-balloond `--critical-guest-available`",
+        }),
+        guestAvailableBias: size({
+          doc: "The available memory each guest keeps while the host is calm: the balloon takes what a guest has beyond it and gives back what it lacks. Under host pressure the amount falls linearly towards `criticalGuestAvailable` as the pressure approaches `psiCeiling`. At least `criticalGuestAvailable`.",
+          default: "256M",
+          produces: "vmsilo-balloond `--guest-available-bias`",
+        }),
+        psiCeiling: int(1, 100, {
+          doc: "The host's memory pressure (PSI `some avg10`, the percentage of time some task waited for memory over the last 10 s) that counts as critical; below it, pressure scales the guests' spare memory and the poll interval between their calm and critical values.",
+          default: 20,
+          produces: "vmsilo-balloond `--psi-ceiling`",
+        }),
+        extraArgs: args("Extra vmsilo-balloond options, after vmsilo's.", "vmsilo-balloond options"),
+      },
+      { doc: "vmsilo-balloond, the host's one balloon daemon (NixOS: `programs.vmsilo.\"vmsilo-balloond\"`); it runs when a VM has `balloon.enable` (docs/balloon.md)." },
+    ),
+
     tray: object(
       {
         logLevel: oneOf(["error", "warn", "info", "debug"] as const, {

@@ -88,7 +88,9 @@ export function baseConfig(vm: VmModel, model: Model): Record<string, Json> {
     // vhost-user backends map guest memory, so it must be shared then. No `hugepages`: that needs
     // hugetlbfs pages reserved on the host (the original's VMs failed to boot without them); THP is on.
     memory: { size: c.memory * 1024 * 1024, shared: vhostUser },
-    balloon: { size: 0, free_page_reporting: true },
+    // The guest reports the pages it frees and deflates the balloon itself before an OOM (it has no
+    // statistics queue here: vmsilo-balloond moves it only under host pressure, docs/balloon.md).
+    ...(c.balloon.enable ? { balloon: { size: 0, deflate_on_oom: true, free_page_reporting: true } } : {}),
     // D10: cloud-hypervisor binds and listens on the console backend; the relay connects to it.
     serial: { mode: "Socket", socket: p.consoleBackend },
     console: { mode: "Off" },
@@ -168,6 +170,7 @@ export const cloudHypervisor: HypervisorDriver = {
   gracefulStopArgv: (vm, model) => remote(vm, model, "power-button"),
   forceStopArgv: (vm, model) => remote(vm, model, "shutdown-vmm"),
   ownSockets: (vm) => [vm.paths.chApiSocket, vm.paths.vsockSocket, vm.paths.consoleBackend],
+  balloonControl: (vm) => ({ control: "cloud-hypervisor", socket: vm.paths.chApiSocket }),
   agentTransport: (vm) => ({ kind: "hybrid", socket: vm.paths.vsockSocket }),
   consoleBackend: "listens",
   refusals,

@@ -41,7 +41,8 @@ export const crosvm: HypervisorDriver = {
     add("--name", vm.name);
     add("--mem", crosvmKv([["size", c.memory]]));
     add("--cpus", crosvmKv([["num-cores", c.cpus]]));
-    for (const s of ["--hugepages", "--balloon-page-reporting", "--boost-uclamp", "--disable-virtio-intx", "--no-i8042", "--no-rtc", "--s2idle"]) add(s);
+    // crosvm's balloon is on unless `--no-balloon`; with it, the guest reports the pages it frees.
+    for (const s of ["--hugepages", ...(c.balloon.enable ? ["--balloon-page-reporting"] : ["--no-balloon"]), "--boost-uclamp", "--disable-virtio-intx", "--no-i8042", "--no-rtc", "--s2idle"]) add(s);
     add(...coreScheduling(model));
     add("--initrd", c.initramfs);
     add(
@@ -71,6 +72,7 @@ export const crosvm: HypervisorDriver = {
   gracefulStopArgv: (vm, model) => [bin(model), "powerbtn", vm.paths.controlSocket],
   forceStopArgv: (vm, model) => [bin(model), "stop", vm.paths.controlSocket],
   ownSockets: (vm) => [vm.paths.controlSocket],
+  balloonControl: (vm) => ({ control: "crosvm", socket: vm.paths.controlSocket }),
   // crosvm always has its xHCI controller; `crosvm usb attach` goes through the control socket.
   usbSocket: (_vm, paths) => paths.controlSocket,
   refusals(name, vm) {

@@ -33,6 +33,13 @@ export type LaunchPlan =
       readonly userSockets: readonly string[];
     };
 
+/** How vmsilo-balloond reaches a VM's balloon (docs/balloon.md): the VMM's control protocol and socket. */
+export interface BalloonControl {
+  /** crosvm's control socket (JSON VmRequest packets), QMP, or cloud-hypervisor's HTTP API. */
+  readonly control: "crosvm" | "qmp" | "cloud-hypervisor";
+  readonly socket: string;
+}
+
 /** What every VMM backend provides to the renderers (one per hypervisor, see index.ts). */
 export interface HypervisorDriver {
   /** The VMM command line the launcher `exec`s, one option (with its value) per line. */
@@ -41,6 +48,8 @@ export interface HypervisorDriver {
   gracefulStopArgv(vm: VmModel, model: Model, t?: Tools): Argv;
   /** Stops the VM at once, used when the graceful stop's deadline passes. */
   forceStopArgv(vm: VmModel, model: Model, t?: Tools): Argv;
+  /** Where vmsilo-balloond asks for the VM's balloon and guest statistics. */
+  balloonControl(vm: VmModel): BalloonControl;
   /** Sockets the VMM creates, removed before start and after stop. */
   ownSockets(vm: VmModel): readonly string[];
   /** How the launcher runs the VMM; absent: `{ kind: "exec" }`. */

@@ -22,6 +22,8 @@ export const QEMU_SYSTEM = "qemu-system-x86_64";
 
 /** virtio-mmio transports of the microvm machine (with its second IOAPIC, qemu's default). */
 export const MICROVM_TRANSPORTS = 24;
+/** The balloon device's id, under /machine/peripheral/ in QMP. */
+export const QEMU_BALLOON_ID = "balloon0";
 /** 9p mount tags hold at most 31 bytes (hw/9pfs: MAX_TAG_LEN 32, with the NUL). */
 export const NINEP_TAG_MAX = 31;
 
@@ -114,6 +116,8 @@ function launchCommand(vm: VmModel, model: Model): ArgvLines {
   }
 
   if (c.qemu.vsock) add("-device", qemuOpts(`vhost-vsock-${q.bus}`, [["guest-cid", vm.id]]));
+  // vmsilo-balloond finds it by its id (QMP `qom-get /machine/peripheral/balloon0 guest-stats`).
+  if (c.balloon.enable) add("-device", qemuOpts(`virtio-balloon-${q.bus}`, [["id", QEMU_BALLOON_ID], ["free-page-reporting", true], ["deflate-on-oom", true]]));
   // QMP: qemu binds it, only the stop script's client connects.
   add("-chardev", qemuOpts("socket", [["id", "qmp"], ["path", p.qmpSocket], ["server", true], ["wait", false]]));
   add("-mon", qemuOpts(null, [["chardev", "qmp"], ["mode", "control"]]));
@@ -145,7 +149,7 @@ function launchCommand(vm: VmModel, model: Model): ArgvLines {
 /** virtio-mmio transports a VM uses on microvm (each virtio device takes one). */
 export function microvmTransports(vm: VmConfig, disks: number, shares: number): number {
   const ifaces = Object.keys(vm.network.interfaces).length;
-  return (vm.qemu.console === "virtio" ? 1 : 0) + disks + shares + Object.keys(vm.qemu.shares9p).length + (vm.qemu.vsock ? 1 : 0) + ifaces;
+  return (vm.qemu.console === "virtio" ? 1 : 0) + disks + shares + Object.keys(vm.qemu.shares9p).length + (vm.qemu.vsock ? 1 : 0) + (vm.balloon.enable ? 1 : 0) + ifaces;
 }
 
 /** What the qemu driver cannot do, each issue naming the VM's option. */
@@ -183,7 +187,7 @@ function refusals(name: string, vm: VmConfig, config: Config): Issue[] {
     const disks = 1 + vm.additionalDisks.length + (vm.rootOverlay.type === "raw" ? 1 : 0);
     const shares = Object.keys(vm.sharedDirectories).length + (vm.sharedHome !== false ? 1 : 0);
     const n = microvmTransports(vm, disks, shares);
-    if (n > MICROVM_TRANSPORTS) refuse("qemu.machine", `the microvm machine has ${MICROVM_TRANSPORTS} virtio-mmio slots, but this VM needs ${n} (console, disks, shares, vsock, interfaces); set qemu.machine = "q35"`);
+    if (n > MICROVM_TRANSPORTS) refuse("qemu.machine", `the microvm machine has ${MICROVM_TRANSPORTS} virtio-mmio slots, but this VM needs ${n} (console, disks, shares, vsock, balloon, interfaces); set qemu.machine = "q35"`);
   }
   return issues;
 }
@@ -221,6 +225,7 @@ export const qemu: HypervisorDriver = {
   gracefulStopArgv: (vm, _model, t) => qmp(vm, t, "system_powerdown"),
   forceStopArgv: (vm, _model, t) => qmp(vm, t, "quit"),
   ownSockets: (vm) => [vm.paths.qmpSocket],
+  balloonControl: (vm) => ({ control: "qmp", socket: vm.paths.qmpSocket }),
   usbSocket: (vm, paths) => (vm.qemu.usb || vm.usbDevices.length ? paths.qmpSocket : null),
   unprivileged: true,
   refusals,

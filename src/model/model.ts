@@ -1,6 +1,6 @@
 import { defaultShare, GPU_DEFAULTS, type Config, type DiskConfig, type ForwardPortConfig, type GpuConfig, type ShareConfig, type VmConfig } from "../config/schema.js";
 import { closest, describe, pathKey, type Issue } from "../config/types.js";
-import { HOST_IFNAME, KERNEL_CMDLINE_MAX_BYTES, KERNEL_CMDLINE_VMM_RESERVE, PCI_BDF, RESERVED_VM_NAMES } from "../config/grammar.js";
+import { durationMs, sizeBytes, HOST_IFNAME, KERNEL_CMDLINE_MAX_BYTES, KERNEL_CMDLINE_VMM_RESERVE, PCI_BDF, RESERVED_VM_NAMES } from "../config/grammar.js";
 import { derivedId, derivedMac, derivedTapName, vmmUserName, ipKey, MAX_INTERFACES, netPciAddress, normalizeBdf, prefixToNetmask } from "./derive.js";
 import { type VmPaths, unitNames, vmPaths } from "./paths.js";
 import { CLIENT_IFNAME, linkHolds, linkInterfaces, netvmLinks, NETVM_IFNAME_PREFIX, type NetvmLink } from "./netvm.js";
@@ -91,6 +91,8 @@ export interface VmModel {
   readonly vmmUser: string | null;
   /** Set when the VM is a slot of a disposable VM (disposable.ts). */
   readonly slot: SlotInfo | null;
+  /** The balloon's floor in MiB (the least memory vmsilo-balloond leaves the guest), or null without a balloon. */
+  readonly balloonFloor: number | null;
   /** USB passthrough: the socket the broker attaches devices through, or null (no USB controller). */
   readonly usb: { readonly socket: string } | null;
   /** `usbDevices` with the ids in lower case (as sysfs writes them). */
@@ -164,8 +166,20 @@ export function buildModel(given: Config): { model?: Model; issues: Issue[] } {
   checkAcrossVms(vms, links, issues);
   checkPrograms(config, vms, links, issues);
   checkVmExec(config, issues);
+  checkBalloond(config, issues);
   const said = issues.map((i) => patternIssue(i, slots));
   return said.length ? { issues: said } : { model: { config, vms, links, disposables }, issues: said };
+}
+
+/** vmsilo-balloond's settings that depend on one another. */
+function checkBalloond(config: Config, issues: Issue[]): void {
+  const b = config.balloond;
+  if (durationMs(b.minPollInterval) > durationMs(b.pollInterval)) {
+    issues.push({ path: "balloond.minPollInterval", message: `must be at most balloond.pollInterval (${b.pollInterval}), got ${JSON.stringify(b.minPollInterval)}` });
+  }
+  if (sizeBytes(b.guestAvailableBias) < sizeBytes(b.criticalGuestAvailable)) {
+    issues.push({ path: "balloond.guestAvailableBias", message: `must be at least balloond.criticalGuestAvailable (${b.criticalGuestAvailable}), got ${JSON.stringify(b.guestAvailableBias)}` });
+  }
 }
 
 /** The VM's configuration with the interfaces its netvm links add (`upstream`, `vc-…`), whose names no
@@ -277,6 +291,10 @@ function buildVm(name: string, vm: VmConfig, linkUnits: ReadonlyMap<string, stri
     if (d === name) issues.push({ path: `${at}.dependsOn[${i}]`, message: `must name another VM, got the VM itself ${JSON.stringify(d)}` });
   });
 
+  if (vm.balloon.minMemory !== null && vm.balloon.minMemory > vm.memory) {
+    issues.push({ path: `${at}.balloon.minMemory`, message: `must be at most memory (${vm.memory} MiB), got ${vm.balloon.minMemory}` });
+  }
+
   const params = kernelParams(name, vm, allInterfaces, mounts);
   const cmdline = Buffer.byteLength(params.join(" "), "utf8");
   const cmdlineMax = KERNEL_CMDLINE_MAX_BYTES - KERNEL_CMDLINE_VMM_RESERVE;
@@ -305,10 +323,14 @@ function buildVm(name: string, vm: VmConfig, linkUnits: ReadonlyMap<string, stri
     kernelParams: params,
     pciSysfsPaths,
     vmmUser: driverFor(vm.hypervisor).unprivileged ? vmmUserName(name) : null,
+    balloonFloor: vm.balloon.enable ? balloonFloor(vm) : null,
     usb: usbOf(vm, paths),
     usbDevices: vm.usbDevices.map((d) => ({ vid: d.vendorId.toLowerCase(), pid: d.productId.toLowerCase(), serial: d.serial })),
   };
 }
+
+/** The default floor: a quarter of the memory, at least 64 MiB, never more than the memory. */
+export const balloonFloor = (vm: VmConfig): number => vm.balloon.minMemory ?? Math.min(vm.memory, Math.max(64, Math.floor(vm.memory / 4)));
 
 function usbOf(vm: VmConfig, paths: VmPaths): VmModel["usb"] {
   const socket = driverFor(vm.hypervisor).usbSocket?.(vm, paths) ?? null;

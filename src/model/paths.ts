@@ -83,6 +83,8 @@ export const poolLock = (pattern: string) => `${RUN_ROOT}/${pattern}/pool.lock`;
 /** The host's firewall table for netvm links and host-gateway clients, and the unit that loads it. */
 export const FIREWALL_UNIT = "vmsilo-firewall.service";
 export const FIREWALL_TABLE = "vmsilo";
+/** The host's balloon daemon. */
+export const BALLOOND_UNIT = "vmsilo-balloond.service";
 /** Binds `isolatedPciDevices` to vfio-pci. */
 export const VFIO_BIND_UNIT = "vmsilo-vfio-bind.service";
 /** The USB broker's record of which device is attached to which VM (vm-list reads it). */

@@ -35,6 +35,8 @@ export function renderManifest(model: Model, files: readonly string[], definitio
           shares: vm.shares.map((s) => ({ tag: s.tag, path: s.path, socket: vm.paths.virtiofsSocket(s.tag) })),
           kernelParams: vm.kernelParams,
           launchArgv: driverFor(vm.config.hypervisor).launchCommand(vm, model).flat(),
+          /** What vmsilo-balloond reads (docs/balloon.md): the VMM's control protocol and socket, memory and floor in MiB; null without a balloon. */
+          balloon: vm.balloonFloor === null ? null : { ...driverFor(vm.config.hypervisor).balloonControl(vm), memory: vm.config.memory, floor: vm.balloonFloor },
         },
       ]),
     ),

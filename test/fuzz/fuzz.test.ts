@@ -11,7 +11,7 @@ import { buildFuzzers, FUZZERS, fuzzPrerequisites, runFuzzer, seedCorpus } from 
 const RUNS = 20000;
 /** Edges each harness reaches from its seeds (about 80% of what it reached when written): a
  * harness whose input no longer gets past the preamble falls below. */
-const MIN_COV = { "fuzz-agent-request": 40, "fuzz-client-answer": 120, "fuzz-proxy-handshake": 15, "fuzz-tray-frame": 60 } as const;
+const MIN_COV = { "fuzz-agent-request": 40, "fuzz-client-answer": 120, "fuzz-proxy-handshake": 15, "fuzz-tray-frame": 60, "fuzz-json": 60 } as const;
 const missing = fuzzPrerequisites();
 if (missing) console.log(`SKIP: fuzzing harnesses not run: ${missing}`);
 

@@ -11,7 +11,7 @@ import { argvPayload, frame, PREAMBLE, T } from "../vmrun/support.js";
 import { AGENT_SRC } from "../vmrun/support.js";
 import { PREAMBLE as TRAY_PREAMBLE, T as TRAY, frame as trayFrame, itemPayload, menuPayload } from "../tray/support.js";
 
-export const FUZZERS = ["fuzz-agent-request", "fuzz-client-answer", "fuzz-proxy-handshake", "fuzz-tray-frame"] as const;
+export const FUZZERS = ["fuzz-agent-request", "fuzz-client-answer", "fuzz-proxy-handshake", "fuzz-tray-frame", "fuzz-json"] as const;
 export type Fuzzer = (typeof FUZZERS)[number];
 
 /** Why the harnesses cannot be built here, or null. */
@@ -30,6 +30,13 @@ export function buildFuzzers(): Record<Fuzzer, string> {
 
 const exec = (argv: string[]) => frame(T.EXEC, argvPayload(argv));
 const SEEDS: Record<Fuzzer, Buffer[]> = {
+  // What VMMs answer vmsilo-balloond: crosvm's balloon statistics, QMP, cloud-hypervisor's vm.info.
+  "fuzz-json": [
+    Buffer.from('{"BalloonStats":{"stats":{"swap_in":null,"available_memory":838860800,"total_memory":1073741824},"balloon_actual":0}}'),
+    Buffer.from('"Ok"'),
+    Buffer.from('{"return":{"stats":{"stat-available-memory":18446744073709551615,"stat-free-memory":12},"last-update":1700000000}}'),
+    Buffer.from('{"config":{"memory":{"size":536870912},"balloon":{"size":0,"deflate_on_oom":true}},"state":"Running","memory_actual_size":536870912,"x":[1,-2.5e3,"a\\u00e9\\n",[],{}]}'),
+  ],
   "fuzz-agent-request": [
     Buffer.concat([PREAMBLE, exec(["printf", "%s|", "-n", "a b", ""]), frame(T.STDIN, "input"), frame(T.STDIN_EOF)]),
     Buffer.concat([PREAMBLE, exec(["true"]), frame(T.STDIN_EOF), frame(T.STDIN, "late")]),

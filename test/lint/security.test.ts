@@ -12,7 +12,7 @@ import { resolve } from "../../src/generate.js";
 import { EXAMPLES, ROOT, example, skipWithoutTool, render } from "../support/harness.js";
 import { type StubRoot, buildStubRoot, userManagerEnv } from "./stub-root.js";
 
-const KINDS = ["prep", "vm-crosvm", "vm-cloud-hypervisor", "vm-qemu", "console-relay", "virtiofsd", "proxy", "shared-home", "sound", "wayland-seccontext", "gpu", "session-bind", "tray", "uplink", "firewall", "vfio-bind", "usb-broker"] as const;
+const KINDS = ["prep", "vm-crosvm", "vm-cloud-hypervisor", "vm-qemu", "console-relay", "virtiofsd", "proxy", "shared-home", "sound", "wayland-seccontext", "gpu", "session-bind", "tray", "uplink", "firewall", "vfio-bind", "balloond", "usb-broker"] as const;
 type Kind = (typeof KINDS)[number];
 
 /**
@@ -37,6 +37,11 @@ const KIND: Record<Kind, { scope: "system" | "user"; target: number; note: strin
     scope: "system",
     target: 3.0,
     note: "Root oneshot writing the PCI driver files of /sys to move isolatedPciDevices to vfio-pci: /sys must stay writable (no ProtectKernelTunables=, no PrivateDevices= so the devices stay visible), as root, which owns those files, with no capability at all, a private network and a system call filter.",
+  },
+  balloond: {
+    scope: "system",
+    target: 1.2,
+    note: "vmsilo-balloond, the host's one balloon daemon, as root: it only connects to the VMMs' control sockets (crosvm's and cloud-hypervisor's are root's, which it reaches as their owner) and reads /proc/meminfo, /proc/pressure/memory and the manifest; no network, nothing writable, unix sockets only, a private user namespace and no capability; when a qemu VM has a balloon, CAP_DAC_OVERRIDE alone (and no user namespace, which would void it), to connect to QMP sockets in directories only each VM's own user may enter.",
   },
   prep: {
     scope: "system",
@@ -149,6 +154,7 @@ function classify(config: unknown, root: StubRoot): Array<{ kind: Kind; unit: st
       if (model.links.some((l) => l.unit === name)) kind = "uplink";
       if (name === "vmsilo-firewall.service") kind = "firewall";
       if (name === "vmsilo-vfio-bind.service") kind = "vfio-bind";
+      if (name === "vmsilo-balloond.service") kind = "balloond";
       if (name === "vmsilo-usb-attach@.service" || name === "vmsilo-usb-detach@.service") kind = "usb-broker";
       assert.ok(kind, `${name}: a generated service of no known kind; add its kind, target and note to test/lint/security.test.ts`);
       assert.equal(KIND[kind].scope, scope, `${name}: a ${kind} unit in the ${scope} scope`);

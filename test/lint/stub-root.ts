@@ -22,7 +22,7 @@ import { regularFiles, tempDir, TEST_PREFIX, writeTree } from "../support/harnes
  */
 export const PACKAGE_CONTENTS: { readonly [K in keyof Programs]-?: { bin?: readonly string[]; dirs?: readonly string[] } } = {
   bash: { bin: ["bash", "sh"] },
-  vmsiloTools: { bin: ["vmsilo-run", "vm-run", "vmsilo-agent", "vmsilo-vsock-proxy", "vmsilo-share-bind", "vmsilo-console-log", "vmsilo-usb-broker", "vmsilo-slot-use", "vmsilo-copy-check"] },
+  vmsiloTools: { bin: ["vmsilo-run", "vm-run", "vmsilo-agent", "vmsilo-vsock-proxy", "vmsilo-share-bind", "vmsilo-console-log", "vmsilo-usb-broker", "vmsilo-slot-use", "vmsilo-copy-check", "vmsilo-balloond"] },
   // GNU coreutils 9.x, every program.
   coreutils: {
     bin: (

@@ -82,7 +82,7 @@ test("vmsilo-tools: every program the Makefile installs is one the package promi
   // The install target's program list and the vm-run symlink, which the install check and the
   // agent's ExecStart= rely on.
   const makefile = readFileSync(join(ROOT, "agent", "Makefile"), "utf8");
-  assert.match(makefile, /^PROGRAMS = vmsilo-run vmsilo-agent vmsilo-vsock-proxy vmsilo-share-bind vmsilo-console-log vmsilo-usb-broker vmsilo-slot-use vmsilo-copy-check$/m);
+  assert.match(makefile, /^PROGRAMS = vmsilo-run vmsilo-agent vmsilo-vsock-proxy vmsilo-share-bind vmsilo-console-log vmsilo-usb-broker vmsilo-slot-use vmsilo-copy-check vmsilo-balloond$/m);
   assert.match(makefile, /ln -sf vmsilo-run \$\(DESTDIR\)\$\(PREFIX\)\/bin\/vm-run/);
   assert.match(makefile, /^WAYLAND_PROGRAMS = vmsilo-wayland-seccontext$/m);
   assert.match(makefile, /^TRAY_PROGRAMS = vmsilo-tray-guest vmsilo-tray-host$/m);
@@ -124,7 +124,7 @@ test("vmsilo-tools: the install check passes for the programs built as the packa
     const r = make(args);
     assert.equal(r.status, 0, `make ${args.join(" ")} failed:\n${r.stdout}\n${r.stderr}`);
   }
-  for (const b of ["vmsilo-run", "vm-run", "vmsilo-agent", "vmsilo-vsock-proxy", "vmsilo-share-bind", "vmsilo-console-log", "vmsilo-usb-broker", "vmsilo-slot-use", "vmsilo-copy-check"]) assert.ok(existsSync(join(out, "bin", b)), `bin/${b} not installed`);
+  for (const b of ["vmsilo-run", "vm-run", "vmsilo-agent", "vmsilo-vsock-proxy", "vmsilo-share-bind", "vmsilo-console-log", "vmsilo-usb-broker", "vmsilo-slot-use", "vmsilo-copy-check", "vmsilo-balloond"]) assert.ok(existsSync(join(out, "bin", b)), `bin/${b} not installed`);
   assert.ok(existsSync(join(wayland, "bin", "vmsilo-wayland-seccontext")), "bin/vmsilo-wayland-seccontext not installed in the wayland output");
   assert.ok(!existsSync(join(out, "bin", "vmsilo-wayland-seccontext")), "vmsilo-wayland-seccontext is in out, which guests carry");
   for (const b of ["vmsilo-tray-host", "vmsilo-tray-guest"]) assert.ok(existsSync(join(tray, "bin", b)), `bin/${b} not installed in the tray output`);

@@ -120,7 +120,7 @@ test("config: payload, cpus with max_vcpus, memory in bytes, balloon, serial soc
   const c = baseConfig(vm, m);
   assert.deepEqual(c.cpus, { boot_vcpus: 6, max_vcpus: 6, core_scheduling: "Vcpu" });
   assert.deepEqual(c.memory, { size: 3072 * 1024 * 1024, shared: false });
-  assert.deepEqual(c.balloon, { size: 0, free_page_reporting: true });
+  assert.deepEqual(c.balloon, { size: 0, deflate_on_oom: true, free_page_reporting: true });
   assert.deepEqual(c.serial, { mode: "Socket", socket: "/run/vmsilo/work/console-backend.socket" });
   assert.deepEqual(c.console, { mode: "Off" });
   assert.deepEqual(c.vsock, { cid: vm.id, socket: "/run/vmsilo/work/vsock.socket" });

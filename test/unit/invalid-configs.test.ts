@@ -38,11 +38,11 @@ const withBridged =
     mutate(c);
   };
 
-const TOP_KEYS = "schemaVersion, user, programs, schedulerIsolation, startTimeout, stopTimeout, crosvm, cloudHypervisor, qemu, vmExec, gpu, tray, netvmRange, isolatedPciDevices, nixosVms";
+const TOP_KEYS = "schemaVersion, user, programs, schedulerIsolation, startTimeout, stopTimeout, crosvm, cloudHypervisor, qemu, vmExec, gpu, balloond, tray, netvmRange, isolatedPciDevices, nixosVms";
 const USER_KEYS = "name, uid, gid, group, home, runtimeDir";
 const PROGRAM_KEYS = "bash, coreutils, systemd, vmsiloTools, socat, crosvm, cloudHypervisor, qemu, virtiofsd, openssh, wlClipboard, jq, iproute2, nftables, vhostDeviceSound, waylandSeccontext, vulkanLoader, vmsiloTray";
 const VM_KEYS =
-  "hypervisor, id, memory, cpus, autoStart, dependsOn, color, autoShutdown, disposable, kernel, initramfs, init, rootDisk, additionalDisks, rootOverlay, kernelParams, sharedDirectories, sharedHome, gpu, tray, sound, usbDevices, pciDevices, vhostUser, network, crosvm, cloudHypervisor, qemu";
+  "hypervisor, id, memory, cpus, autoStart, dependsOn, color, autoShutdown, disposable, balloon, kernel, initramfs, init, rootDisk, additionalDisks, rootOverlay, kernelParams, sharedDirectories, sharedHome, gpu, tray, sound, usbDevices, pciDevices, vhostUser, network, crosvm, cloudHypervisor, qemu";
 const SHARE_KEYS =
   "path, mountPoint, threadPoolSize, inodeFileHandles, cache, logLevel, xattr, posixAcl, readonly, allowMmap, enableReaddirplus, writeback, allowDirectIo, killprivV2, preserveNoatime, uidMap, gidMap, translateUid, translateGid";
 const IFACE_KEYS = "type, forwardPorts, restrictNetwork, macAddress, tap, dhcp, addresses, routes, v6Addresses, v6Routes";

@@ -112,7 +112,7 @@ test("refusals name the VM and the option", () => {
     [
       "too many virtio-mmio devices",
       qemuConfig({ additionalDisks: Array.from({ length: 23 }, (_, i) => ({ path: `/d${i}.img` })) }),
-      'nixosVms.work.qemu.machine: the microvm machine has 24 virtio-mmio slots, but this VM needs 26 (console, disks, shares, vsock, interfaces); set qemu.machine = "q35"',
+      'nixosVms.work.qemu.machine: the microvm machine has 24 virtio-mmio slots, but this VM needs 27 (console, disks, shares, vsock, balloon, interfaces); set qemu.machine = "q35"',
     ],
     ["root createSize", qemuConfig({ rootDisk: { path: "/r.img", createSize: "1G" } }), 'nixosVms.work.rootDisk.createSize: must be null: the root image is built by Nix, never created empty (createSize is for additionalDisks), got "1G"'],
     ["read-only createSize", qemuConfig({ additionalDisks: [{ path: "/d.img", ro: true, createSize: "1G" }] }), "nixosVms.work.additionalDisks[0].createSize: must be null for a read-only disk (ro = true): an empty image it cannot write is of no use"],

@@ -97,7 +97,11 @@ export class UsbWorld {
     mkdirSync(join(this.run, name), { recursive: true });
     const kernel = join(this.dir, "kernel");
     writeFileSync(kernel, "");
-    const p = spawn(process.execPath, [join(ROOT, "dist", "test", "e2e", "standins", "crosvm.js"), "run", "--socket", socket, kernel], { stdio: ["ignore", "ignore", "pipe"] });
+    const p = spawn(process.execPath, [join(ROOT, "dist", "test", "e2e", "standins", "crosvm.js"), "run", "--socket", socket, kernel], {
+      stdio: ["ignore", "ignore", "pipe"],
+      // Its control socket (SOCK_SEQPACKET) is served by helper.c, as when the package's bin/crosvm runs it.
+      env: { ...process.env, VMSILO_STANDIN_HELPER: this.crosvm },
+    });
     p.stderr!.on("data", () => {});
     this.vmms.set(name, p);
     for (let i = 0; i < 200 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 25));

@@ -11,6 +11,7 @@ import { sessionTarget, systemTarget } from "./targets.js";
 import { trayUnit } from "./tray.js";
 import { virtiofsdUnit } from "./virtiofsd.js";
 import { vmUnit } from "./vm.js";
+import { balloondUnit, hasBalloond } from "./balloond.js";
 import { firewallUnit, linkUnit, vfioBindUnit } from "./network.js";
 import { SLOT_START_LIMIT, useSocketUnit, useUnit } from "./disposable.js";
 import { usbUnits } from "./usb.js";
@@ -44,6 +45,7 @@ export function renderUnits(model: Model, t: Tools): Units {
   for (const l of model.links) if (l.unit !== null) system.push(linkUnit(model, l, t));
   if (model.links.length) system.push(firewallUnit(model, t));
   if (model.config.isolatedPciDevices.length) system.push(vfioBindUnit(model, t));
+  if (hasBalloond(model)) system.push(balloondUnit(model, t));
   system.push(...usbUnits(model, t));
   system.push(systemTarget(model, t));
   user.push(sessionTarget(model));

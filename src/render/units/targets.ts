@@ -1,8 +1,9 @@
 import type { Model } from "../../model/model.js";
-import { FIREWALL_UNIT, SESSION_TARGET, SYSTEM_TARGET, VFIO_BIND_UNIT } from "../../model/paths.js";
+import { BALLOOND_UNIT, FIREWALL_UNIT, SESSION_TARGET, SYSTEM_TARGET, VFIO_BIND_UNIT } from "../../model/paths.js";
 import { add, unitFile, type UnitFile } from "../../systemd/unit.js";
 import type { Tools } from "../context.js";
 import { channelsOf } from "./command-channel.js";
+import { hasBalloond } from "./balloond.js";
 
 export function systemTarget(model: Model, t: Tools): UnitFile {
   const u = unitFile(SYSTEM_TARGET, "programs.vmsilo.nixosVms.*.autoStart");
@@ -12,6 +13,7 @@ export function systemTarget(model: Model, t: Tools): UnitFile {
   // Loaded at boot whether or not a VM starts: the firewall, and the devices taken from the host.
   if (model.links.length) add(u, "Unit", "Wants", FIREWALL_UNIT);
   if (model.config.isolatedPciDevices.length) add(u, "Unit", "Wants", VFIO_BIND_UNIT);
+  if (hasBalloond(model)) add(u, "Unit", "Wants", BALLOOND_UNIT);
   for (const vm of model.vms) if (vm.config.autoStart && !vm.gpu) add(u, "Unit", "Wants", vm.units.vm);
   return u;
 }

@@ -7,7 +7,9 @@
  *    (every `fs` and `generic_vhost_user` socket must have a listening backend, every tap and disk
  *    exist; then it listens on its serial socket, in Socket mode, and on its vsock socket, and prints
  *    boot-like output to whoever connects to the serial socket), vm.shutdown (the VM goes, the VMM
- *    stays), vm.power-button (the guest powers off: exit 0), vmm.shutdown (exit 0) and vmm.ping.
+ *    stays), vm.power-button (the guest powers off: exit 0), vmm.shutdown (exit 0), vmm.ping, and the
+ *    balloon's vm.resize (`desired_balloon`, kept within the VM's memory) and vm.info (the config with
+ *    the balloon's size, `memory_actual_size` outside it), as vmsilo-balloond uses them.
  *  - `ch-remote --api-socket P <subcommand> …`: the argv must pass the checker; it makes that call and,
  *    as the real one, prints the server's error and exits 1 when it fails.
  *
@@ -47,6 +49,8 @@ interface VmConfig {
   generic_vhost_user?: Array<{ socket: string; device_type: number }>;
   serial?: { mode: string; socket?: string };
   vsock?: { socket: string };
+  memory?: { size: number };
+  balloon?: { size: number; deflate_on_oom?: boolean; free_page_reporting?: boolean };
 }
 
 async function boot(config: VmConfig): Promise<string | null> {
@@ -84,6 +88,7 @@ function vmm(): void {
   const api = args[i + 1]!.replace(/^path=/, "");
   const validate = vmConfigValidator(true);
   let config: VmConfig | null = null;
+  let booted = false;
   const handle = async (op: string, body: string): Promise<[number, string]> => {
     log(`API ${op}`);
     switch (op) {
@@ -96,6 +101,7 @@ function vmm(): void {
       case "PUT /api/v1/vm.boot": {
         if (!config) return [500, "Error booting VM: VmNotCreated"];
         const error = await boot(config);
+        booted = error === null;
         return error ? [500, error] : [204, ""];
       }
       case "PUT /api/v1/vm.shutdown":
@@ -108,6 +114,23 @@ function vmm(): void {
       case "PUT /api/v1/vmm.shutdown":
         setTimeout(() => fail("the VMM shut down", 0), 10);
         return [200, ""];
+      // The balloon, kept as the real one keeps it: vm.resize sets its size (within the VM's
+      // memory), vm.info reports the config with it and the memory outside it.
+      case "GET /api/v1/vm.info": {
+        if (!config) return [500, "Error getting VM info: VmNotCreated"];
+        const size = config.memory?.size ?? 0;
+        return [200, JSON.stringify({ config, state: booted ? "Running" : "Created", memory_actual_size: size - (config.balloon?.size ?? 0) })];
+      }
+      case "PUT /api/v1/vm.resize": {
+        if (!config) return [500, "Error resizing VM: VmNotCreated"];
+        const r: unknown = JSON.parse(body);
+        const want = (r as { desired_balloon?: unknown }).desired_balloon;
+        if (!config.balloon) return [500, "Error resizing VM: MissingVirtioBalloon"];
+        if (typeof want !== "number" || !Number.isInteger(want) || want < 0 || want > (config.memory?.size ?? 0)) return [400, `Error resizing VM: bad desired_balloon ${JSON.stringify(want)}`];
+        log(`balloon resized to ${want} bytes`);
+        config.balloon.size = want;
+        return [204, ""];
+      }
       case "GET /api/v1/vmm.ping":
         return [200, '{"version":"stand-in"}'];
       default:
@@ -117,7 +140,7 @@ function vmm(): void {
   const server = http.createServer((req, res) => {
     let body = "";
     req.on("data", (d) => (body += d));
-    req.on("end", () => void handle(`${req.method} ${req.url}`, body).then(([code, text]) => res.writeHead(code).end(text)));
+    req.on("end", () => void handle(`${req.method} ${req.url}`, body).then(([code, text]) => res.writeHead(code, { "content-length": Buffer.byteLength(text) }).end(text)));
   });
   server.once("error", (e) => fail(`Error binding to the API socket ${api}: ${e.message}`));
   server.listen(api, () => log(`API socket ${api}`));

@@ -8,15 +8,18 @@
  *    connects to its `--serial type=unix-stream` socket and prints boot-like output there, echoing
  *    what it reads and answering each line with a login prompt (with the kernel parameter
  *    vmsilo.standin.panic it prints a kernel panic instead and exits 1); it creates its control socket
- *    (`--socket`) and answers `stop` (exit at once) and `powerbtn` (the guest powers off: exit 0);
- *    and `usb attach/detach/list` requests from helper.c's native `crosvm usb` client, keeping real
- *    port state (usbRequest below);
- *  - `stop` / `powerbtn <socket>`: send that request to a running stand-in, exit 1 when none answers.
+ *    (`--socket`), crosvm's own: SOCK_SEQPACKET, one JSON VmRequest per packet, served through
+ *    helper.c (Node has no SEQPACKET), answering `Exit` (exit at once), `Powerbtn` (the guest powers
+ *    off: exit 0), the balloon's `Stats` and `Adjust` (its size kept, unless `--no-balloon`), and
+ *    `usb attach/detach/list` requests from helper.c's native `crosvm usb` client (one text request
+ *    per packet there: the stand-in's own, not crosvm's), keeping real port state (usbRequest below);
+ *  - `stop` / `powerbtn` / `balloon_stats <socket>`, `balloon SIZE <socket>`: send that request to a
+ *    running crosvm (through helper.c's client end), exit 1 when none answers.
  *
- * The control socket is a stream socket here (crosvm's is SOCK_SEQPACKET, which Node lacks); both
- * ends are this stand-in. Everything it does is logged on stderr ("vmsilo-standin crosvm: …").
+ * Everything it does is logged on stderr ("vmsilo-standin crosvm: …").
  */
-import { createConnection, createServer, type Socket } from "node:net";
+import { spawn, spawnSync } from "node:child_process";
+import { createConnection, type Socket } from "node:net";
 import { existsSync, rmSync } from "node:fs";
 import { checkCrosvmArgv, loadCrosvmCli, tokenizeKeyValues } from "../../contract/crosvm-contract.js";
 
@@ -62,11 +65,25 @@ const connect = (path: string) =>
 const { cmd, opts, positional } = options(argv);
 const values = (name: string) => opts.filter(([o]) => o === name).map(([, v]) => v);
 
-async function request(verb: string): Promise<void> {
-  const path = positional[0]!;
-  const s = await connect(path).catch((e: Error) => fail(`cannot connect to the control socket ${path}: ${e.message}`));
-  s.end(`${verb}\n`);
-  await new Promise((r) => s.on("data", r).on("close", r));
+/** The helper binary (helper.c), run as the control socket's ends: SOCK_SEQPACKET, which Node lacks. */
+const helper = () => process.env.VMSILO_STANDIN_HELPER || fail("VMSILO_STANDIN_HELPER is not set (helper.c sets it: run the stand-in as its package's bin/crosvm)", 2);
+
+/** crosvm's control requests (vm_control's VmRequest, as serde_json writes them). */
+function requestJson(verb: string, rest: string[]): string {
+  if (verb === "stop") return '"Exit"';
+  if (verb === "powerbtn") return '"Powerbtn"';
+  if (verb === "balloon_stats") return '{"BalloonCommand":"Stats"}';
+  return JSON.stringify({ BalloonCommand: { Adjust: { num_bytes: Number(rest[0]), wait_for_success: false } } });
+}
+
+function request(verb: string): void {
+  // `crosvm balloon SIZE SOCKET`; the others take only the socket.
+  const path = positional.at(-1)!;
+  const r = spawnSync(helper(), [path, requestJson(verb, positional.slice(0, -1))], { argv0: "vmsilo-standin-control-client", encoding: "utf8" });
+  if (r.status !== 0) fail(`cannot connect to the control socket ${path}: ${r.stderr.trim()}`);
+  const answer: unknown = JSON.parse(r.stdout);
+  if (verb === "balloon_stats") process.stdout.write(`${JSON.stringify(answer)}\n`);
+  else if (answer !== "Ok") fail(`unexpected response: ${r.stdout.trim()}`);
 }
 
 /** The guest's USB ports (crosvm's xHCI backend): port → the device in it. A request is a line from
@@ -142,30 +159,49 @@ async function run(): Promise<void> {
   const control = values("--socket")[0];
   if (!control) return;
   rmSync(control, { force: true });
-  createServer((c) => {
-    let text = "";
-    const answer = () => {
-      const verb = text.trim();
-      text = "";
-      log(`control request: ${verb}`);
-      if (verb.startsWith("usb ")) {
-        c.end(`${usbRequest(verb.split(" ").slice(1))}\n`);
-        return;
+  // The balloon as crosvm keeps it: Adjust sets its size (at once, here), Stats reports it with what
+  // a guest of this memory with 64 MiB in use would have available.
+  const memory = Number(kv(values("--mem")[0] ?? "size=256").get("size") ?? 256) * 2 ** 20;
+  const hasBalloon = !opts.some(([o]) => o === "--no-balloon");
+  let balloon = 0;
+  const answer = (req: unknown): { text: string; then?: () => void } => {
+    if (req === "Exit") return { text: '"Ok"', then: () => process.exit(0) };
+    if (req === "Powerbtn") return { text: '"Ok"', then: () => setTimeout(() => fail("the guest powered off", 0), 100) };
+    const b = (req as { BalloonCommand?: unknown }).BalloonCommand;
+    if (b !== undefined && !hasBalloon) return { text: JSON.stringify({ ErrString: "no balloon device (--no-balloon)" }) };
+    if (b === "Stats") {
+      const avail = Math.max(0, memory - 64 * 2 ** 20 - balloon);
+      return { text: JSON.stringify({ BalloonStats: { stats: { swap_in: 0, swap_out: 0, major_faults: 0, minor_faults: 0, free_memory: avail, total_memory: memory, available_memory: avail, disk_caches: 0, hugetlb_allocations: 0, hugetlb_failures: 0, shared_memory: 0, unevictable_memory: 0 }, balloon_actual: balloon } }) };
+    }
+    const adjust = (b as { Adjust?: { num_bytes?: unknown; wait_for_success?: unknown } } | undefined)?.Adjust;
+    if (adjust && Number.isInteger(adjust.num_bytes) && typeof adjust.wait_for_success === "boolean") {
+      balloon = Math.min(memory, Math.floor((adjust.num_bytes as number) / 4096) * 4096);
+      log(`balloon set to ${balloon} bytes`);
+      return { text: '"Ok"' };
+    }
+    return { text: JSON.stringify({ ErrString: "unknown request" }) };
+  };
+  const server = spawn(helper(), [control], { argv0: "vmsilo-standin-control-server", stdio: ["pipe", "pipe", "inherit"] });
+  server.on("exit", (code) => fail(`the control socket's server exited (${code})`));
+  let buf = "";
+  server.stdout!.setEncoding("utf8").on("data", (d: string) => {
+    buf += d;
+    for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      let req: unknown;
+      try {
+        req = JSON.parse(line);
+      } catch {
+        req = null;
       }
-      c.end("ok\n");
-      if (verb === "stop") process.exit(0);
-      if (verb === "powerbtn") setTimeout(() => fail("the guest powered off", 0), 100);
-    };
-    c.on("data", (d) => {
-      text += String(d);
-      // stop/powerbtn come as one line on a connection left open; usb requests end their writes.
-      if (!text.startsWith("usb") && text.includes("\n")) answer();
-    });
-    c.on("end", () => text && answer());
-    c.on("error", () => {});
-  }).listen(control, () => log(`control socket ${control}`));
+      log(`control request: ${typeof req === "string" ? req.toLowerCase() : line}`);
+      const a = line.startsWith("usb ") ? { text: usbRequest(line.split(" ").slice(1)) } : answer(req);
+      server.stdin!.write(`${a.text}\n`, () => a.then?.());
+    }
+  });
 }
 
 if (cmd === "run") await run();
-else if (cmd === "stop" || cmd === "powerbtn") await request(cmd);
+else if (["stop", "powerbtn", "balloon", "balloon_stats"].includes(cmd)) request(cmd);
 else fail(`the stand-in does not do \`crosvm ${cmd}\``, 2);

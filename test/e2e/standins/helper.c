@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -163,6 +164,8 @@ static int hexes(const char *s, size_t n) {
 }
 
 /* `crosvm usb …`: one request line to the VMM's control socket, its one-line answer printed. */
+static int control_client(const char *path, const char *json);
+
 static int usb(int argc, char **argv) {
 	self = "crosvm usb";
 	char req[512];
@@ -185,17 +188,9 @@ static int usb(int argc, char **argv) {
 		snprintf(req, sizeof req, "usb list\n");
 		socket_path = argv[1];
 	} else die("%s", "usage: crosvm usb attach BUS_ID:ADDR:VID:PID DEV_PATH SOCKET | detach PORT SOCKET | list SOCKET");
-	int fd = connect_to(socket_path);
-	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) die("cannot write to %s", socket_path);
-	shutdown(fd, SHUT_WR);
-	char answer[1024];
-	size_t n = 0;
-	ssize_t r;
-	while (n < sizeof answer - 1 && (r = read(fd, answer + n, sizeof answer - 1 - n)) > 0) n += (size_t)r;
-	answer[n] = 0;
-	if (!n) die("no answer on %s", socket_path);
-	fputs(answer, stdout);
-	return 0;
+	/* One packet each way on the control socket (SOCK_SEQPACKET, control_server below), without the newline. */
+	req[strcspn(req, "\n")] = '\0';
+	return control_client(socket_path, req);
 }
 
 static int crosvm(int argc, char **argv) {
@@ -210,6 +205,13 @@ static int crosvm(int argc, char **argv) {
 		return serve(socket_path, wayland);
 	}
 	if (i < argc && !strcmp(argv[i], "usb")) return usb(argc - i - 1, argv + i + 1);
+	/* The Node half runs this binary again as the control socket's two ends (control_server, control_client). */
+	static char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		setenv("VMSILO_STANDIN_HELPER", exe, 1);
+	}
 	char *args[argc + 2];
 	args[0] = STANDIN_NODE;
 	args[1] = STANDIN_CROSVM_JS;
@@ -219,10 +221,58 @@ static int crosvm(int argc, char **argv) {
 	return 2;
 }
 
+/*
+ * crosvm's control socket is SOCK_SEQPACKET, one JSON message per packet (base::Tube), which Node
+ * cannot open. `vmsilo-standin-control-server SOCKET` listens there for the Node half: each request
+ * packet becomes a line on stdout, and the line it reads back on stdin is sent as the answer packet.
+ * `vmsilo-standin-control-client SOCKET JSON` is the other end, as crosvm's own subcommands are:
+ * one request, the answer printed; exit 1 when nobody answers.
+ */
+static int control_server(const char *path) {
+	struct sockaddr_un a = address(path);
+	unlink(path);
+	int l = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 16) < 0) die("cannot listen on %s", path);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	fprintf(stderr, "vmsilo-standin crosvm: control socket %s\n", path);
+	static char req[65536], line[65536];
+	FILE *in = stdin;
+	for (;;) {
+		int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0) continue;
+		ssize_t n;
+		while ((n = recv(c, req, sizeof req - 1, 0)) > 0) {
+			req[n] = '\0';
+			if (memchr(req, '\n', (size_t)n)) break; /* one line each way to the Node half */
+			printf("%s\n", req);
+			fflush(stdout);
+			if (!fgets(line, sizeof line, in)) return 0;
+			size_t len = strcspn(line, "\n");
+			if (send(c, line, len, MSG_NOSIGNAL) < 0) break;
+		}
+		close(c);
+	}
+}
+
+static int control_client(const char *path, const char *json) {
+	struct sockaddr_un a = address(path);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) die("cannot connect to the control socket %s", path);
+	if (send(fd, json, strlen(json), MSG_NOSIGNAL) < 0) die("cannot send to %s", path);
+	static char ans[65536];
+	ssize_t n = recv(fd, ans, sizeof ans - 1, 0);
+	if (n <= 0) die("no answer on %s", path);
+	ans[n] = '\0';
+	printf("%s\n", ans);
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	if (!strcmp(name, "crosvm")) return crosvm(argc, argv);
 	self = name;
+	if (!strcmp(name, "vmsilo-standin-control-server") && argc == 2) return control_server(argv[1]);
+	if (!strcmp(name, "vmsilo-standin-control-client") && argc == 3) return control_client(argv[1], argv[2]);
 	if (!strcmp(name, "vhost-device-sound")) {
 		static const char *const known[] = {"--socket", "--backend", "--streams", NULL};
 		const char *backend = need(opt(argc, argv, 1, "--backend", known), "--backend");

@@ -27,7 +27,9 @@ test("crosvm stand-in: refuses what upstream refuses; fails without its vhost-us
   r = node("crosvm.js", ["run", "--mem", "size=256", "--net", "tap-name=vmsilo-no-tap", "/kernel"]);
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /tap vmsilo-no-tap: no such network interface/);
-  r = node("crosvm.js", ["stop", join(tempDir("standin"), "control.socket")]);
+  // The control socket's client end is the helper binary (SOCK_SEQPACKET), as the package runs it.
+  const helper = join(standIns().crosvm, "bin", "crosvm");
+  r = spawnSync(process.execPath, [join(JS, "crosvm.js"), "stop", join(tempDir("standin"), "control.socket")], { encoding: "utf8", timeout: 20000, env: { ...process.env, VMSILO_STANDIN_HELPER: helper } });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /cannot connect to the control socket/);
 });
