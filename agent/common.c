@@ -300,3 +300,13 @@ int accept_fork_loop(int lfd, int (*serve_one)(int cfd, void *ctx), void *ctx) {
     close(cfd);
   }
 }
+
+int parse_ulong(const char *s, unsigned long max, unsigned long *out) {
+  char *end;
+  if (*s < '0' || *s > '9') return -1;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno || *end || v > max) return -1;
+  *out = v;
+  return 0;
+}

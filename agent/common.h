@@ -44,6 +44,9 @@ int write_all(int fd, const void *p, size_t n);
 /* Same, on a socket, without SIGPIPE; gives up at `deadline` (-1: none) with ETIMEDOUT. */
 int send_all(int fd, const void *p, size_t n, int64_t deadline);
 
+/* A decimal number of at most `max`, digits only (no sign, no space): 0, or -1. */
+int parse_ulong(const char *s, unsigned long max, unsigned long *out);
+
 uint32_t get_be32(const unsigned char *p);
 void put_be32(unsigned char *p, uint32_t v);
 

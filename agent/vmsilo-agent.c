@@ -98,16 +98,6 @@ static int split_fields(char *line, char **f, int n) {
   return i;
 }
 
-static int parse_id(const char *s, unsigned long *out) {
-  char *end;
-  if (*s < '0' || *s > '9') return -1;
-  errno = 0;
-  unsigned long v = strtoul(s, &end, 10);
-  if (errno || *end || v > 0xfffffffeUL) return -1;
-  *out = v;
-  return 0;
-}
-
 /* Look a user up by name (name != NULL) or by uid. */
 static int lookup_user(const char *name, uid_t uid, struct ident *id) {
   memset(id, 0, sizeof *id);
@@ -119,7 +109,7 @@ static int lookup_user(const char *name, uid_t uid, struct ident *id) {
     char *fl[7];
     if (split_fields(line, fl, 7) != 7) continue;
     unsigned long u, g;
-    if (parse_id(fl[2], &u) < 0 || parse_id(fl[3], &g) < 0) continue;
+    if (parse_ulong(fl[2], 0xfffffffeUL, &u) < 0 || parse_ulong(fl[3], 0xfffffffeUL, &g) < 0) continue;
     if (name ? strcmp(fl[0], name) != 0 : (uid_t)u != uid) continue;
     if (strlen(fl[0]) >= sizeof id->name || strlen(fl[5]) >= sizeof id->home || strlen(fl[6]) >= sizeof id->shell) continue;
     id->known = 1;
@@ -140,7 +130,7 @@ static int lookup_user(const char *name, uid_t uid, struct ident *id) {
     line[strcspn(line, "\n")] = '\0';
     char *fl[4];
     unsigned long g;
-    if (split_fields(line, fl, 4) != 4 || parse_id(fl[2], &g) < 0 || (gid_t)g == id->gid) continue;
+    if (split_fields(line, fl, 4) != 4 || parse_ulong(fl[2], 0xfffffffeUL, &g) < 0 || (gid_t)g == id->gid) continue;
     for (char *m = strtok(fl[3], ","); m; m = strtok(NULL, ","))
       if (strcmp(m, id->name) == 0) {
         id->groups[id->ngroups++] = (gid_t)g;

@@ -82,16 +82,6 @@ static void usage(FILE *f) {
           prog);
 }
 
-static int parse_ulong(const char *s, unsigned long max, unsigned long *out) {
-  char *end;
-  if (*s < '0' || *s > '9') return -1;
-  errno = 0;
-  unsigned long v = strtoul(s, &end, 10);
-  if (errno || *end || v > max) return -1;
-  *out = v;
-  return 0;
-}
-
 static int parse_color(const char *s) {
   if (strlen(s) != 7 || s[0] != '#') return -1;
   for (int i = 0; i < 3; i++) {

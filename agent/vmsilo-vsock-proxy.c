@@ -60,16 +60,6 @@ static void usage(FILE *f) {
           prog, DEFAULT_TIMEOUT_S);
 }
 
-static int parse_ulong(const char *s, unsigned long max, unsigned long *out) {
-  char *end;
-  if (*s < '0' || *s > '9') return -1;
-  errno = 0;
-  unsigned long v = strtoul(s, &end, 10);
-  if (errno || *end || v > max) return -1;
-  *out = v;
-  return 0;
-}
-
 /* Errors that mean "not there yet": the VM is booting, the agent not yet listening, the socket not yet bound. */
 static int retryable(int err) {
   switch (err) {
