@@ -36,6 +36,8 @@ function bash(cli: CliUsage, vms: readonly string[], header: string): GeneratedF
     fn: cli.name.replace(/-/g, "_"),
     valueOptions: cli.options.filter((o) => o.arg).flatMap(words).join(" | "),
     options: shellQuote(cli.options.flatMap(words).join(" ")),
+    // Where options go: before the operands, or (vmsilo-usb list --json) after the subcommand.
+    optionsAt: k === "usb" ? '[ "$operands" -le 1 ]' : '[ "$operands" = 0 ]',
     vms: shellQuote(vms.join(" ")),
     vmAt: k === "vms" ? "true" : k === "vm" || k === "vm-command" ? '[ "$operands" = 0 ]' : k === "usb" ? '[ "$operands" = 1 ] && [ "${COMP_WORDS[1]}" != list ]' : false,
     files: k === "file",

@@ -129,6 +129,10 @@ test("bash: complete -p and compgen give the options and the configured VMs", (t
   assert.deepEqual(bashComplete(["vm-run", "d"]), ["dev"]);
   assert.ok(bashComplete(["vm-run", "dev", "bas"]).includes("bash"), "then a command");
   assert.deepEqual(bashComplete(["vm-exec", "--q"]), ["--quiet"]);
+  assert.deepEqual(bashComplete(["vmsilo-usb", ""]), ["attach", "detach", "list"]);
+  assert.deepEqual(bashComplete(["vmsilo-usb", "attach", "w"]), ["work"]);
+  assert.deepEqual(bashComplete(["vmsilo-usb", "list", "--"]), ["--help", "--json"]);
+  assert.deepEqual(bashComplete(["vmsilo-usb", "list", ""]), [], "list takes no VM");
 });
 
 test("bash: vmsilo-gen completes its subcommands, then their options and values", (t) => {
@@ -173,6 +177,8 @@ test("zsh: the completion system completes VM names and lists options", (t) => {
   assert.match(options, /--running +-- only VMs that are running/);
   assert.match(zshComplete("vm-status --lines=3 wo"), /vm-status --lines=3 work /);
   assert.match(zshComplete("vm-run de"), /vm-run dev /);
+  assert.match(zshComplete("vmsilo-usb att"), /vmsilo-usb attach /);
+  assert.match(zshComplete("vmsilo-usb detach ba"), /vmsilo-usb detach banking /);
   const gen = (line: string) => zshComplete(line, join(own, "share/zsh/site-functions"));
   assert.match(gen("vmsilo-gen va"), /vmsilo-gen validate /);
   assert.match(gen("vmsilo-gen render --d"), /vmsilo-gen render --dry-run /);
@@ -193,6 +199,8 @@ test("fish: complete -C gives the options and the configured VMs", (t) => {
   assert.deepEqual(complete("vm-list "), []);
   assert.deepEqual(complete("vm-run b"), ["banking\tVM"]);
   assert.ok(complete("vm-run banking ech").some((l) => l.startsWith("echo")), "then a command");
+  assert.deepEqual(complete("vmsilo-usb ").map((l) => l.split("\t")[0]), ["attach", "detach", "list"]);
+  assert.deepEqual(complete("vmsilo-usb attach ").map((l) => l.split("\t")[0]), VMS);
   const gen = (line: string) => complete(line, join(own, "share/fish/vendor_completions.d"));
   assert.deepEqual(gen("vmsilo-gen gr"), ["graph\tprint the topology of a configuration (VMs, network VMs, bridges, shares, devices) as Graphviz DOT or SVG"]);
   assert.deepEqual(gen("vmsilo-gen graph --format ").map((l) => l.split("\t")[0]), ["dot", "svg"]);
