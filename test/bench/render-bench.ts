@@ -9,19 +9,10 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, example, tempDir } from "../support/harness.js";
+import { CLI, tempDir } from "../support/harness.js";
+import { benchConfig as config } from "./render-config.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
-
-function config(n: number): unknown {
-  const base = example("desktop") as { nixosVms: Record<string, Record<string, unknown>> };
-  // A typical VM: a share, a DHCP interface on a bridge, a tmpfs overlay (the MAC is derived).
-  const template = structuredClone(base.nixosVms.banking!) as { network: { interfaces: Record<string, Record<string, unknown>> } };
-  delete template.network.interfaces.eth0!.macAddress;
-  const vms: Record<string, unknown> = {};
-  for (let i = 0; i < n; i++) vms[`vm${String(i).padStart(4, "0")}`] = { ...template, dependsOn: [] };
-  return { ...base, nixosVms: vms };
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
