@@ -24,6 +24,7 @@ import { join } from "node:path";
 import {
   ConsoleCapture,
   cleanRuntime,
+  freshRuntime,
   hostKhz,
   qemuPrerequisites,
   qemuTestConfig,
@@ -87,7 +88,7 @@ const poweredOff = (out: string, status: number | null) => status === 0 && out.i
 
 const launcherTimes: number[] = [];
 const seedBootTimes: number[] = [];
-cleanRuntime(vm);
+freshRuntime(vm);
 const consoleCapture = await new ConsoleCapture(`/run/vmsilo/${vm}/console-backend.socket`, dir).ready();
 for (let i = 0; i < RUNS; i++) {
   launcherTimes.push(
